@@ -1,0 +1,148 @@
+// The WireGuard implementations the benchmarks compare, and how to start one interface of each.
+// Every userspace daemon here starts like wireguard-go: `PROGRAM IFNAME` creates the TUN interface and the
+// configuration socket /var/run/wireguard/IFNAME.sock, detaches, and is configured with wg(8).
+import { closeSync, existsSync, openSync, rmSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { Cleanup, run, runSync, stamp, stopProcess, tunOwners, waitFor, which, type ProcStamp } from "./harness.ts";
+
+const REPO = join(import.meta.dir, "..", "..");
+const SOCKET_DIR = "/var/run/wireguard";
+
+export type Implementation = {
+  name: string;
+  // null when it can run here, else why it is skipped.
+  unavailable(): string | null;
+  version(): Promise<string>;
+  // The command before IFNAME (absent for the kernel module, which has no daemon).
+  command?: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  // The daemon re-reads the interface MTU by polling (boringtun: every second, by name, in the namespace it started
+  // in): wait this long after setting the MTU before moving the interface away.
+  mtuPollMs?: number;
+  // Files the daemon writes on its own for an interface (logs), removed with the interface.
+  leaves?: (ifname: string) => string[];
+};
+
+const firstLine = async (cmd: string[]) => {
+  try {
+    const r = await run(cmd, { timeoutMs: 10_000, check: false });
+    return (r.stdout || r.stderr).split("\n").find((l) => l.trim() !== "")?.trim() ?? "?";
+  } catch {
+    return "?";
+  }
+};
+
+const binary = (path: string, what: string) => () => (existsSync(path) ? null : `${what}: ${path} not found`);
+
+const BORINGTUN = join(homedir(), ".cargo", "bin", "boringtun-cli");
+
+export const IMPLEMENTATIONS: Record<string, Implementation> = {
+  ours: {
+    name: "ours",
+    unavailable: () =>
+      existsSync(join(REPO, "src", "device", "daemon.ts")) ? null : "bunwg daemon not written yet (no src/device/daemon.ts)",
+    version: async () => `bunwg (${await firstLine(["bun", "run", join(REPO, "wg.ts"), "--version"])})`,
+    command: ["bun", "run", join(REPO, "wg.ts")],
+    cwd: REPO,
+    env: { LOG_LEVEL: "error" },
+    leaves: (ifname) => [`/var/log/bunwg/${ifname}.log`],
+  },
+  "wggo-debian": {
+    name: "wggo-debian",
+    unavailable: binary("/usr/bin/wireguard-go", "Debian wireguard-go"),
+    version: () => firstLine(["/usr/bin/wireguard-go", "--version"]),
+    command: ["/usr/bin/wireguard-go"],
+    env: { LOG_LEVEL: "error" },
+  },
+  "wggo-latest": {
+    name: "wggo-latest",
+    unavailable: binary("/opt/wggo-latest/wireguard", "newest wireguard-go (GOBIN=/opt/wggo-latest go install golang.zx2c4.com/wireguard@latest)"),
+    version: () => firstLine(["/opt/wggo-latest/wireguard", "--version"]),
+    command: ["/opt/wggo-latest/wireguard"],
+    env: { LOG_LEVEL: "error" },
+  },
+  boringtun: {
+    name: "boringtun",
+    unavailable: binary(BORINGTUN, "boringtun (cargo install boringtun-cli)"),
+    version: () => firstLine([BORINGTUN, "--version"]),
+    // It would otherwise drop to an unprivileged user and lose the right to configure its own interface.
+    command: [BORINGTUN, "--disable-drop-privileges"],
+    env: { WG_SUDO: "1", WG_LOG_LEVEL: "error", WG_LOG_FILE: "/dev/null" },
+    mtuPollMs: 1300,
+  },
+  // Not a baseline for a userspace router, but the ceiling on this machine: opt-in with --impl kernel.
+  kernel: {
+    name: "kernel",
+    unavailable: () => (runSync(["modprobe", "-n", "wireguard"]) === 0 || existsSync("/sys/module/wireguard") ? null : "no wireguard kernel module"),
+    version: async () => `Linux ${(await firstLine(["uname", "-r"]))} wireguard module`,
+  },
+};
+
+export const DEFAULT_IMPLS = ["ours", "wggo-debian", "wggo-latest", "boringtun"];
+
+export function parseImpls(list: string | undefined): Implementation[] {
+  const names = list ? list.split(",").map((s) => s.trim()).filter(Boolean) : DEFAULT_IMPLS;
+  return names.map((n) => {
+    const impl = IMPLEMENTATIONS[n];
+    if (!impl) throw new Error(`--impl: unknown implementation "${n}", expected some of ${Object.keys(IMPLEMENTATIONS).join(",")}`);
+    return impl;
+  });
+}
+
+export type Interface = { ifname: string; daemon: ProcStamp | null };
+
+// Creates interface `ifname` in the root namespace with `impl`; its removal is registered on `scope`.
+export async function createInterface(impl: Implementation, ifname: string, scope: Cleanup, logDir: string): Promise<Interface> {
+  if (!impl.command) {
+    scope.add(`kernel interface ${ifname}`, () => void runSync(["ip", "link", "del", ifname]));
+    await run(["ip", "link", "add", ifname, "type", "wireguard"], { timeoutMs: 5000 });
+    return { ifname, daemon: null };
+  }
+  const sock = join(SOCKET_DIR, `${ifname}.sock`);
+  // Registered first so it runs last: a daemon that never started still leaves nothing behind.
+  scope.add(`socket ${sock}`, () => rmSync(sock, { force: true }));
+  for (const f of impl.leaves?.(ifname) ?? []) scope.add(`${impl.name} file ${f}`, () => rmSync(f, { force: true }));
+  scope.add(`interface ${ifname}`, () => void runSync(["ip", "link", "del", ifname]));
+  const logPath = join(logDir, `${ifname}.log`);
+  const log = openSync(logPath, "a");
+  const launcher = Bun.spawn([...impl.command, ifname], {
+    stdin: "ignore",
+    stdout: log,
+    stderr: log,
+    cwd: impl.cwd,
+    env: { ...process.env, ...impl.env },
+  });
+  closeSync(log);
+  let daemon: ProcStamp | null = null;
+  scope.add(`${impl.name} daemon for ${ifname}`, () => {
+    if (daemon) stopProcess(daemon);
+    try {
+      launcher.kill("SIGKILL");
+    } catch {}
+  });
+  const logTail = async () => (await Bun.file(logPath).text().catch(() => "")).trim().split("\n").slice(-5).join(" / ");
+  // The launcher returns once the interface and the socket exist (it detaches); a foreground-only program would
+  // not return, so wait for the effects instead of the exit.
+  const exited = launcher.exited.then((code) => code);
+  let launcherCode: number | null = null;
+  void exited.then((c) => (launcherCode = c));
+  try {
+    await waitFor(
+      `${impl.name}: interface ${ifname} and socket ${sock}`,
+      () => {
+        if (launcherCode !== null && launcherCode !== 0) throw new Error(`${impl.name} ${ifname} exited with ${launcherCode}`);
+        return existsSync(sock) && existsSync(`/sys/class/net/${ifname}`);
+      },
+      20_000,
+    );
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; log: ${await logTail()}`);
+  }
+  let pids: number[] = [];
+  await waitFor(`${impl.name}: the process holding ${ifname}'s TUN`, () => (pids = tunOwners(ifname)).length > 0, 5000);
+  if (pids.length > 1) throw new Error(`${ifname}: expected one process holding the TUN, found ${pids.join(", ")}`);
+  daemon = stamp(pids[0]);
+  return { ifname, daemon };
+}

@@ -1,0 +1,244 @@
+#!/usr/bin/env bun
+// Tunnel benchmark: the same two-namespace topology (lib/pair.ts) for every implementation, measured with iperf3
+// and ping, implementations alternated round by round so that the noise of a shared machine falls on all of them.
+//
+//   bun run bench/tunnel.ts [--impl ours,wggo-debian,wggo-latest,boringtun] [--repeat N] [--seconds S] [--mtu M]
+//                           [--pings N] [--udp-rate 0|800M|…] [--json] [--append]        (as root)
+import { parseArgs } from "node:util";
+import {
+  appendResultsSection, cleanup, loadAverage, cpuSeconds, fmt, machineFacts, median, memKiB, percentile, requireRoot, run, sleep,
+  table, today, waitFor, which,
+} from "./lib/harness.ts";
+import { parseImpls, type Implementation } from "./lib/implementations.ts";
+import { setupPair, type Pair } from "./lib/pair.ts";
+
+const { values: opt } = parseArgs({
+  options: {
+    impl: { type: "string" },
+    repeat: { type: "string", default: "2" },
+    seconds: { type: "string", default: "5" },
+    mtu: { type: "string", default: "1420" },
+    pings: { type: "string", default: "200" },
+    "udp-rate": { type: "string", default: "0" },
+    subject: { type: "string" },
+    json: { type: "boolean", default: false },
+    append: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  },
+});
+if (opt.help) {
+  console.log("usage: bun run bench/tunnel.ts [--impl a,b,…] [--repeat N] [--seconds S] [--mtu M] [--pings N] [--udp-rate R] [--subject IMPL] [--json] [--append]\n" +
+    "implementations: ours, wggo-debian, wggo-latest, boringtun (default) and kernel (opt-in ceiling)");
+  process.exit(0);
+}
+const positive = (name: string, v: string | undefined, min: number, max: number) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name}: expected an integer ${min}–${max}, got "${v}"`);
+  return n;
+};
+const ROUNDS = positive("repeat", opt.repeat, 1, 50);
+const SECONDS = positive("seconds", opt.seconds, 1, 120);
+const MTU = positive("mtu", opt.mtu, 1280, 65535);
+const PINGS = positive("pings", opt.pings, 10, 10000);
+const UDP_RATE = opt["udp-rate"]!; // iperf3 -b: 0 = as fast as the sender can
+if (!/^\d+(\.\d+)?[KMG]?$/.test(UDP_RATE)) throw new Error(`--udp-rate: expected an iperf3 rate like 0, 800M or 2G, got "${UDP_RATE}"`);
+const out = (s: string) => (opt.json ? console.error(s) : console.log(s));
+const progress = (s: string) => console.error(s);
+
+requireRoot("bench/tunnel.ts");
+for (const tool of ["ip", "wg", "iperf3", "ping", "ss"])
+  if (!which(tool)) throw new Error(`bench/tunnel.ts: required tool "${tool}" not on PATH`);
+
+// --------------------------------------------------------------------------------------------------------------
+// One round of measurements on a ready pair.
+
+type Sample = {
+  impl: string; round: number;
+  tcp1Gbps: number; tcp1Retr: number; tcp4Gbps: number; udpGbps: number; udpLossPct: number; udpSentGbps: number;
+  pingMedMs: number; pingP99Ms: number; pingLossPct: number;
+  cpuSecPerGB: number; rssIdleMiB: number; rssPeakMiB: number;
+};
+
+const IPERF_PORT = 5201; // inside our own namespace: nothing else listens there
+
+async function iperf(p: Pair, args: string[]): Promise<any> {
+  const server = Bun.spawn(["ip", "netns", "exec", p.b.ns, "iperf3", "-s", "-1", "-B", p.b.addr, "-p", String(IPERF_PORT)], {
+    stdin: "ignore", stdout: "ignore", stderr: "ignore",
+  });
+  const stop = cleanup.add(`iperf3 server in ${p.b.ns}`, () => server.kill("SIGKILL"));
+  try {
+    await waitFor(`iperf3 server listening in ${p.b.ns}`, async () => {
+      if (server.exitCode !== null) throw new Error(`iperf3 server in ${p.b.ns} exited with ${server.exitCode}`);
+      const r = await run(["ip", "netns", "exec", p.b.ns, "ss", "-Hltn", `sport = :${IPERF_PORT}`], { timeoutMs: 3000 });
+      return r.stdout.trim() !== "";
+    }, 5000);
+    const r = await run(
+      ["ip", "netns", "exec", p.a.ns, "iperf3", "-c", p.b.addr, "-p", String(IPERF_PORT), "-t", String(SECONDS), "-J", "--connect-timeout", "3000", ...args],
+      { timeoutMs: (SECONDS + 30) * 1000, check: false },
+    );
+    let j: any;
+    try {
+      j = JSON.parse(r.stdout);
+    } catch {
+      throw new Error(`iperf3 ${args.join(" ")}: output is not JSON (exit ${r.code}): ${(r.stderr || r.stdout).slice(0, 300)}`);
+    }
+    if (j.error) throw new Error(`iperf3 ${args.join(" ")}: ${j.error}`);
+    await Promise.race([server.exited, sleep(5000)]);
+    return j;
+  } finally {
+    stop();
+  }
+}
+
+async function ping(p: Pair): Promise<{ med: number; p99: number; lossPct: number }> {
+  const deadline = Math.ceil(PINGS * 0.01 + 5);
+  const r = await run(
+    ["ip", "netns", "exec", p.a.ns, "ping", "-n", "-c", String(PINGS), "-i", "0.01", "-W", "1", "-w", String(deadline), p.b.addr],
+    { timeoutMs: (deadline + 5) * 1000, check: false },
+  );
+  const rtts = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+  if (rtts.length === 0) throw new Error(`ping through the ${p.impl.name} tunnel: no replies (${r.stdout.trim().split("\n").pop()})`);
+  return { med: median(rtts), p99: percentile(rtts, 99), lossPct: (100 * (PINGS - rtts.length)) / PINGS };
+}
+
+const daemons = (p: Pair) => [p.a.daemon, p.b.daemon].filter((d) => d !== null).map((d) => d!.pid);
+
+async function measure(p: Pair, round: number): Promise<Sample> {
+  const pids = daemons(p);
+  await sleep(1000); // settle after the handshake before reading idle memory
+  const idle = pids.map((pid) => memKiB(pid).rss);
+  const pg = await ping(p);
+  const cpu0 = pids.reduce((s, pid) => s + cpuSeconds(pid), 0);
+  const t1 = await iperf(p, []);
+  const cpu1 = pids.reduce((s, pid) => s + cpuSeconds(pid), 0);
+  const t4 = await iperf(p, ["-P", "4"]);
+  // Datagrams that fill the inner MTU exactly (IPv4 20 + UDP 8 bytes of headers), so nothing is fragmented.
+  const u = await iperf(p, ["-u", "-b", UDP_RATE, "-l", String(Math.min(MTU - 28, 65507))]);
+  const peak = pids.map((pid) => memKiB(pid).hwm);
+  const tcp1Bytes = t1.end.sum_received.bytes as number;
+  return {
+    impl: p.impl.name,
+    round,
+    tcp1Gbps: t1.end.sum_received.bits_per_second / 1e9,
+    tcp1Retr: t1.end.sum_sent.retransmits ?? NaN,
+    tcp4Gbps: t4.end.sum_received.bits_per_second / 1e9,
+    udpGbps: u.end.sum_received.bits_per_second / 1e9,
+    udpSentGbps: u.end.sum_sent.bits_per_second / 1e9,
+    udpLossPct: u.end.sum_received.lost_percent,
+    pingMedMs: pg.med,
+    pingP99Ms: pg.p99,
+    pingLossPct: pg.lossPct,
+    cpuSecPerGB: pids.length ? (cpu1 - cpu0) / (tcp1Bytes / 1e9) : NaN,
+    rssIdleMiB: pids.length ? idle.reduce((s, x) => s + x, 0) / idle.length / 1024 : NaN,
+    rssPeakMiB: pids.length ? Math.max(...peak) / 1024 : NaN,
+  };
+}
+
+// --------------------------------------------------------------------------------------------------------------
+
+const impls = parseImpls(opt.impl);
+const notes: string[] = [];
+const runnable: Implementation[] = [];
+for (const impl of impls) {
+  const why = impl.unavailable();
+  if (why) notes.push(`${impl.name} skipped: ${why}`), progress(`skip ${impl.name}: ${why}`);
+  else runnable.push(impl);
+}
+if (runnable.length === 0) {
+  console.error("bench/tunnel.ts: no implementation available to measure");
+  process.exit(1);
+}
+const versions: Record<string, string> = {};
+for (const impl of runnable) versions[impl.name] = await impl.version();
+
+const loadBefore = loadAverage();
+const samples: Sample[] = [];
+const failures: string[] = [];
+for (let round = 1; round <= ROUNDS; round++) {
+  // Rotate the order each round so no implementation always runs first (cold caches) or last.
+  const order = runnable.map((_, i) => runnable[(i + round - 1) % runnable.length]);
+  for (const impl of order) {
+    progress(`round ${round}/${ROUNDS}: ${impl.name} (MTU ${MTU}, ${SECONDS} s per test)…`);
+    let pair: Pair | null = null;
+    try {
+      pair = await setupPair(impl, MTU, cleanup);
+      const s = await measure(pair, round);
+      samples.push(s);
+      if (opt.json) console.log(JSON.stringify({ bench: "tunnel", kind: "sample", mtu: MTU, seconds: SECONDS, ...s }));
+      progress(`  tcp ${fmt(s.tcp1Gbps)} Gbit/s, tcp×4 ${fmt(s.tcp4Gbps)}, udp ${fmt(s.udpGbps)} (${fmt(s.udpLossPct, 1)}% lost), ` +
+        `ping ${fmt(s.pingMedMs, 3)}/${fmt(s.pingP99Ms, 3)} ms, ${fmt(s.cpuSecPerGB)} CPU s/GB, RSS ${fmt(s.rssIdleMiB, 1)}→${fmt(s.rssPeakMiB, 1)} MiB`);
+    } catch (e) {
+      const msg = `${impl.name} round ${round}: ${(e as Error).message}`;
+      failures.push(msg);
+      progress(`  FAILED: ${msg}`);
+    } finally {
+      pair?.scope.close();
+    }
+  }
+}
+cleanup.close();
+const loadAfter = loadAverage();
+
+// --------------------------------------------------------------------------------------------------------------
+// Summary: medians per implementation, then ratios subject/baseline for each metric.
+
+const METRICS: { key: keyof Sample; label: string; digits: number }[] = [
+  { key: "tcp1Gbps", label: "TCP Gbit/s", digits: 2 },
+  { key: "tcp4Gbps", label: "TCP×4 Gbit/s", digits: 2 },
+  { key: "udpGbps", label: "UDP rx Gbit/s", digits: 2 },
+  { key: "udpLossPct", label: "UDP loss %", digits: 1 },
+  { key: "pingMedMs", label: "ping med ms", digits: 3 },
+  { key: "pingP99Ms", label: "ping p99 ms", digits: 3 },
+  { key: "cpuSecPerGB", label: "CPU s/GB", digits: 2 },
+  { key: "rssIdleMiB", label: "RSS idle MiB", digits: 1 },
+  { key: "rssPeakMiB", label: "RSS peak MiB", digits: 1 },
+];
+const measured = runnable.filter((i) => samples.some((s) => s.impl === i.name));
+const med: Record<string, Record<string, number>> = {};
+for (const impl of measured) {
+  med[impl.name] = {};
+  for (const m of METRICS) med[impl.name][m.key] = median(samples.filter((s) => s.impl === impl.name).map((s) => s[m.key] as number));
+}
+const subject = opt.subject ?? (med.ours ? "ours" : measured[0]?.name);
+const rows = measured.map((i) => [i.name, ...METRICS.map((m) => fmt(med[i.name][m.key], m.digits))]);
+const ratioRows = measured
+  .filter((i) => i.name !== subject && med[subject])
+  .map((i) => [`${subject} / ${i.name}`, ...METRICS.map((m) => fmt(med[subject][m.key] / med[i.name][m.key], 2))]);
+const header = ["implementation", ...METRICS.map((m) => m.label)];
+const ratioHeader = ["ratio", ...header.slice(1)];
+const n = (name: string) => samples.filter((s) => s.impl === name).length;
+
+let report = `Medians of ${ROUNDS} round(s), ${SECONDS} s per iperf3 test, ${PINGS} pings at 10 ms, inner MTU ${MTU}.\n\n` +
+  table(header, rows);
+if (ratioRows.length) report += `\n\nRatios (${subject} / baseline; above 1 is better for Gbit/s, below 1 is better for ms, %, CPU s/GB and MiB):\n\n` + table(ratioHeader, ratioRows);
+out("\n" + report);
+for (const line of [...notes, ...failures]) out(`note: ${line}`);
+if (opt.json) {
+  for (const i of measured)
+    console.log(JSON.stringify({ bench: "tunnel", kind: "median", mtu: MTU, seconds: SECONDS, impl: i.name, version: versions[i.name], rounds: n(i.name), ...med[i.name] }));
+  for (const i of measured.filter((i) => i.name !== subject && med[subject]))
+    console.log(JSON.stringify({
+      bench: "tunnel", kind: "ratio", mtu: MTU, subject, baseline: i.name,
+      ...Object.fromEntries(METRICS.map((m) => [m.key, med[subject][m.key] / med[i.name][m.key]])),
+    }));
+}
+
+if (opt.append) {
+  const facts = await machineFacts();
+  const body = [
+    `### ${today()} — inner MTU ${MTU}${med.ours ? "" : " — baselines only (ours pending)"}`,
+    "",
+    `Machine: ${facts.cpu}; kernel ${facts.kernel}; Bun ${facts.bun}; ${facts.iperf3}.`,
+    `Implementations: ${measured.map((i) => `${i.name} = ${versions[i.name]}`).join("; ")}.`,
+    `Topology: two daemons with UDP sockets on 127.0.0.1 (root namespace), interfaces moved into two fresh namespaces, ` +
+      `configured with wg(8). TCP: iperf3 single stream and -P 4; UDP: iperf3 -u -b ${UDP_RATE} with ${Math.min(MTU - 28, 65507)}-byte datagrams (received rate, loss); ` +
+      `CPU s/GB: both daemons' utime+stime over the single-stream TCP run per GB received; RSS: per daemon, idle mean after setup, peak = max VmHWM.`,
+    `1-minute load average ${loadBefore} before, ${loadAfter} after (2 CPUs shared with other work: figures are noisy).`,
+    `Command: \`bun run bench/tunnel.ts --impl ${measured.map((i) => i.name).join(",")} --repeat ${ROUNDS} --seconds ${SECONDS}${MTU !== 1420 ? ` --mtu ${MTU}` : ""}${UDP_RATE !== "0" ? ` --udp-rate ${UDP_RATE}` : ""}\``,
+    "",
+    report,
+    ...[...notes, ...failures].map((l) => `\nNote: ${l}`),
+  ].join("\n");
+  progress(`appended to ${appendResultsSection("Tunnel", body)}`);
+}
+if (failures.length && samples.length === 0) process.exitCode = 1;

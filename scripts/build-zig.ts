@@ -1,0 +1,86 @@
+#!/usr/bin/env bun
+// Builds the Zig library (zig/) into zig/zig-out/lib/: one shared library per CPU level, chosen at load time by
+// src/native/lib.ts. Runs as `bun install`'s postinstall; `bun run build:zig` (= --force) rebuilds unconditionally.
+// Skips the build when the sources, the Zig version and the outputs are unchanged.
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { libraryFileNames } from "../src/native/variants.ts";
+
+const ZIG_VERSION = "0.14.1"; // pinned: std and build.zig APIs change between releases (platform-facts)
+const root = join(import.meta.dir, "..");
+const zigDir = join(root, "zig");
+const outDir = join(zigDir, "zig-out", "lib");
+const stampFile = join(zigDir, "zig-out", ".bunwg-build-stamp");
+const force = process.argv.includes("--force");
+
+function run(cmd: string[], cwd = root): { ok: boolean; out: string } {
+  try {
+    const r = Bun.spawnSync(cmd, { cwd, stdout: "pipe", stderr: "pipe" });
+    return { ok: r.exitCode === 0, out: (r.stdout.toString() + r.stderr.toString()).trim() };
+  } catch (e) {
+    return { ok: false, out: String(e) };
+  }
+}
+
+function fail(message: string): never {
+  console.error(`build-zig: ${message}`);
+  process.exit(1);
+}
+
+// A `zig` on PATH of the pinned version, else `python3 -m ziglang` (pip package ziglang==0.14.1), installed when missing.
+function findZig(): string[] {
+  const onPath = Bun.which("zig");
+  if (onPath) {
+    const v = run([onPath, "version"]);
+    if (v.ok && v.out === ZIG_VERSION) return [onPath];
+    console.error(`build-zig: ignoring ${onPath}: version "${v.out}", expected ${ZIG_VERSION}`);
+  }
+  const py = Bun.which("python3");
+  if (!py) fail(`no zig ${ZIG_VERSION} on PATH and no python3 to run the ziglang package; install Zig ${ZIG_VERSION}`);
+  const zig = [py, "-m", "ziglang"];
+  let v = run([...zig, "version"]);
+  if (!(v.ok && v.out === ZIG_VERSION)) {
+    console.error(`build-zig: installing ziglang==${ZIG_VERSION} with pip (found: ${v.ok ? v.out : "none"})`);
+    const pip = run([py, "-m", "pip", "install", "--quiet", `ziglang==${ZIG_VERSION}`]);
+    if (!pip.ok) {
+      fail(
+        `could not install Zig: "python3 -m pip install ziglang==${ZIG_VERSION}" failed:\n${pip.out}\n` +
+          `Install Zig ${ZIG_VERSION} on PATH (https://ziglang.org/download/) or the ziglang pip package, then run: bun run build:zig`,
+      );
+    }
+    v = run([...zig, "version"]);
+    if (!(v.ok && v.out === ZIG_VERSION)) fail(`python3 -m ziglang reports version "${v.out}", expected ${ZIG_VERSION}`);
+  }
+  return zig;
+}
+
+// Everything that determines the output: sources, build script, Zig version, architecture.
+function sourceStamp(): string {
+  const h = createHash("sha256");
+  h.update(`${ZIG_VERSION}\n${process.arch}\n`);
+  const files = ["build.zig", ...readdirSync(join(zigDir, "src")).filter((f) => f.endsWith(".zig")).sort().map((f) => `src/${f}`)];
+  for (const f of files) {
+    h.update(`${f}\n`);
+    h.update(readFileSync(join(zigDir, f)));
+  }
+  return h.digest("hex");
+}
+
+const expected = libraryFileNames().map((f) => join(outDir, f));
+const stamp = sourceStamp();
+const upToDate =
+  !force && expected.every((f) => existsSync(f)) && existsSync(stampFile) && readFileSync(stampFile, "utf8") === stamp;
+if (upToDate) {
+  console.log(`build-zig: up to date (${expected.length} variants in zig/zig-out/lib)`);
+  process.exit(0);
+}
+
+const zig = findZig();
+const t0 = performance.now();
+const r = run([...zig, "build", "-Doptimize=ReleaseFast"], zigDir);
+if (!r.ok) fail(`zig build failed:\n${r.out}`);
+const missing = expected.filter((f) => !existsSync(f));
+if (missing.length > 0) fail(`zig build succeeded but did not produce ${missing.join(", ")}`);
+writeFileSync(stampFile, stamp);
+console.log(`build-zig: built ${libraryFileNames().join(", ")} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

@@ -1,0 +1,487 @@
+// Cryptokey routing (whitepaper §2): each peer owns a set of IP prefixes. Outgoing packets go to the peer owning the
+// longest prefix matching the destination; incoming packets are accepted only if the peer that sent them owns the
+// longest prefix matching their source. One prefix has exactly one owner: inserting a prefix another peer holds moves
+// it (as wg(8) and the kernel do).
+//
+// Layout: a binary trie with path compression (a node stores its whole prefix, so chains of single-child nodes are
+// skipped), one for IPv4 and one for IPv6. Addresses are handled as big-endian 32-bit words (1 for IPv4, 4 for IPv6)
+// so matching a node is a few XOR/AND operations and the lookup allocates nothing. Depth is bounded by the number of
+// distinct branching points on the path (≈ log2 of the table size for scattered prefixes), not by the prefix length.
+// Large IPv4 tables (a peer carrying a full routing table) add a 2^16-entry jump index on the first 16 address bits:
+// a lookup starts at the first node of length ≥ 16 on its path, skipping ~15 of its ~18 levels and their cache misses.
+// The index is rebuilt lazily by the first lookup after a change (a few ms), so bulk inserts stay linear.
+
+export interface AllowedIp {
+  addr: Uint8Array; // 4 or 16 bytes, host bits zero
+  cidr: number;
+}
+
+class TrieNode<T> {
+  // Fields are assigned in the order lookups read them (key, mask, value, child choice, children), so a lookup
+  // touches the start of each node only. IPv4 nodes use k0/m0; k1..k3/m1..m3 stay 0.
+  k0: number;
+  m0: number;
+  value: T | undefined;
+  bw: number; // the bit right after the prefix chooses the child: word index…
+  bs: number; // …and right shift
+  c0: TrieNode<T> | null;
+  c1: TrieNode<T> | null;
+  k1: number; k2: number; k3: number;
+  m1: number; m2: number; m3: number;
+  parent: TrieNode<T> | null;
+  readonly cidr: number;
+  readonly maxBits: number; // 32 (IPv4 trie) or 128 (IPv6 trie)
+
+  constructor(w: Int32Array, cidr: number, maxBits: number) {
+    this.m0 = maskWord(cidr, 0);
+    this.k0 = w[0]! & this.m0;
+    this.value = undefined;
+    // At full length there is no next bit and no children; keep the fields in range anyway.
+    this.bw = cidr < maxBits ? cidr >>> 5 : 0;
+    this.bs = cidr < maxBits ? 31 - (cidr & 31) : 0;
+    this.c0 = this.c1 = null;
+    this.m1 = maskWord(cidr, 1); this.m2 = maskWord(cidr, 2); this.m3 = maskWord(cidr, 3);
+    this.k1 = w[1]! & this.m1; this.k2 = w[2]! & this.m2; this.k3 = w[3]! & this.m3;
+    this.parent = null;
+    this.cidr = cidr;
+    this.maxBits = maxBits;
+  }
+}
+
+// Mask of the first `cidr` bits, restricted to word `i` (bits 32i..32i+31), as an int32.
+function maskWord(cidr: number, i: number): number {
+  const bits = cidr - 32 * i;
+  if (bits <= 0) return 0;
+  if (bits >= 32) return -1;
+  return ~(-1 >>> bits) | 0;
+}
+
+function keyWord<T>(n: TrieNode<T>, i: number): number {
+  return i === 0 ? n.k0 : i === 1 ? n.k1 : i === 2 ? n.k2 : n.k3;
+}
+
+function matches<T>(w: Int32Array, n: TrieNode<T>): boolean {
+  return (((w[0]! ^ n.k0) & n.m0) | ((w[1]! ^ n.k1) & n.m1) | ((w[2]! ^ n.k2) & n.m2) | ((w[3]! ^ n.k3) & n.m3)) === 0;
+}
+
+function bitAt<T>(w: Int32Array, n: TrieNode<T>): number {
+  return (w[n.bw]! >>> n.bs) & 1;
+}
+
+// IPv4 tables with at least this many prefixes use the jump index (below, the walk from the root is short anyway).
+const JUMP_MIN_PREFIXES = 1024;
+const JUMP_BITS = 16;
+
+export class AllowedIps<T> {
+  private root4: TrieNode<T> | null = null;
+  private root6: TrieNode<T> | null = null;
+  private count4 = 0;
+  // Jump index: for each value of the first 16 bits, the first node of length ≥ 16 on the path and the best value
+  // found above it. Allocated once the table is large; stale after any IPv4 change until the next lookup.
+  private jumpNode: Array<TrieNode<T> | null> | null = null;
+  private jumpBest: Array<T | undefined> | null = null;
+  private jumpStale = true;
+  // value → its nodes, in insertion order (a Set keeps it), so `entries` is stable and `removeValue` is O(own prefixes).
+  private readonly owned = new Map<T, Set<TrieNode<T>>>();
+  // Scratch words for insert/remove and for IPv6 lookups; reused so no call allocates for them.
+  private readonly w = new Int32Array(4);
+  private readonly lw = new Int32Array(4);
+
+  /** Number of prefixes in the table. */
+  get size(): number {
+    let n = 0;
+    for (const s of this.owned.values()) n += s.size;
+    return n;
+  }
+
+  /** Adds addr/cidr for value; an existing identical prefix moves to value. Host bits of addr are ignored. */
+  insert(addr: Uint8Array, cidr: number, value: T): void {
+    if (value === undefined) throw new TypeError("allowed IPs: the value must not be undefined");
+    const maxBits = this.load(addr, cidr);
+    const w = this.w;
+    let parent: TrieNode<T> | null = null;
+    let node = maxBits === 32 ? this.root4 : this.root6;
+    while (node !== null && node.cidr <= cidr && matches(w, node)) {
+      if (node.cidr === cidr) {
+        this.own(node, value);
+        return;
+      }
+      parent = node;
+      node = bitAt(w, node) === 0 ? node.c0 : node.c1;
+    }
+    const fresh = new TrieNode<T>(w, cidr, maxBits);
+    if (node === null) {
+      this.link(parent, fresh);
+    } else {
+      // node does not lie on our prefix: branch where the two first differ (never deeper than either prefix).
+      let common = maxBits;
+      for (let i = 0; i < 4; i++) {
+        const x = w[i]! ^ keyWord(node, i);
+        if (x !== 0) {
+          common = 32 * i + Math.clz32(x);
+          break;
+        }
+      }
+      common = Math.min(common, cidr, node.cidr);
+      if (common === cidr) {
+        // The new prefix contains node's: it becomes node's parent.
+        this.replace(parent, node, fresh);
+        this.link(fresh, node);
+      } else {
+        const glue = new TrieNode<T>(w, common, maxBits);
+        this.replace(parent, node, glue);
+        this.link(glue, node);
+        this.link(glue, fresh);
+      }
+    }
+    this.own(fresh, value);
+  }
+
+  /** Removes addr/cidr (exact prefix, host bits ignored) only if value owns it; returns whether it did. */
+  remove(addr: Uint8Array, cidr: number, value: T): boolean {
+    const node = this.find(addr, cidr);
+    if (node === null || node.value !== value) return false;
+    this.unlinkValue(node);
+    return true;
+  }
+
+  /** Removes every prefix value owns. */
+  removeValue(value: T): void {
+    const set = this.owned.get(value);
+    if (set === undefined) return;
+    for (const node of [...set]) this.unlinkValue(node);
+  }
+
+  /** The owner of exactly addr/cidr (not a longest-prefix match), or undefined. */
+  owner(addr: Uint8Array, cidr: number): T | undefined {
+    return this.find(addr, cidr)?.value;
+  }
+
+  /** value's prefixes, in the order they were first given to it. */
+  entries(value: T): AllowedIp[] {
+    const set = this.owned.get(value);
+    if (set === undefined) return [];
+    const out: AllowedIp[] = [];
+    for (const n of set) out.push({ addr: wordsToBytes(n, n.maxBits >>> 3), cidr: n.cidr });
+    return out;
+  }
+
+  clear(): void {
+    this.root4 = this.root6 = null;
+    this.owned.clear();
+    this.count4 = 0;
+    this.jumpNode = this.jumpBest = null;
+    this.jumpStale = true;
+  }
+
+  // Longest-prefix match on the IPv4 address at buf[off..off+4] (e.g. a packet's source at offset 12, destination
+  // at 16). Hot path: no allocation.
+  lookupV4(buf: Uint8Array, off: number): T | undefined {
+    const a = (buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!;
+    let node = this.root4;
+    let best: T | undefined;
+    if (this.count4 >= JUMP_MIN_PREFIXES) {
+      if (this.jumpStale) this.rebuildJump();
+      node = this.jumpNode![a >>> (32 - JUMP_BITS)]!;
+      best = this.jumpBest![a >>> (32 - JUMP_BITS)];
+    }
+    while (node !== null) {
+      if (((a ^ node.k0) & node.m0) !== 0) break;
+      if (node.value !== undefined) best = node.value;
+      node = ((a >>> node.bs) & 1) === 0 ? node.c0 : node.c1;
+    }
+    return best;
+  }
+
+  // Longest-prefix match on the IPv6 address at buf[off..off+16] (source at 8, destination at 24). No allocation.
+  lookupV6(buf: Uint8Array, off: number): T | undefined {
+    const w = this.lw;
+    for (let i = 0; i < 4; i++, off += 4) {
+      w[i] = (buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!;
+    }
+    const w0 = w[0]!, w1 = w[1]!, w2 = w[2]!, w3 = w[3]!;
+    let node = this.root6;
+    let best: T | undefined;
+    while (node !== null) {
+      if ((((w0 ^ node.k0) & node.m0) | ((w1 ^ node.k1) & node.m1) | ((w2 ^ node.k2) & node.m2) | ((w3 ^ node.k3) & node.m3)) !== 0) break;
+      if (node.value !== undefined) best = node.value;
+      node = ((w[node.bw]! >>> node.bs) & 1) === 0 ? node.c0 : node.c1;
+    }
+    return best;
+  }
+
+  /** Longest-prefix match of a 4- or 16-byte address. */
+  lookup(addr: Uint8Array): T | undefined {
+    if (addr.length === 4) return this.lookupV4(addr, 0);
+    if (addr.length === 16) return this.lookupV6(addr, 0);
+    throw new RangeError(`allowed IPs: expected a 4- or 16-byte address, got ${addr.length} bytes`);
+  }
+
+  // Loads addr into the scratch words; returns the family's bit length.
+  private load(addr: Uint8Array, cidr: number): number {
+    const maxBits = addr.length === 4 ? 32 : addr.length === 16 ? 128 : 0;
+    if (maxBits === 0) throw new RangeError(`allowed IPs: expected a 4- or 16-byte address, got ${addr.length} bytes`);
+    if (!Number.isInteger(cidr) || cidr < 0 || cidr > maxBits) {
+      throw new RangeError(`allowed IPs: expected a prefix length 0-${maxBits}, got ${cidr}`);
+    }
+    const w = this.w;
+    w.fill(0);
+    for (let i = 0; i < addr.length; i += 4) {
+      w[i >>> 2] = (addr[i]! << 24) | (addr[i + 1]! << 16) | (addr[i + 2]! << 8) | addr[i + 3]!;
+    }
+    return maxBits;
+  }
+
+  private find(addr: Uint8Array, cidr: number): TrieNode<T> | null {
+    const maxBits = this.load(addr, cidr);
+    const w = this.w;
+    let node = maxBits === 32 ? this.root4 : this.root6;
+    while (node !== null && node.cidr <= cidr && matches(w, node)) {
+      if (node.cidr === cidr) return node;
+      node = bitAt(w, node) === 0 ? node.c0 : node.c1;
+    }
+    return null;
+  }
+
+  private rebuildJump(): void {
+    const n = 1 << JUMP_BITS;
+    const nodes = (this.jumpNode ??= new Array<TrieNode<T> | null>(n).fill(null));
+    const bests = (this.jumpBest ??= new Array<T | undefined>(n).fill(undefined));
+    for (let h = 0; h < n; h++) {
+      const a = h << (32 - JUMP_BITS);
+      let node = this.root4;
+      let best: T | undefined;
+      // Nodes shorter than 16 bits are decided by the first 16 bits alone.
+      while (node !== null && node.cidr < JUMP_BITS) {
+        if (((a ^ node.k0) & node.m0) !== 0) {
+          node = null;
+          break;
+        }
+        if (node.value !== undefined) best = node.value;
+        node = ((a >>> node.bs) & 1) === 0 ? node.c0 : node.c1;
+      }
+      nodes[h] = node;
+      bests[h] = best;
+    }
+    this.jumpStale = false;
+  }
+
+  private own(node: TrieNode<T>, value: T): void {
+    const prev = node.value;
+    if (prev === value) return;
+    if (node.maxBits === 32) {
+      this.jumpStale = true;
+      if (prev === undefined) this.count4++;
+    }
+    if (prev !== undefined) this.disown(node, prev);
+    node.value = value;
+    let set = this.owned.get(value);
+    if (set === undefined) this.owned.set(value, (set = new Set()));
+    set.add(node);
+  }
+
+  private disown(node: TrieNode<T>, value: T): void {
+    const set = this.owned.get(value)!;
+    set.delete(node);
+    if (set.size === 0) this.owned.delete(value);
+  }
+
+  // Makes child a child of parent (or the root), on the side chosen by child's bit at parent's length.
+  private link(parent: TrieNode<T> | null, child: TrieNode<T>): void {
+    child.parent = parent;
+    if (parent === null) {
+      if (child.maxBits === 32) this.root4 = child;
+      else this.root6 = child;
+      return;
+    }
+    const k = keyWord(child, parent.bw);
+    if (((k >>> parent.bs) & 1) === 0) parent.c0 = child;
+    else parent.c1 = child;
+  }
+
+  // Puts `next` (or nothing) where `old` hangs under parent.
+  private replace(parent: TrieNode<T> | null, old: TrieNode<T>, next: TrieNode<T> | null): void {
+    if (next !== null) next.parent = parent;
+    if (parent === null) {
+      if (old.maxBits === 32) this.root4 = next;
+      else this.root6 = next;
+    } else if (parent.c0 === old) parent.c0 = next;
+    else parent.c1 = next;
+  }
+
+  // Drops node's value, then removes nodes that no longer branch: a valueless node must have two children.
+  private unlinkValue(node: TrieNode<T>): void {
+    if (node.maxBits === 32) {
+      this.jumpStale = true;
+      this.count4--;
+    }
+    this.disown(node, node.value!);
+    node.value = undefined;
+    if (node.c0 !== null && node.c1 !== null) return;
+    const parent = node.parent;
+    const child = node.c0 ?? node.c1;
+    this.replace(parent, node, child);
+    node.parent = node.c0 = node.c1 = null;
+    if (child === null && parent !== null && parent.value === undefined) {
+      // parent was a branching node; with one child left it is redundant.
+      const only = parent.c0 ?? parent.c1;
+      this.replace(parent.parent, parent, only);
+      parent.parent = parent.c0 = parent.c1 = null;
+    }
+  }
+}
+
+function wordsToBytes<T>(n: TrieNode<T>, len: number): Uint8Array {
+  const out = new Uint8Array(len);
+  for (let i = 0; i < len; i += 4) {
+    const k = keyWord(n, i >>> 2);
+    out[i] = k >>> 24; out[i + 1] = k >>> 16; out[i + 2] = k >>> 8; out[i + 3] = k;
+  }
+  return out;
+}
+
+// ---- Text forms of addresses and prefixes -------------------------------------------------------------------------
+
+/** Parses a dotted-quad IPv4 or an RFC 4291 IPv6 address (with `::` and a trailing dotted quad); null if invalid.
+ *  Like inet_pton and Go's netip: no leading zeros in IPv4 octets, no zones. */
+export function parseIp(text: string): Uint8Array | null {
+  return text.includes(":") ? parseIp6(text) : parseIp4(text);
+}
+
+function parseIp4(text: string, out = new Uint8Array(4), at = 0): Uint8Array | null {
+  let part = 0, val = 0, digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 46; // a virtual '.' ends the last octet
+    if (c === 46) {
+      if (digits === 0 || part > 3) return null;
+      out[at + part++] = val;
+      val = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && val === 0) return null; // leading zero
+      val = val * 10 + (c - 48);
+      if (val > 255) return null;
+      digits++;
+    } else return null;
+  }
+  return part === 4 ? out : null;
+}
+
+function parseIp6(text: string): Uint8Array | null {
+  const out = new Uint8Array(16);
+  const gap = text.indexOf("::");
+  if (gap !== -1 && text.indexOf("::", gap + 1) !== -1) return null;
+  const head = gap === -1 ? text : text.slice(0, gap);
+  const tail = gap === -1 ? "" : text.slice(gap + 2);
+  const headGroups = head === "" ? [] : head.split(":");
+  const tailGroups = tail === "" ? [] : tail.split(":");
+  // The last group of the whole address may be a dotted quad worth two groups.
+  const last = gap === -1 ? headGroups : tailGroups;
+  let v4: Uint8Array | null = null;
+  if (last.length > 0 && last[last.length - 1]!.includes(".")) {
+    v4 = parseIp4(last.pop()!);
+    if (v4 === null) return null;
+  }
+  const total = headGroups.length + tailGroups.length + (v4 ? 2 : 0);
+  if (gap === -1 ? total !== 8 : total > 7) return null;
+  let at = 0;
+  for (const g of headGroups) {
+    const v = parseHexGroup(g);
+    if (v < 0) return null;
+    out[at++] = v >>> 8;
+    out[at++] = v & 255;
+  }
+  at = 16 - 2 * tailGroups.length - (v4 ? 4 : 0);
+  for (const g of tailGroups) {
+    const v = parseHexGroup(g);
+    if (v < 0) return null;
+    out[at++] = v >>> 8;
+    out[at++] = v & 255;
+  }
+  if (v4) out.set(v4, 12);
+  return out;
+}
+
+function parseHexGroup(g: string): number {
+  if (g.length === 0 || g.length > 4) return -1;
+  let v = 0;
+  for (let i = 0; i < g.length; i++) {
+    const c = g.charCodeAt(i);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+    if (d < 0) return -1;
+    v = (v << 4) | d;
+  }
+  return v;
+}
+
+/** Canonical text of a 4- or 16-byte address: dotted quad, or RFC 5952 IPv6 (IPv4-mapped as ::ffff:a.b.c.d). */
+export function formatIp(addr: Uint8Array): string {
+  if (addr.length === 4) return `${addr[0]}.${addr[1]}.${addr[2]}.${addr[3]}`;
+  if (addr.length !== 16) throw new RangeError(`address: expected 4 or 16 bytes, got ${addr.length}`);
+  let mapped = addr[10] === 0xff && addr[11] === 0xff;
+  for (let i = 0; i < 10 && mapped; i++) mapped = addr[i] === 0;
+  if (mapped) return `::ffff:${addr[12]}.${addr[13]}.${addr[14]}.${addr[15]}`;
+  const g: number[] = [];
+  for (let i = 0; i < 16; i += 2) g.push((addr[i]! << 8) | addr[i + 1]!);
+  // Longest run of two or more zero groups (the first on ties) becomes "::" (RFC 5952 §4.2).
+  let best = -1, bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = (a: number[]) => a.map((x) => x.toString(16)).join(":");
+  if (best < 0) return hex(g);
+  return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
+}
+
+/** Parses ADDRESS/PREFIX; host bits are cleared (10.0.0.1/24 → 10.0.0.0/24), as wg does. Returns the part of an
+ *  error message after the subject ("expected …, got "…"") when the text is not a valid prefix. */
+export function tryParseCidr(text: string): AllowedIp | string {
+  const slash = text.indexOf("/");
+  const six = text.includes(":");
+  const fail = () => `expected ADDRESS/PREFIX with prefix ${six ? "0-128 for IPv6" : "0-32 for IPv4"}, got ${quote(text)}`;
+  if (slash < 0) return fail();
+  const addr = six ? parseIp6(text.slice(0, slash)) : parseIp4(text.slice(0, slash));
+  if (addr === null) return fail();
+  const bits = text.slice(slash + 1);
+  const max = addr.length * 8;
+  // Decimal without sign or leading zeros (as Go's netip.ParsePrefix).
+  if (bits.length === 0 || bits.length > 3 || (bits.length > 1 && bits.charCodeAt(0) === 48)) return fail();
+  let cidr = 0;
+  for (let i = 0; i < bits.length; i++) {
+    const c = bits.charCodeAt(i);
+    if (c < 48 || c > 57) return fail();
+    cidr = cidr * 10 + (c - 48);
+  }
+  if (cidr > max) return fail();
+  maskInPlace(addr, cidr);
+  return { addr, cidr };
+}
+
+/** Parses ADDRESS/PREFIX (see tryParseCidr); throws an Error naming the text and what was expected. */
+export function parseCidr(text: string): AllowedIp {
+  const r = tryParseCidr(text);
+  if (typeof r === "string") throw new Error(`allowed IP: ${r}`);
+  return r;
+}
+
+export function formatCidr(a: AllowedIp): string {
+  return `${formatIp(a.addr)}/${a.cidr}`;
+}
+
+/** Clears the bits of addr after the first cidr. */
+export function maskInPlace(addr: Uint8Array, cidr: number): void {
+  for (let i = 0; i < addr.length; i++) {
+    const keep = cidr - 8 * i;
+    if (keep >= 8) continue;
+    addr[i] = keep <= 0 ? 0 : addr[i]! & (0xff00 >>> keep);
+  }
+}
+
+/** A value for an error message: JSON-quoted (control bytes escaped), shortened when long. */
+export function quote(text: string): string {
+  return JSON.stringify(text.length > 80 ? `${text.slice(0, 64)}…(${text.length} characters)` : text);
+}

@@ -1,0 +1,149 @@
+// `bunwg [-f|--foreground] IFNAME`: the daemon, invoked exactly as wireguard-go is. Without -f it re-runs itself in
+// the foreground, detached, and returns only once the TUN interface and the configuration socket exist — test
+// suites written for wireguard-go move the interface right after this returns. It stops on SIGINT/SIGTERM, when
+// its interface is deleted and when its socket file is removed.
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from "node:fs";
+import { connect } from "node:net";
+import { loadAead } from "../crypto/aead.ts";
+import { Device } from "./device.ts";
+import { Logger, parseLogLevel, type LogLevel } from "./log.ts";
+import { Tun } from "./tun.ts";
+import { socketPath, startIpc } from "./ipc.ts";
+
+export const LOG_DIR = "/var/log/bunwg";
+const READY_TIMEOUT_MS = 15_000;
+
+const IFNAME_RE = /^[A-Za-z0-9_=+.-]{1,15}$/;
+
+function usage(msg: string): number {
+  process.stderr.write(`bunwg: ${msg}\nusage: bunwg [-f|--foreground] IFNAME\n`);
+  return 2;
+}
+
+export async function runDaemonCommand(argv: string[]): Promise<number> {
+  let foreground = false;
+  let ifname: string | undefined;
+  for (const a of argv) {
+    if (a === "-f" || a === "--foreground") foreground = true;
+    else if (a.startsWith("-")) return usage(`unknown option "${a}"`);
+    else if (ifname !== undefined) return usage(`unexpected argument "${a}" after interface name "${ifname}"`);
+    else ifname = a;
+  }
+  if (ifname === undefined) return usage("missing interface name");
+  if (!IFNAME_RE.test(ifname) || ifname === "." || ifname === "..")
+    return usage(`interface name "${ifname}": expected 1-15 characters of letters, digits, "_", "=", "+", ".", "-"`);
+  let level: LogLevel;
+  try {
+    level = parseLogLevel(process.env.LOG_LEVEL);
+  } catch (e) {
+    return usage((e as Error).message);
+  }
+  if (process.getuid?.() !== 0) {
+    process.stderr.write(`bunwg: interface ${ifname}: must run as root (needs /dev/net/tun and /var/run/wireguard)\n`);
+    return 1;
+  }
+  if (await socketAlive(socketPath(ifname))) {
+    process.stderr.write(`bunwg: interface ${ifname}: a daemon is already running (${socketPath(ifname)})\n`);
+    return 1;
+  }
+  return foreground ? runForeground(ifname, level) : detach(ifname);
+}
+
+/** The command that runs this program again: `bun wg.ts` from source, or the executable itself when compiled. */
+export function selfCommand(): string[] {
+  const compiled = Bun.main.startsWith("/$bunfs/") || Bun.main.startsWith("B:/~BUN/");
+  return compiled ? [process.execPath] : [process.execPath, Bun.main];
+}
+
+export function logPath(ifname: string): string { return `${LOG_DIR}/${ifname}.log`; }
+
+async function detach(ifname: string): Promise<number> {
+  mkdirSync(LOG_DIR, { recursive: true, mode: 0o700 });
+  const path = logPath(ifname);
+  const fd = openSync(path, "a", 0o600);
+  let startSize = 0;
+  try { startSize = statSync(path).size; } catch { /* new file */ }
+  const child = Bun.spawn([...selfCommand(), "-f", ifname], {
+    stdio: ["ignore", fd, fd],
+    detached: true,
+    env: { ...process.env, BUNWG_DETACHED: "1" },
+  });
+  closeSync(fd);
+  child.unref();
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      const tail = readFileSync(path).subarray(startSize).toString().trim();
+      process.stderr.write(`bunwg: interface ${ifname}: the daemon exited during start-up${tail ? ":\n" + tail : ""}\n`);
+      return 1;
+    }
+    if (await socketAlive(socketPath(ifname))) return 0;
+    await Bun.sleep(20);
+  }
+  try { process.kill(child.pid, "SIGTERM"); } catch { /* gone */ }
+  process.stderr.write(`bunwg: interface ${ifname}: the daemon did not become ready within ${READY_TIMEOUT_MS / 1000} s (log: ${path})\n`);
+  return 1;
+}
+
+/** True when something accepts connections on the UNIX socket at path. */
+export function socketAlive(path: string, timeoutMs = 1000): Promise<boolean> {
+  if (!existsSync(path)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const s = connect(path);
+    const done = (v: boolean) => { clearTimeout(t); s.destroy(); resolve(v); };
+    const t = setTimeout(() => done(false), timeoutMs);
+    s.once("connect", () => done(true));
+    s.once("error", () => done(false));
+  });
+}
+
+async function runForeground(ifname: string, level: LogLevel): Promise<number> {
+  const log = new Logger(ifname, level);
+  const aead = loadAead();
+  let tun: Tun;
+  try {
+    tun = Tun.create(ifname, { mtu: 1420 });
+  } catch (e) {
+    log.error(`Failed to create TUN device: ${(e as Error).message}`);
+    return 1;
+  }
+  const random = (out: Uint8Array) => { crypto.getRandomValues(out); };
+  const dev = new Device(tun, aead, log, level, random);
+  let stop!: (reason: string) => void;
+  const stopped = new Promise<string>((resolve) => { stop = resolve; });
+  dev.onFatal = (reason) => stop(reason);
+  try {
+    await dev.start();
+  } catch (e) {
+    log.error(`Failed to start: ${(e as Error).message}`);
+    dev.close();
+    return 1;
+  }
+  let ipc: Awaited<ReturnType<typeof startIpc>>;
+  try {
+    ipc = await startIpc(ifname, dev, log);
+  } catch (e) {
+    log.error(`Failed to open the configuration socket: ${(e as Error).message}`);
+    dev.close();
+    return 1;
+  }
+  log.info(`Device started (AEAD: ${aead.backend})`);
+  const onSignal = (sig: string) => () => stop(`received ${sig}`);
+  process.on("SIGINT", onSignal("SIGINT"));
+  process.on("SIGTERM", onSignal("SIGTERM"));
+  // Removing the socket file stops the daemon, as with wireguard-go.
+  const ino = statSync(ipc.path).ino;
+  const watch = setInterval(() => {
+    try {
+      if (statSync(ipc.path).ino !== ino) stop("configuration socket replaced");
+    } catch {
+      stop("configuration socket removed");
+    }
+  }, 500);
+  const reason = await stopped;
+  clearInterval(watch);
+  log.info(`Shutting down: ${reason}`);
+  ipc.close();
+  dev.close();
+  process.exit(0);
+}

@@ -1,0 +1,275 @@
+// The device: one TUN interface, one UDP socket, a protocol engine and its peers. It owns the live state that a
+// configuration request changes (applyConfig is the only writer) and schedules the engine's timer deadlines
+// (§6) on Bun's event loop with a single timer set to the earliest deadline.
+import { Engine, type Peer as NoisePeer } from "../noise/index.ts";
+import type { Aead } from "../crypto/aead.ts";
+import { AllowedIps } from "./allowedips.ts";
+import { emptyDeviceConfig, type DeviceConfig, type PeerConfig } from "./uapi.ts";
+import { DevicePeer } from "./peer.ts";
+import { Sender } from "./send.ts";
+import { Receiver } from "./receive.ts";
+import { Udp, PortInUseError } from "./udp.ts";
+import { Endpoint } from "./endpoint.ts";
+import type { Logger, LogLevel } from "./log.ts";
+import { TunGoneError, type Tun } from "./tun.ts";
+
+export class ConfigError extends Error {
+  constructor(readonly errno: number, message: string) { super(message); }
+}
+export const EADDRINUSE = 98;
+export const EINVAL = 22;
+
+function hex(b: Uint8Array): string { return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex"); }
+
+function sameAllowed(a: PeerConfig["allowedIps"], b: PeerConfig["allowedIps"]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!, y = b[i]!;
+    if (x.cidr !== y.cidr || x.addr.length !== y.addr.length) return false;
+    for (let j = 0; j < x.addr.length; j++) if (x.addr[j] !== y.addr[j]) return false;
+  }
+  return true;
+}
+
+function sameKey(a: Uint8Array | null, b: Uint8Array | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+
+export class Device {
+  readonly engine: Engine;
+  readonly allowedIps = new AllowedIps<DevicePeer>();
+  readonly peers = new Map<string, DevicePeer>();
+  private readonly byNoise = new Map<NoisePeer, DevicePeer>();
+  readonly sender: Sender;
+  readonly receiver: Receiver;
+  udp: Udp | null = null;
+  mtu: number;
+  config: DeviceConfig = emptyDeviceConfig();
+
+  private touched: DevicePeer[] = [];
+  private epoch = 0;
+  private wakeAt = Infinity;
+  private wakeTimer: ReturnType<typeof setTimeout> | null = null;
+  private closed = false;
+  /** Called once when the device cannot go on (its interface was deleted). */
+  onFatal: (reason: string) => void = () => {};
+
+  constructor(readonly tun: Tun, readonly aead: Aead, readonly log: Logger, private readonly baseLevel: LogLevel,
+              random: (out: Uint8Array) => void, mtu = 1420) {
+    this.engine = new Engine({ aead, random });
+    this.sender = new Sender(this);
+    this.receiver = new Receiver(this);
+    this.mtu = mtu;
+  }
+
+  /** Binds the initial UDP socket (port 0: a free one, as wireguard-go does before configuration). */
+  async start(): Promise<void> {
+    this.udp = this.bind(0);
+    this.config = { ...this.config, listenPort: this.udp.port };
+    this.tun.onReadable(this.onTunReadable);
+  }
+
+  private readonly onTunReadable = (gone?: TunGoneError) => {
+    if (this.closed) return;
+    if (gone) return this.onFatal("interface deleted");
+    try {
+      this.sender.drainTun();
+    } catch (e) {
+      if (e instanceof TunGoneError) return this.onFatal("interface deleted");
+      this.log.error(`Outbound packet processing failed: ${(e as Error).stack ?? e}`);
+    } finally {
+      if (!this.closed) {
+        this.runDueTimers(performance.now());
+        this.tun.rearm();
+      }
+    }
+  };
+
+  private bind(port: number): Udp {
+    const udp = Udp.open(port);
+    udp.onReadable(() => {
+      if (this.closed || this.udp !== udp) return;
+      try {
+        this.receiver.drain();
+      } catch (e) {
+        this.log.error(`Inbound packet processing failed: ${(e as Error).stack ?? e}`);
+      } finally {
+        udp.rearm();
+      }
+    });
+    return udp;
+  }
+
+  peerOf(noise: NoisePeer): DevicePeer | undefined { return this.byNoise.get(noise); }
+
+  // ---- timers (§6): the engine says when; we keep one timer at the earliest deadline.
+  touch(peer: DevicePeer): void {
+    if (peer.touchedEpoch !== this.epoch) {
+      peer.touchedEpoch = this.epoch;
+      this.touched.push(peer);
+    }
+  }
+
+  runDueTimers(now: number): void {
+    const list = this.touched;
+    for (let i = 0; i < list.length; i++) {
+      const p = list[i]!;
+      if (p.noise.nextDeadline() <= now) this.runPeerTimers(p, now);
+      const d = p.noise.nextDeadline();
+      if (d < this.wakeAt) this.schedule(d, now);
+    }
+    list.length = 0;
+    this.epoch++;
+  }
+
+  private schedule(at: number, now: number): void {
+    if (this.closed) return;
+    if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
+    this.wakeAt = at;
+    this.wakeTimer = setTimeout(this.onWake, Math.max(0, Math.ceil(at - now)));
+  }
+
+  private readonly onWake = () => {
+    this.wakeTimer = null;
+    this.wakeAt = Infinity;
+    if (this.closed) return;
+    const now = performance.now();
+    let next = Infinity;
+    for (const p of this.peers.values()) {
+      if (p.noise.nextDeadline() <= now) this.runPeerTimers(p, now);
+      const d = p.noise.nextDeadline();
+      if (d < next) next = d;
+    }
+    this.runDueTimers(now);
+    if (next < this.wakeAt && next !== Infinity) this.schedule(next, now);
+  };
+
+  private runPeerTimers(peer: DevicePeer, now: number): void {
+    for (const action of peer.noise.tick(now)) {
+      switch (action.kind) {
+        case "initiation":
+          if (action.retry) this.log.debug(`Handshake for peer ${peer.name} did not complete after 5 seconds, retrying`);
+          if (peer.endpoint === null || this.udp === null) {
+            this.log.debug(`Failed to send handshake initiation: no known endpoint for peer ${peer.name}`);
+            break;
+          }
+          this.log.debug(`Sending handshake initiation to peer ${peer.name}`);
+          this.udp.sendBytes(action.packet, peer.endpoint);
+          peer.txBytes += action.packet.length;
+          break;
+        case "keepalive":
+          this.sender.sendKeepalive(peer, now);
+          break;
+        case "gave-up":
+          peer.staged.clear();
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  // ---- configuration: validated by uapi.ts; applied here, all or nothing.
+  /** Applies a validated configuration. The only step that can fail (binding a new port) is done first. */
+  async applyConfig(next: DeviceConfig): Promise<void> {
+    const cur = this.config;
+    if (next.listenPort !== cur.listenPort && !(next.listenPort === 0 && this.udp !== null && cur.listenPort === this.udp.port)) {
+      let udp: Udp;
+      try {
+        udp = this.bind(next.listenPort);
+        if (next.fwmark) udp.setFwmark(next.fwmark);
+      } catch (e) {
+        if (e instanceof PortInUseError) throw new ConfigError(EADDRINUSE, e.message);
+        throw new ConfigError(EINVAL, (e as Error).message);
+      }
+      this.udp?.close();
+      this.udp = udp;
+      next = { ...next, listenPort: udp.port };
+    } else if (next.fwmark !== cur.fwmark && this.udp !== null) {
+      try { this.udp.setFwmark(next.fwmark); } catch (e) { throw new ConfigError(EINVAL, (e as Error).message); }
+    }
+    const now = performance.now();
+    if (!sameKey(next.privateKey, cur.privateKey)) this.engine.setPrivateKey(next.privateKey);
+
+    const wanted = new Map<string, PeerConfig>();
+    for (const pc of next.peers) wanted.set(hex(pc.publicKey), pc);
+    for (const [id, peer] of this.peers) {
+      if (!wanted.has(id)) this.removePeer(id, peer);
+    }
+    const old = new Map<string, PeerConfig>();
+    for (const pc of cur.peers) old.set(hex(pc.publicKey), pc);
+    for (const [id, pc] of wanted) {
+      let peer = this.peers.get(id);
+      const before = old.get(id);
+      if (peer === undefined) {
+        const noise = this.engine.addPeer(pc.publicKey);
+        peer = new DevicePeer(noise, id);
+        this.peers.set(id, peer);
+        this.byNoise.set(noise, peer);
+      }
+      if (!before || !sameKey(before.presharedKey, pc.presharedKey)) peer.noise.setPresharedKey(pc.presharedKey);
+      if (!before || before.endpoint?.address !== pc.endpoint?.address || before.endpoint?.port !== pc.endpoint?.port) {
+        peer.endpoint = pc.endpoint ? Endpoint.fromAddress(pc.endpoint.address, pc.endpoint.port, pc.endpoint.family) : null;
+      }
+      if (!before || !sameAllowed(before.allowedIps, pc.allowedIps)) {
+        this.allowedIps.removeValue(peer);
+        for (const a of pc.allowedIps) this.allowedIps.insert(a.addr, a.cidr, peer);
+      }
+      const oldKeepalive = before ? before.persistentKeepalive : 0;
+      if (!before || oldKeepalive !== pc.persistentKeepalive) {
+        peer.noise.setPersistentKeepalive(pc.persistentKeepalive, now);
+        // Like wireguard-go: turning persistent keepalive on sends one now (and so handshakes).
+        if (oldKeepalive === 0 && pc.persistentKeepalive > 0 && this.engine.privateKey !== null) this.sender.sendKeepalive(peer, now);
+      }
+      this.touch(peer);
+    }
+    if (next.debug !== cur.debug) this.log.setDebug(next.debug, this.baseLevel);
+    this.config = next;
+    this.runDueTimers(now);
+  }
+
+  private removePeer(id: string, peer: DevicePeer): void {
+    this.allowedIps.removeValue(peer);
+    this.engine.removePeer(peer.noise.publicKey);
+    this.peers.delete(id);
+    this.byNoise.delete(peer.noise);
+    peer.staged.clear();
+  }
+
+  /** The configuration as `get` reports it: live endpoints (they roam) and live listen port. */
+  snapshot(): DeviceConfig {
+    const peers = this.config.peers.map((pc) => {
+      const live = this.peers.get(hex(pc.publicKey));
+      const ep = live?.endpoint;
+      return ep ? { ...pc, endpoint: { address: ep.address, port: ep.port, family: ep.family } } : pc;
+    });
+    return { ...this.config, listenPort: this.udp?.port ?? this.config.listenPort, peers };
+  }
+
+  /** Per-peer statistics for `get`, as wg(8) reads them. */
+  stats(publicKey: Uint8Array): { lastHandshakeSec: number; lastHandshakeNsec: number; rxBytes: number; txBytes: number } {
+    const peer = this.peers.get(hex(publicKey));
+    if (!peer) return { lastHandshakeSec: 0, lastHandshakeNsec: 0, rxBytes: 0, txBytes: 0 };
+    const at = peer.noise.lastHandshake;
+    let sec = 0, nsec = 0;
+    if (at > 0) {
+      const wallMs = Date.now() - (performance.now() - at);
+      sec = Math.floor(wallMs / 1000);
+      nsec = Math.floor((wallMs - sec * 1000) * 1e6);
+    }
+    return { lastHandshakeSec: sec, lastHandshakeNsec: nsec, rxBytes: peer.rxBytes, txBytes: peer.txBytes };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
+    this.udp?.close();
+    this.udp = null;
+    for (const [id, peer] of this.peers) this.removePeer(id, peer);
+    this.engine.setPrivateKey(null);
+    this.tun.close();
+  }
+}

@@ -1,0 +1,88 @@
+// The configuration socket: /var/run/wireguard/IFNAME.sock, speaking the cross-platform protocol that wg(8) and
+// wg-quick use (framing and validation in uapi.ts). Requests are handled one at a time per device, so a `set` is
+// validated and applied whole before the next request is looked at; a failed `set` changes nothing.
+import { chmodSync, mkdirSync, unlinkSync, existsSync } from "node:fs";
+import type { Socket, UnixSocketListener } from "bun";
+import type { Device } from "./device.ts";
+import { ConfigError } from "./device.ts";
+import type { Logger } from "./log.ts";
+import * as uapi from "./uapi.ts";
+
+export const SOCKET_DIR = "/var/run/wireguard";
+export function socketPath(ifname: string): string { return `${SOCKET_DIR}/${ifname}.sock`; }
+
+/** A connection that sends nothing for this long is closed: a request cut off halfway must not hang anything. */
+const IDLE_TIMEOUT_S = 10;
+
+interface Conn { parser: uapi.RequestParser; busy: Promise<void> }
+
+export async function startIpc(ifname: string, dev: Device, log: Logger): Promise<{ path: string; close(): void }> {
+  mkdirSync(SOCKET_DIR, { recursive: true, mode: 0o755 });
+  const path = socketPath(ifname);
+  if (existsSync(path)) unlinkSync(path); // stale: the caller checked nobody answers on it
+  let queue: Promise<void> = Promise.resolve();
+  const old = process.umask(0o077);
+  let server: UnixSocketListener<Conn>;
+  try {
+    server = Bun.listen<Conn>({
+      unix: path,
+      socket: {
+        open(s) {
+          s.data = { parser: new uapi.RequestParser(), busy: Promise.resolve() };
+          s.timeout(IDLE_TIMEOUT_S);
+        },
+        data(s, chunk) {
+          const reqs = s.data.parser.feed(chunk);
+          for (const req of reqs) {
+            // Serialise all requests of the device: a set is applied whole before anything else is read.
+            queue = queue.then(() => handle(dev, log, req)).then((answer) => { s.write(answer); },
+              (e) => {
+                log.error(`Configuration request failed: ${(e as Error).message}`);
+                s.write(uapi.errnoAnswer(uapi.EIO, req.kind === "get" ? "get" : "set"));
+              });
+            if (req.kind === "error" && req.close) { queue = queue.then(() => { s.end(); }); break; }
+          }
+        },
+        timeout(s) { s.end(); },
+        error(_s, e) { log.debug(`Configuration socket error: ${e.message}`); },
+      },
+    });
+  } finally {
+    process.umask(old);
+  }
+  chmodSync(path, 0o600);
+  return {
+    path,
+    close() {
+      server.stop(true);
+      try { unlinkSync(path); } catch { /* already gone */ }
+    },
+  };
+}
+
+async function handle(dev: Device, log: Logger, req: uapi.Request): Promise<string> {
+  switch (req.kind) {
+    case "get":
+      return uapi.formatGet(dev.snapshot(), (pub: Uint8Array) => dev.stats(pub), req.extensions);
+    case "set": {
+      const result = uapi.applySet(dev.config, req.lines, { derivePublicKey: uapi.derivePublicKey });
+      if (!result.ok) {
+        log.error(`Configuration request rejected: ${result.message}`);
+        return uapi.errnoAnswer(result.errno);
+      }
+      try {
+        await dev.applyConfig(result.config);
+      } catch (e) {
+        if (e instanceof ConfigError) {
+          log.error(`Configuration request rejected: ${e.message}`);
+          return uapi.errnoAnswer(e.errno);
+        }
+        throw e;
+      }
+      return uapi.errnoAnswer(0);
+    }
+    case "error":
+      log.error(`Configuration request rejected: ${req.message}`);
+      return uapi.errnoAnswer(req.errno, req.op);
+  }
+}

@@ -1,0 +1,196 @@
+// Inbound path: the UDP socket is drained in batches (recvmmsg; GRO-coalesced datagrams arrive already split).
+// Each packet is sorted by message type (§5.4): handshake messages go to the protocol engine one by one;
+// transport messages are opened together in one AEAD call, checked against the replay window (§5.4.6) and
+// against the sending peer's allowed IPs (§2: cryptokey routing doubles as a reverse-path filter), then
+// written to the TUN in one batched call.
+import type { Device } from "./device.ts";
+import type { DevicePeer } from "./peer.ts";
+import type { Keypair } from "../noise/index.ts";
+import { HEADER, KeyTable, STRIDE, TAG, readCounter, readU32LE } from "./batch.ts";
+import { EP_SIZE, Endpoint } from "./endpoint.ts";
+
+const MESSAGE_INITIATION = 1, MESSAGE_RESPONSE = 2, MESSAGE_COOKIE = 3, MESSAGE_TRANSPORT = 4;
+const SIZE_INITIATION = 148, SIZE_RESPONSE = 92, SIZE_COOKIE = 64;
+
+/** Datagrams per receive call, and packets after GRO splitting (each datagram may hold up to 64 segments). */
+const MSGS = 64;
+const PKTS = 1024;
+
+/** Under load (§5.4.7): many handshake messages in a short window; sticky for a second like wireguard-go. */
+const LOAD_WINDOW_MS = 250;
+const LOAD_THRESHOLD = 64;
+const LOAD_STICKY_MS = 1000;
+
+export class Receiver {
+  private readonly buf = new Uint8Array(MSGS * STRIDE);
+  private readonly inOffs = new Uint32Array(PKTS);
+  private readonly inLens = new Uint32Array(PKTS);
+  private readonly eps = new Uint8Array(PKTS * EP_SIZE);
+  private readonly epWords = new Uint32Array(this.eps.buffer);
+
+  private readonly offs = new Uint32Array(PKTS);
+  private readonly lens = new Uint32Array(PKTS);
+  private readonly ok = new Uint8Array(PKTS);
+  private readonly src = new Uint16Array(PKTS);
+  private readonly kps: (Keypair | null)[] = new Array(PKTS).fill(null);
+  private readonly keyTable = new KeyTable(PKTS);
+  private readonly tunOffs = new Uint32Array(PKTS);
+  private readonly tunLens = new Uint32Array(PKTS);
+
+  private loadWindowStart = 0;
+  private loadCount = 0;
+  private underLoadUntil = 0;
+
+  constructor(private readonly dev: Device) {}
+
+  /** Drains the socket until it would block. */
+  drain(): void {
+    const udp = this.dev.udp;
+    if (udp === null) return;
+    for (;;) {
+      const n = udp.recvBatch(this.buf, STRIDE, MSGS, this.inOffs, this.inLens, this.eps, PKTS);
+      if (n <= 0) return;
+      this.process(n);
+    }
+  }
+
+  private process(n: number): void {
+    const dev = this.dev;
+    const buf = this.buf;
+    const now = performance.now();
+    const keys = this.keyTable;
+    keys.reset();
+    let m = 0;
+    for (let i = 0; i < n; i++) {
+      const off = this.inOffs[i]!;
+      const len = this.inLens[i]!;
+      if (len < 4 || buf[off + 1] !== 0 || buf[off + 2] !== 0 || buf[off + 3] !== 0) continue;
+      const type = buf[off]!;
+      if (type === MESSAGE_TRANSPORT) {
+        if (len < HEADER + TAG) continue;
+        const kp = dev.engine.keypairByIndex(readU32LE(buf, off + 4));
+        if (kp === undefined) continue;
+        if (!kp.peer.replayMayAccept(kp, readCounter(buf, off + 8))) continue;
+        this.offs[m] = off;
+        this.lens[m] = len - HEADER;
+        keys.index[m] = keys.slot(kp.receiveKey);
+        this.kps[m] = kp;
+        this.src[m] = i;
+        m++;
+      } else if ((type === MESSAGE_INITIATION && len === SIZE_INITIATION) || (type === MESSAGE_RESPONSE && len === SIZE_RESPONSE) ||
+                 (type === MESSAGE_COOKIE && len === SIZE_COOKIE)) {
+        // Transport packets that arrived earlier go first: a handshake may change the session they belong to.
+        m = this.openAndDeliver(m, now);
+        keys.reset();
+        this.handshake(buf.subarray(off, off + len), new Endpoint(this.eps, i * EP_SIZE), type, now);
+      }
+    }
+    this.openAndDeliver(m, now);
+    dev.runDueTimers(now);
+  }
+
+  private underLoad(now: number): boolean {
+    if (now - this.loadWindowStart > LOAD_WINDOW_MS) {
+      this.loadWindowStart = now;
+      this.loadCount = 0;
+    }
+    if (++this.loadCount > LOAD_THRESHOLD) this.underLoadUntil = now + LOAD_STICKY_MS;
+    return now < this.underLoadUntil;
+  }
+
+  private handshake(msg: Uint8Array, ep: Endpoint, type: number, now: number): void {
+    const dev = this.dev;
+    let outcome;
+    try {
+      outcome = dev.engine.consumeHandshake(now, msg, ep.sourceBytes(), this.underLoad(now));
+    } catch (e) {
+      dev.log.debug(`Dropped handshake message from ${ep}: ${(e as Error).message}`);
+      return;
+    }
+    switch (outcome.kind) {
+      case "response": {
+        const peer = dev.peerOf(outcome.peer);
+        if (!peer) return;
+        dev.log.debug(`Received handshake initiation from peer ${peer.name} (${ep})`);
+        peer.endpoint = ep;
+        peer.rxBytes += msg.length;
+        dev.udp?.sendBytes(outcome.packet, ep);
+        peer.txBytes += outcome.packet.length;
+        dev.touch(peer);
+        break;
+      }
+      case "established": {
+        const peer = dev.peerOf(outcome.peer);
+        if (!peer) return;
+        dev.log.debug(`Received handshake response from peer ${peer.name} (${ep})`);
+        peer.endpoint = ep;
+        peer.rxBytes += msg.length;
+        // §6.5: the initiator sends first — its staged packets, or a keepalive to confirm the session.
+        if (peer.staged.length > 0) dev.sender.flushStaged(peer, now);
+        else dev.sender.sendKeepalive(peer, now);
+        dev.touch(peer);
+        break;
+      }
+      case "cookie-reply":
+        dev.udp?.sendBytes(outcome.packet, ep);
+        break;
+      case "cookie-consumed":
+        break;
+      case "rejected":
+        if (outcome.reason === "invalid-mac1" && type === MESSAGE_INITIATION) dev.log.debug("Invalid initiation MAC");
+        else if (outcome.reason === "invalid-initiation") dev.log.debug("Invalid handshake initiation");
+        else dev.log.debug(`Dropped handshake message from ${ep}: ${outcome.reason}`);
+        break;
+    }
+  }
+
+  /** Opens the m queued transport packets, filters them and writes the good ones to the TUN. Returns 0. */
+  private openAndDeliver(m: number, now: number): number {
+    if (m === 0) return 0;
+    const dev = this.dev;
+    const buf = this.buf;
+    const keys = this.keyTable;
+    dev.aead.openTransport(m, buf, this.offs, this.lens, keys.keys, keys.index, this.ok);
+    let w = 0;
+    for (let j = 0; j < m; j++) {
+      const kp = this.kps[j]!;
+      this.kps[j] = null;
+      if (this.ok[j] !== 1) continue;
+      const off = this.offs[j]!;
+      const plen = this.lens[j]! - TAG;
+      const noise = kp.peer;
+      if (!noise.packetReceived(now, kp, readCounter(buf, off + 8), plen === 0)) continue;
+      const peer = dev.peerOf(noise);
+      if (peer === undefined) continue;
+      const i = this.src[j]!;
+      // §2 roaming: the endpoint follows the latest authenticated packet.
+      const ep = peer.endpoint;
+      if (ep === null || !ep.matches(this.epWords, i * (EP_SIZE / 4))) peer.endpoint = new Endpoint(this.eps, i * EP_SIZE);
+      peer.rxBytes += plen + HEADER + TAG;
+      dev.touch(peer);
+      if (peer.staged.length > 0) dev.sender.flushStaged(peer, now); // a responder's session is confirmed now
+      if (plen === 0) continue; // keepalive
+      const pkt = off + HEADER;
+      const version = buf[pkt]! >> 4;
+      let total = 0;
+      let owner: DevicePeer | undefined;
+      if (version === 4 && plen >= 20) {
+        total = (buf[pkt + 2]! << 8) | buf[pkt + 3]!;
+        owner = dev.allowedIps.lookupV4(buf, pkt + 12);
+      } else if (version === 6 && plen >= 40) {
+        total = 40 + ((buf[pkt + 4]! << 8) | buf[pkt + 5]!);
+        owner = dev.allowedIps.lookupV6(buf, pkt + 8);
+      } else continue;
+      if (total > plen || total < (version === 4 ? 20 : 40)) continue;
+      if (owner !== peer) {
+        if (dev.log.debugEnabled) dev.log.debug(`Packet has unallowed src IP from peer ${peer.name}`);
+        continue;
+      }
+      this.tunOffs[w] = pkt;
+      this.tunLens[w] = total;
+      w++;
+    }
+    if (w > 0) dev.tun.writeBatch(buf, this.tunOffs, this.tunLens, w);
+    return 0;
+  }
+}

@@ -1,0 +1,154 @@
+// Outbound path (whitepaper §5.4.6): packets from the TUN, routed by cryptokey routing to the peer with the most
+// specific allowed IP, sealed in one batched AEAD call, sent over UDP. Packets for a peer without a usable session
+// are staged and a handshake is requested (§6.2 "handshakes happen on demand").
+import type { Device } from "./device.ts";
+import type { DevicePeer } from "./peer.ts";
+import { BATCH, HEADER, KeyTable, STRIDE, TAG, writeCounter, writeU32LE } from "./batch.ts";
+import { EP_SIZE } from "./endpoint.ts";
+
+const MESSAGE_TRANSPORT = 4;
+
+export class Sender {
+  /** TUN reads land at slot*STRIDE + HEADER, leaving room for the transport header. */
+  readonly tunBuf = new Uint8Array(BATCH * STRIDE + HEADER);
+  readonly tunView = this.tunBuf.subarray(HEADER);
+  readonly tunLens = new Uint32Array(BATCH);
+  /** Staged packets and keepalives are copied here and sealed with the same code. */
+  private readonly auxBuf = new Uint8Array(BATCH * STRIDE);
+  private auxCount = 0;
+  private auxPeers: (DevicePeer | null)[] = new Array(BATCH).fill(null);
+  private readonly auxLens = new Uint32Array(BATCH);
+
+  private readonly offs = new Uint32Array(BATCH);
+  private readonly lens = new Uint32Array(BATCH);
+  private readonly outPeers: (DevicePeer | null)[] = new Array(BATCH).fill(null);
+  private readonly keyTable = new KeyTable(BATCH);
+  private readonly eps = new Uint8Array(BATCH * EP_SIZE);
+  private m = 0;
+
+  constructor(private readonly dev: Device) {}
+
+  /** Drains the TUN until it would block, one batch at a time. */
+  drainTun(): void {
+    const dev = this.dev;
+    for (;;) {
+      const n = dev.tun.readBatch(this.tunView, STRIDE, this.tunLens, BATCH);
+      if (n <= 0) return;
+      this.processTunBatch(n);
+    }
+  }
+
+  private processTunBatch(n: number): void {
+    const dev = this.dev;
+    const buf = this.tunBuf;
+    const now = performance.now();
+    this.begin();
+    for (let i = 0; i < n; i++) {
+      const hdr = i * STRIDE;
+      const pkt = hdr + HEADER;
+      const len = this.tunLens[i]!;
+      if (len < 1) continue;
+      const version = buf[pkt]! >> 4;
+      let peer: DevicePeer | undefined;
+      if (version === 4 && len >= 20) peer = dev.allowedIps.lookupV4(buf, pkt + 16);
+      else if (version === 6 && len >= 40) peer = dev.allowedIps.lookupV6(buf, pkt + 24);
+      if (peer === undefined) continue; // §2: no allowed IP matches → drop
+      if (peer.staged.length > 0) this.flushStaged(peer, now);
+      this.add(buf, hdr, len, peer, now);
+    }
+    this.finish(buf, now);
+  }
+
+  private begin(): void {
+    this.m = 0;
+    this.keyTable.reset();
+  }
+
+  /** Queues one packet (plaintext at hdr+HEADER) for sealing, or stages it when the peer has no session. */
+  private add(buf: Uint8Array, hdr: number, len: number, peer: DevicePeer, now: number): void {
+    const noise = peer.noise;
+    const kp = peer.endpoint === null ? null : noise.sendingKeypair(now);
+    const counter = kp === null ? -1 : noise.reserveCounters(kp, 1);
+    if (kp === null || counter < 0) {
+      peer.staged.push(buf, hdr + HEADER, len);
+      noise.wantHandshake(now);
+      this.dev.touch(peer);
+      return;
+    }
+    buf[hdr] = MESSAGE_TRANSPORT;
+    buf[hdr + 1] = 0;
+    buf[hdr + 2] = 0;
+    buf[hdr + 3] = 0;
+    writeU32LE(buf, hdr + 4, kp.remoteIndex);
+    writeCounter(buf, hdr + 8, counter);
+    // §5.4.6: pad to a multiple of 16, but never beyond the MTU.
+    let padded = (len + 15) & ~15;
+    if (padded > this.dev.mtu) padded = Math.max(len, this.dev.mtu);
+    buf.fill(0, hdr + HEADER + len, hdr + HEADER + padded);
+    const m = this.m++;
+    this.offs[m] = hdr;
+    this.lens[m] = padded;
+    this.keyTable.index[m] = this.keyTable.slot(kp.sendKey);
+    this.outPeers[m] = peer;
+    if (this.m === BATCH) this.finish(buf, now);
+  }
+
+  private finish(buf: Uint8Array, now: number): void {
+    const m = this.m;
+    if (m === 0) return;
+    const dev = this.dev;
+    dev.aead.sealTransport(m, buf, this.offs, this.lens, this.keyTable.keys, this.keyTable.index);
+    const eps = this.eps;
+    for (let j = 0; j < m; j++) {
+      const peer = this.outPeers[j]!;
+      eps.set(peer.endpoint!.rec, j * EP_SIZE);
+      this.lens[j] = HEADER + this.lens[j]! + TAG; // now the datagram size
+      peer.txBytes += this.lens[j]!;
+    }
+    dev.udp?.sendBatch(buf, this.offs, this.lens, eps, m);
+    for (let j = 0; j < m; j++) {
+      const peer = this.outPeers[j]!;
+      this.outPeers[j] = null;
+      if (eps[j * EP_SIZE + 40] === 1) peer.endpoint?.clearSource();
+      peer.noise.packetSent(now, this.lens[j] === HEADER + TAG);
+      dev.touch(peer);
+    }
+    this.begin();
+  }
+
+  /** Sends the packets staged while the peer had no session, oldest first (§6.2). */
+  flushStaged(peer: DevicePeer, now: number): void {
+    if (peer.staged.length === 0 || peer.endpoint === null || peer.noise.sendingKeypair(now) === null) return;
+    this.finish(this.tunBuf, now); // what is pending in the TUN batch was read later: keep order per peer
+    peer.staged.drain((pkt, len) => this.addAux(pkt, len, peer, now));
+    this.flushAux(now);
+  }
+
+  /** An empty transport message (§6.5 keepalive), sealed like data. */
+  sendKeepalive(peer: DevicePeer, now: number): void {
+    this.addAux(null, 0, peer, now);
+    this.flushAux(now);
+  }
+
+  private addAux(pkt: Uint8Array | null, len: number, peer: DevicePeer, now: number): void {
+    if (this.auxCount === BATCH) this.flushAux(now);
+    const i = this.auxCount++;
+    if (pkt !== null) this.auxBuf.set(pkt.subarray(0, len), i * STRIDE + HEADER);
+    this.auxLens[i] = len;
+    this.auxPeers[i] = peer;
+  }
+
+  private flushAux(now: number): void {
+    const n = this.auxCount;
+    this.auxCount = 0;
+    if (n === 0) return;
+    this.finish(this.tunBuf, now);
+    this.begin();
+    for (let i = 0; i < n; i++) {
+      const peer = this.auxPeers[i]!;
+      this.auxPeers[i] = null;
+      this.add(this.auxBuf, i * STRIDE, this.auxLens[i]!, peer, now);
+    }
+    this.finish(this.auxBuf, now);
+  }
+}

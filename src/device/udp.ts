@@ -1,0 +1,92 @@
+// The outer UDP socket, in the native library: one dual-stack socket (IPv4 and IPv6 endpoints on one port, as
+// wireguard-go's two binds do), batched recvmmsg/sendmmsg, UDP GSO/GRO, and sticky source addresses. Bun's own
+// udpSocket calls JS once per datagram and hides the local address a datagram arrived on; this keeps both the
+// batching and the address. A poll thread wakes the event loop when datagrams wait (as for the TUN).
+import { loadNative, pollCallback, releaseCallback, type Native } from "../native/lib.ts";
+import { EP_SIZE, type Endpoint } from "./endpoint.ts";
+
+const EADDRINUSE = 98;
+const READABLE = 1;
+
+export class PortInUseError extends Error {}
+
+export class Udp {
+  private poller: unknown = null;
+  private callback: ReturnType<typeof pollCallback> | null = null;
+  private closed = false;
+  private readonly one = { buf: new Uint8Array(2048), offs: new Uint32Array(1), lens: new Uint32Array(1), eps: new Uint8Array(EP_SIZE) };
+  private readonly dropped = new Uint32Array(1);
+  /** UDP GSO: runs of equal-size datagrams to one endpoint leave in one send. Turned off if the kernel refuses. */
+  gso = true;
+
+  private constructor(private readonly native: Native, readonly fd: number, readonly port: number, readonly family: 4 | 6) {}
+
+  /** Binds port (0 = any free port). Throws PortInUseError naming the port when it is taken. */
+  static open(port: number): Udp {
+    const native = loadNative();
+    const portOut = new Uint16Array(1);
+    const famOut = new Uint8Array(1);
+    const fd = native.sym.bunwg_udp_open(port, portOut, famOut);
+    if (fd === -EADDRINUSE) throw new PortInUseError(`listen_port: UDP port ${port} is already in use`);
+    if (fd < 0) throw new Error(`listen_port: could not bind UDP port ${port} (errno ${-fd})`);
+    const u = new Udp(native, fd, portOut[0]!, famOut[0] === 6 ? 6 : 4);
+    u.gro = native.sym.bunwg_udp_set_gro(fd, 1) === 0;
+    return u;
+  }
+
+  /** Whether the kernel coalesces received datagrams (UDP_GRO); recvBatch splits them again. */
+  gro = false;
+
+  onReadable(cb: () => void): void {
+    const callback = pollCallback((event: number) => {
+      if (this.closed) return;
+      if (event === READABLE) cb();
+    });
+    const p = this.native.sym.bunwg_poller_start(this.fd, callback.ptr!);
+    if (!p) {
+      releaseCallback(callback);
+      throw new Error(`UDP port ${this.port}: cannot start the poll thread`);
+    }
+    this.callback = callback;
+    this.poller = p;
+  }
+
+  rearm(): void {
+    if (this.poller !== null && !this.closed) this.native.sym.bunwg_poller_rearm(this.poller as never);
+  }
+
+  /** Packets k < return value: buf[offs[k]] .. +lens[k], source at eps[k*EP_SIZE]. 0 = nothing waiting. */
+  recvBatch(buf: Uint8Array, stride: number, maxMsgs: number, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array, maxPkts: number): number {
+    const n = this.native.sym.bunwg_udp_recv_batch(this.fd, buf, stride, maxMsgs, offs, lens, eps, maxPkts);
+    return n < 0 ? 0 : n;
+  }
+
+  /** Sends n packets; eps[i*EP_SIZE+40] comes back as 1 where a vanished sticky source was dropped. */
+  sendBatch(buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array, n: number): number {
+    return this.native.sym.bunwg_udp_send_batch(this.fd, this.family, buf, offs, lens, eps, n, this.gso ? 1 : 0, this.dropped);
+  }
+
+  /** One datagram (handshake messages, cookie replies): the slow path. */
+  sendBytes(bytes: Uint8Array, ep: Endpoint): void {
+    const o = this.one;
+    o.buf.set(bytes);
+    o.lens[0] = bytes.length;
+    o.eps.set(ep.rec);
+    this.sendBatch(o.buf, o.offs, o.lens, o.eps, 1);
+    if (o.eps[40] === 1) ep.clearSource();
+  }
+
+  setFwmark(mark: number): void {
+    if (this.native.sym.bunwg_udp_set_mark(this.fd, mark >>> 0) !== 0)
+      throw new Error(`fwmark: setting SO_MARK=${mark} on the UDP socket failed`);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.poller !== null) this.native.sym.bunwg_poller_stop(this.poller as never);
+    this.poller = null;
+    if (this.callback) releaseCallback(this.callback);
+    this.native.sym.bunwg_udp_close(this.fd);
+  }
+}

@@ -1,0 +1,55 @@
+// Session indices (§5.4.2: "sender" is a random 32-bit index): the receiver index of every incoming response,
+// cookie reply and transport message names one of our handshakes in progress or one of our sessions. Random, so
+// they reveal nothing about how many sessions we hold; unique among the live ones.
+
+import type { Keypair } from "./keypair.ts";
+import type { Peer } from "./peer.ts";
+
+export class IndexTable {
+  /** Index of an initiation we sent and await a response to → its peer. */
+  private readonly handshakes = new Map<number, Peer>();
+  private readonly keypairs = new Map<number, Keypair>();
+  private readonly draw = new Uint32Array(1);
+  private readonly drawBytes = new Uint8Array(this.draw.buffer);
+
+  constructor(private readonly random: (out: Uint8Array) => void) {}
+
+  /** A fresh random index, reserved for a handshake of `peer`. */
+  newHandshakeIndex(peer: Peer): number {
+    let index: number;
+    do {
+      this.random(this.drawBytes);
+      index = this.draw[0];
+    } while (this.handshakes.has(index) || this.keypairs.has(index));
+    this.handshakes.set(index, peer);
+    return index;
+  }
+
+  handshakePeer(index: number): Peer | undefined {
+    return this.handshakes.get(index);
+  }
+
+  /** The handshake under `index` completed: the index now names its session. */
+  promote(index: number, keypair: Keypair): void {
+    this.handshakes.delete(index);
+    this.keypairs.set(index, keypair);
+  }
+
+  keypair(index: number): Keypair | undefined {
+    return this.keypairs.get(index);
+  }
+
+  /** The peer an index names, handshake or session (cookie replies answer either). */
+  peer(index: number): Peer | undefined {
+    return this.handshakes.get(index) ?? this.keypairs.get(index)?.peer;
+  }
+
+  free(index: number): void {
+    this.handshakes.delete(index);
+    this.keypairs.delete(index);
+  }
+
+  get size(): number {
+    return this.handshakes.size + this.keypairs.size;
+  }
+}

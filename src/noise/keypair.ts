@@ -1,0 +1,37 @@
+// A session (§5.4.5, §6): the transport keys one handshake derived, the indices both ends use to name it, the send
+// counter and the receive replay window.
+
+import { KEY_LENGTH } from "./constants.ts";
+import type { Peer } from "./peer.ts";
+import { ReplayWindow } from "./replay.ts";
+
+export class Keypair {
+  readonly sendKey = new Uint8Array(KEY_LENGTH);
+  readonly receiveKey = new Uint8Array(KEY_LENGTH);
+  /** Next counter to send. Advanced only through Peer.reserveCounters. */
+  sendCounter = 0;
+  /** §5.4.6 receive window; updated only through Peer.packetReceived. */
+  readonly replay = new ReplayWindow();
+  /** False once the keys were erased (rotated out, expired, peer removed). */
+  alive = true;
+
+  constructor(
+    readonly peer: Peer,
+    /** Our index: transport messages to us carry it as receiver. */
+    readonly localIndex: number,
+    /** Their index: we put it in the receiver field of what we send. */
+    readonly remoteIndex: number,
+    /** §6.2: only the initiator of a session rekeys it after REKEY_AFTER_TIME. */
+    readonly isInitiator: boolean,
+    /** `now` of the handshake that made it. */
+    readonly created: number,
+  ) {}
+
+  /** Erases the keys. */
+  zero(): void {
+    this.sendKey.fill(0);
+    this.receiveKey.fill(0);
+    this.replay.reset();
+    this.alive = false;
+  }
+}

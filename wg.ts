@@ -1,0 +1,46 @@
+#!/usr/bin/env bun
+// bunwg — a userspace WireGuard router. `wg.ts IFNAME` runs the daemon exactly as `wireguard-go IFNAME` does;
+// every other first word is a subcommand (ifconfig, show, genkey, pubkey, genpsk, demo).
+import { defineCommand, runMain, type CommandDef } from "citty";
+import { VERSION } from "./src/version.ts";
+
+const subCommands: Record<string, () => Promise<CommandDef<any>>> = {
+  ifconfig: () => import("./src/cli/ifconfig.ts").then((m) => m.ifconfigCommand),
+  show: () => import("./src/cli/show.ts").then((m) => m.showCommand),
+  genkey: () => import("./src/cli/keys.ts").then((m) => m.genkeyCommand),
+  pubkey: () => import("./src/cli/keys.ts").then((m) => m.pubkeyCommand),
+  genpsk: () => import("./src/cli/keys.ts").then((m) => m.genpskCommand),
+  demo: () => import("./src/cli/demo.ts").then((m) => m.demoCommand),
+};
+
+async function versionLine(): Promise<string> {
+  const { loadAead } = await import("./src/crypto/aead.ts");
+  return `bunwg v${VERSION} (bun ${Bun.version}, AEAD: ${loadAead().backend})`;
+}
+
+const main = defineCommand({
+  meta: { name: "bunwg", version: VERSION, description: "Userspace WireGuard router on Bun" },
+  args: {
+    version: { type: "boolean", description: "print the version and the active AEAD backend" },
+  },
+  subCommands,
+  async run({ args, rawArgs }) {
+    if (args.version) return console.log(await versionLine());
+    if (rawArgs.length === 0) {
+      console.error("usage: bunwg [-f|--foreground] IFNAME | bunwg <ifconfig|show|genkey|pubkey|genpsk|demo> … (--help)");
+      process.exitCode = 2;
+    }
+  },
+});
+
+const argv = process.argv.slice(2);
+const first = argv[0];
+if (first === "--version" || first === "-v" || first === "version") {
+  console.log(await versionLine());
+} else if (first !== undefined && !(first in subCommands) && (!first.startsWith("-") || first === "-f" || first === "--foreground")) {
+  // Daemon mode, wireguard-go's invocation: [-f|--foreground] IFNAME.
+  const { runDaemonCommand } = await import("./src/device/daemon.ts");
+  process.exitCode = await runDaemonCommand(argv);
+} else {
+  await runMain(main, { rawArgs: argv });
+}

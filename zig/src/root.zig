@@ -1,0 +1,95 @@
+//! bunwg native library: the C ABI seen by bun:ffi (src/native/lib.ts). Flat functions over
+//! caller-owned buffers; nothing here allocates on the packet path.
+const std = @import("std");
+const builtin = @import("builtin");
+const tun = @import("tun.zig");
+const poller = @import("poller.zig");
+const aead = @import("aead.zig");
+const chachapoly = @import("chachapoly.zig");
+
+/// Bumped whenever an exported signature changes; lib.ts refuses a library with another value.
+const ABI_VERSION: u32 = 1;
+
+export fn bunwg_abi_version() callconv(.c) u32 {
+    return ABI_VERSION;
+}
+
+/// Which CPU level this build targets, for Aead.backend.
+export fn bunwg_variant() callconv(.c) [*:0]const u8 {
+    if (builtin.cpu.arch != .x86_64) return @tagName(builtin.cpu.arch);
+    const has = std.Target.x86.featureSetHas;
+    const f = builtin.cpu.features;
+    if (has(f, .avx512f) and has(f, .avx512vl)) return "x86-64-v4 (AVX-512)";
+    if (has(f, .avx2)) return "x86-64-v3 (AVX2)";
+    return "x86-64 (baseline)";
+}
+
+// ---- TUN ----
+export fn bunwg_tun_gone_code() callconv(.c) i32 {
+    return tun.GONE;
+}
+export fn bunwg_tun_open(name: [*:0]const u8, flags: u32, mtu: u32, name_out: [*]u8) callconv(.c) i32 {
+    return tun.open(name, @truncate(flags), mtu, name_out);
+}
+export fn bunwg_tun_set_mtu(name: [*:0]const u8, mtu: u32) callconv(.c) i32 {
+    return tun.setMtu(name, mtu);
+}
+export fn bunwg_tun_get_mtu(name: [*:0]const u8) callconv(.c) i32 {
+    return tun.getMtu(name);
+}
+export fn bunwg_tun_read_batch(fd: i32, buf: [*]u8, stride: u32, lens: [*]u32, max: u32) callconv(.c) i32 {
+    return tun.readBatch(fd, buf, stride, lens, max);
+}
+export fn bunwg_tun_write_batch(fd: i32, buf: [*]const u8, offs: [*]const u32, lens: [*]const u32, n: u32) callconv(.c) i32 {
+    return tun.writeBatch(fd, buf, offs, lens, n);
+}
+export fn bunwg_tun_close(fd: i32) callconv(.c) i32 {
+    return tun.close(fd);
+}
+
+// ---- poll thread ----
+export fn bunwg_poller_start(fd: i32, cb: poller.Callback) callconv(.c) ?*poller.Poller {
+    return poller.start(fd, cb);
+}
+export fn bunwg_poller_rearm(p: *poller.Poller) callconv(.c) void {
+    poller.rearm(p);
+}
+export fn bunwg_poller_stop(p: *poller.Poller) callconv(.c) void {
+    poller.stop(p);
+}
+
+// ---- AEAD ----
+export fn bunwg_aead_seal(key: [*]const u8, counter: u64, pt: [*]const u8, pt_len: u32, ad: [*]const u8, ad_len: u32, out: [*]u8) callconv(.c) void {
+    aead.seal(key[0..32], counter, pt[0..pt_len], ad[0..ad_len], out);
+}
+/// 1 = verified (plaintext in out), 0 = rejected (out untouched).
+export fn bunwg_aead_open(key: [*]const u8, counter: u64, ct: [*]const u8, ct_len: u32, ad: [*]const u8, ad_len: u32, out: [*]u8) callconv(.c) i32 {
+    return @intFromBool(aead.open(key[0..32], counter, ct[0..ct_len], ad[0..ad_len], out));
+}
+/// RFC 8439 with an arbitrary 96-bit nonce (not WireGuard's); for the RFC's test vectors.
+export fn bunwg_chachapoly_seal(key: [*]const u8, nonce: [*]const u8, pt: [*]const u8, pt_len: u32, ad: [*]const u8, ad_len: u32, out: [*]u8) callconv(.c) void {
+    const p = chachapoly.nonceParams(key[0..32], nonce[0..12]);
+    chachapoly.sealParams(&p, pt[0..pt_len], ad[0..ad_len], out[0..pt_len], out[pt_len..][0..16]);
+}
+export fn bunwg_chachapoly_open(key: [*]const u8, nonce: [*]const u8, ct: [*]const u8, ct_len: u32, ad: [*]const u8, ad_len: u32, out: [*]u8) callconv(.c) i32 {
+    if (ct_len < 16) return 0;
+    const p = chachapoly.nonceParams(key[0..32], nonce[0..12]);
+    const n = ct_len - 16;
+    return @intFromBool(chachapoly.openParams(&p, ct[0..n], ct[n..][0..16], ad[0..ad_len], out[0..n]));
+}
+export fn bunwg_seal_transport(n: u32, buf: [*]u8, buf_len: u32, offs: [*]const u32, lens: [*]const u32, keys: [*]const u8, nkeys: u32, key_idx: [*]const u16) callconv(.c) i32 {
+    return aead.sealTransport(n, buf, buf_len, offs, lens, keys, nkeys, key_idx);
+}
+export fn bunwg_open_transport(n: u32, buf: [*]u8, buf_len: u32, offs: [*]const u32, lens: [*]const u32, keys: [*]const u8, nkeys: u32, key_idx: [*]const u16, ok: [*]u8) callconv(.c) i32 {
+    return aead.openTransport(n, buf, buf_len, offs, lens, keys, nkeys, key_idx, ok);
+}
+
+test {
+    _ = aead;
+    _ = chachapoly;
+}
+
+// ---- UDP (udp.zig exports bunwg_udp_*; added by the lead) ----
+comptime {
+    _ = @import("udp.zig");
+}

@@ -1,0 +1,405 @@
+//! The outer UDP socket: one dual-stack socket, batched receive (recvmmsg, optionally UDP_GRO) and batched send
+//! (sendmmsg, optionally UDP_SEGMENT/GSO), with the local address of every received datagram reported and reused
+//! as the source of replies ("sticky sockets": a peer that reached us at one of several addresses hears back
+//! from that same address). No allocation: the caller owns every buffer.
+//!
+//! Endpoint record, EP_SIZE bytes, the same layout for receive (filled here) and send (read here):
+//!   [0]      family: 4 or 6
+//!   [2..4]   remote port, little-endian
+//!   [4..8]   local interface index (from the packet info; 0 = unknown)
+//!   [8..24]  remote address, IPv6; IPv4 as ::ffff:a.b.c.d
+//!   [24..40] local address the datagram was sent to, same form; all zero = let the kernel choose
+//!   [40]     set to 1 by sendBatch when it dropped an unusable local address (the caller should forget it)
+const std = @import("std");
+const linux = std.os.linux;
+const c = std.c;
+const E = std.posix.E;
+
+pub const EP_SIZE: u32 = 48;
+
+const SOL_IP: i32 = 0;
+const SOL_IPV6: i32 = 41;
+const SOL_UDP: i32 = 17;
+const SOL_SOCKET: i32 = 1;
+const IP_PKTINFO: i32 = 8;
+const IPV6_V6ONLY: i32 = 26;
+const IPV6_RECVPKTINFO: i32 = 49;
+const IPV6_PKTINFO: i32 = 50;
+const UDP_SEGMENT: i32 = 103;
+const UDP_GRO: i32 = 104;
+const SO_RCVBUFFORCE: i32 = 33;
+const SO_SNDBUFFORCE: i32 = 32;
+const SO_MARK: i32 = 36;
+const MSG_DONTWAIT: u32 = 0x40;
+
+/// Largest number of messages one call handles; the caller's arrays must be at least this long or `max`.
+pub const MAX_BATCH: u32 = 128;
+/// Kernel limit on segments in one UDP GSO send.
+const MAX_GSO_SEGMENTS: u32 = 64;
+
+const IoVec = extern struct { base: [*]u8, len: usize };
+const MsgHdr = extern struct {
+    name: ?*anyopaque,
+    namelen: u32,
+    iov: [*]IoVec,
+    iovlen: usize,
+    control: ?*anyopaque,
+    controllen: usize,
+    flags: i32,
+};
+const MMsgHdr = extern struct { hdr: MsgHdr, len: u32 };
+const SockAddrIn6 = extern struct { family: u16, port: u16, flowinfo: u32, addr: [16]u8, scope_id: u32 };
+const SockAddrIn = extern struct { family: u16, port: u16, addr: [4]u8, zero: [8]u8 };
+const CmsgHdr = extern struct { len: usize, level: i32, type: i32 };
+const In6PktInfo = extern struct { addr: [16]u8, ifindex: u32 };
+const InPktInfo = extern struct { ifindex: i32, spec_dst: [4]u8, addr: [4]u8 };
+
+extern "c" fn recvmmsg(fd: c_int, msgs: [*]MMsgHdr, vlen: c_uint, flags: c_uint, timeout: ?*anyopaque) c_int;
+extern "c" fn sendmmsg(fd: c_int, msgs: [*]MMsgHdr, vlen: c_uint, flags: c_uint) c_int;
+extern "c" fn sendmsg(fd: c_int, msg: *const MsgHdr, flags: c_uint) isize;
+
+/// Room for IPV6_PKTINFO or IP_PKTINFO plus a UDP_GRO/UDP_SEGMENT value, 8-byte aligned.
+const CMSG_ROOM = 64;
+
+fn cmsgAlign(n: usize) usize {
+    return (n + 7) & ~@as(usize, 7);
+}
+
+fn neg(e: E) i32 {
+    return -@as(i32, @intCast(@intFromEnum(e)));
+}
+
+fn setInt(fd: i32, level: i32, opt: i32, v: i32) bool {
+    return c.setsockopt(fd, level, @intCast(opt), std.mem.asBytes(&v), @sizeOf(i32)) == 0;
+}
+
+/// Opens a non-blocking UDP socket on `port` (0 = any free port), dual-stack where IPv6 exists. Writes the bound
+/// port to port_out and the address family (6 = dual-stack, 4 = IPv4 only) to family_out. Returns fd or -errno.
+pub fn open(port: u16, port_out: *u16, family_out: *u8) i32 {
+    var fd: i32 = c.socket(linux.AF.INET6, linux.SOCK.DGRAM | linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC, 0);
+    var dual = true;
+    if (fd < 0) {
+        dual = false;
+        fd = c.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC, 0);
+        if (fd < 0) return neg(std.posix.errno(fd));
+    }
+    var rc: c_int = undefined;
+    if (dual) {
+        _ = setInt(fd, SOL_IPV6, IPV6_V6ONLY, 0);
+        _ = setInt(fd, SOL_IPV6, IPV6_RECVPKTINFO, 1);
+        var sa = std.mem.zeroes(SockAddrIn6);
+        sa.family = linux.AF.INET6;
+        sa.port = std.mem.nativeToBig(u16, port);
+        rc = c.bind(fd, @ptrCast(&sa), @sizeOf(SockAddrIn6));
+    } else {
+        var sa = std.mem.zeroes(SockAddrIn);
+        sa.family = linux.AF.INET;
+        sa.port = std.mem.nativeToBig(u16, port);
+        rc = c.bind(fd, @ptrCast(&sa), @sizeOf(SockAddrIn));
+    }
+    if (rc < 0) {
+        const e = std.posix.errno(rc);
+        _ = c.close(fd);
+        return neg(e);
+    }
+    _ = setInt(fd, SOL_IP, IP_PKTINFO, 1);
+    // Bursts arrive between event-loop turns: big buffers (root may exceed rmem_max).
+    _ = setInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20);
+    _ = setInt(fd, SOL_SOCKET, SO_SNDBUFFORCE, 8 << 20);
+    var bound = std.mem.zeroes(SockAddrIn6);
+    var len: c.socklen_t = @sizeOf(SockAddrIn6);
+    if (c.getsockname(fd, @ptrCast(&bound), &len) < 0) {
+        const e = std.posix.errno(-1);
+        _ = c.close(fd);
+        return neg(e);
+    }
+    port_out.* = std.mem.bigToNative(u16, bound.port);
+    family_out.* = if (dual) 6 else 4;
+    return fd;
+}
+
+/// Turns UDP_GRO on or off; returns 0 or -errno (older kernels lack it).
+pub fn setGro(fd: i32, on: bool) i32 {
+    if (!setInt(fd, SOL_UDP, UDP_GRO, @intFromBool(on))) return neg(std.posix.errno(-1));
+    return 0;
+}
+
+pub fn setMark(fd: i32, mark: u32) i32 {
+    if (!setInt(fd, SOL_SOCKET, SO_MARK, @bitCast(mark))) return neg(std.posix.errno(-1));
+    return 0;
+}
+
+const v4mapped_prefix = [12]u8{ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+fn fillEndpoint(ep: []u8, name: *const SockAddrIn6, namelen: u32, control: []const u8) void {
+    @memset(ep[0..EP_SIZE], 0);
+    if (namelen >= @sizeOf(SockAddrIn6) and name.family == linux.AF.INET6) {
+        @memcpy(ep[8..24], &name.addr);
+        ep[0] = if (std.mem.eql(u8, name.addr[0..12], &v4mapped_prefix)) 4 else 6;
+        std.mem.writeInt(u16, ep[2..4], std.mem.bigToNative(u16, name.port), .little);
+    } else {
+        const sin: *const SockAddrIn = @ptrCast(@alignCast(name));
+        @memcpy(ep[8..20], &v4mapped_prefix);
+        @memcpy(ep[20..24], &sin.addr);
+        ep[0] = 4;
+        std.mem.writeInt(u16, ep[2..4], std.mem.bigToNative(u16, sin.port), .little);
+    }
+    // Local address from the packet info: where the peer reached us.
+    var off: usize = 0;
+    while (off + @sizeOf(CmsgHdr) <= control.len) {
+        const h: *align(1) const CmsgHdr = @ptrCast(control[off..].ptr);
+        if (h.len < @sizeOf(CmsgHdr) or off + h.len > control.len) break;
+        const data = control[off + @sizeOf(CmsgHdr) .. off + h.len];
+        if (h.level == SOL_IPV6 and h.type == IPV6_PKTINFO and data.len >= @sizeOf(In6PktInfo)) {
+            @memcpy(ep[24..40], data[0..16]);
+            std.mem.writeInt(u32, ep[4..8], std.mem.readInt(u32, data[16..20], .little), .little);
+        } else if (h.level == SOL_IP and h.type == IP_PKTINFO and data.len >= @sizeOf(InPktInfo)) {
+            @memcpy(ep[24..36], &v4mapped_prefix);
+            @memcpy(ep[36..40], data[8..12]); // ipi_addr: the header destination address
+            std.mem.writeInt(u32, ep[4..8], std.mem.readInt(u32, data[0..4], .little), .little);
+        }
+        off += cmsgAlign(h.len);
+    }
+}
+
+fn groSize(control: []const u8) u32 {
+    var off: usize = 0;
+    while (off + @sizeOf(CmsgHdr) <= control.len) {
+        const h: *align(1) const CmsgHdr = @ptrCast(control[off..].ptr);
+        if (h.len < @sizeOf(CmsgHdr) or off + h.len > control.len) break;
+        if (h.level == SOL_UDP and h.type == UDP_GRO and h.len >= @sizeOf(CmsgHdr) + 2) {
+            const data = control[off + @sizeOf(CmsgHdr) ..];
+            // The kernel writes an int; only its low 16 bits carry the segment size.
+            return std.mem.readInt(u16, data[0..2], .little);
+        }
+        off += cmsgAlign(h.len);
+    }
+    return 0;
+}
+
+/// Receives up to `max_msgs` datagrams into `buf` (datagram i at i*stride, stride >= 65536 when GRO is on) and
+/// reports up to `max_pkts` packets: packet k at buf[offs[k]] of lens[k] bytes from the endpoint at eps[k*EP_SIZE].
+/// A GRO-coalesced datagram is split into its segments here. Returns the packet count (0 = would block) or -errno.
+pub fn recvBatch(fd: i32, buf: [*]u8, stride: u32, max_msgs: u32, offs: [*]u32, lens: [*]u32, eps: [*]u8, max_pkts: u32) i32 {
+    var msgs: [MAX_BATCH]MMsgHdr = undefined;
+    var iovs: [MAX_BATCH]IoVec = undefined;
+    var names: [MAX_BATCH]SockAddrIn6 = undefined;
+    var controls: [MAX_BATCH][CMSG_ROOM]u8 align(8) = undefined;
+    const vlen = @min(max_msgs, MAX_BATCH, max_pkts);
+    if (vlen == 0) return 0;
+    for (0..vlen) |i| {
+        iovs[i] = .{ .base = buf + i * stride, .len = stride };
+        msgs[i] = .{ .hdr = .{
+            .name = &names[i],
+            .namelen = @sizeOf(SockAddrIn6),
+            .iov = @ptrCast(&iovs[i]),
+            .iovlen = 1,
+            .control = &controls[i],
+            .controllen = CMSG_ROOM,
+            .flags = 0,
+        }, .len = 0 };
+    }
+    const got = recvmmsg(fd, &msgs, vlen, MSG_DONTWAIT, null);
+    if (got < 0) {
+        const e = std.posix.errno(got);
+        if (e == .AGAIN) return 0;
+        return neg(e);
+    }
+    var k: u32 = 0;
+    for (0..@intCast(got)) |i| {
+        const m = &msgs[i];
+        const control = controls[i][0..m.hdr.controllen];
+        const total: u32 = m.len;
+        var seg = groSize(control);
+        if (seg == 0 or seg >= total) seg = total;
+        const base: u32 = @intCast(i * stride);
+        var at: u32 = 0;
+        while (at < total or (total == 0 and at == 0)) {
+            if (k == max_pkts) return @intCast(k);
+            const n = @min(seg, total - at);
+            offs[k] = base + at;
+            lens[k] = n;
+            fillEndpoint(eps[k * EP_SIZE .. (k + 1) * EP_SIZE], &names[i], m.hdr.namelen, control);
+            k += 1;
+            if (total == 0) break;
+            at += n;
+        }
+    }
+    return @intCast(k);
+}
+
+fn isAnyAddr(a: []const u8) bool {
+    for (a) |b| if (b != 0) return false;
+    return true;
+}
+
+const SendSlot = struct {
+    name: SockAddrIn6 = undefined,
+    control: [CMSG_ROOM]u8 align(8) = undefined,
+};
+
+/// Writes the destination and (when known) the sticky source of endpoint `ep` into `m`.
+fn prepare(m: *MsgHdr, slot: *SendSlot, ep: []const u8, dual: bool, with_source: bool, gso: u16) void {
+    if (dual) {
+        slot.name = std.mem.zeroes(SockAddrIn6);
+        slot.name.family = linux.AF.INET6;
+        slot.name.port = std.mem.nativeToBig(u16, std.mem.readInt(u16, ep[2..4], .little));
+        @memcpy(&slot.name.addr, ep[8..24]);
+        m.namelen = @sizeOf(SockAddrIn6);
+    } else {
+        const sin: *SockAddrIn = @ptrCast(&slot.name);
+        sin.* = std.mem.zeroes(SockAddrIn);
+        sin.family = linux.AF.INET;
+        sin.port = std.mem.nativeToBig(u16, std.mem.readInt(u16, ep[2..4], .little));
+        @memcpy(&sin.addr, ep[20..24]);
+        m.namelen = @sizeOf(SockAddrIn);
+    }
+    m.name = &slot.name;
+    var clen: usize = 0;
+    if (with_source and !isAnyAddr(ep[24..40])) {
+        const h: *align(1) CmsgHdr = @ptrCast(&slot.control);
+        if (dual) {
+            // On a dual-stack socket IPV6_PKTINFO also sets an IPv4 source, given as ::ffff:a.b.c.d.
+            h.* = .{ .len = @sizeOf(CmsgHdr) + @sizeOf(In6PktInfo), .level = SOL_IPV6, .type = IPV6_PKTINFO };
+            const info: *align(1) In6PktInfo = @ptrCast(slot.control[@sizeOf(CmsgHdr)..].ptr);
+            @memcpy(&info.addr, ep[24..40]);
+            // An interface index is only needed to disambiguate link-local sources.
+            info.ifindex = if (ep[24] == 0xfe and (ep[25] & 0xc0) == 0x80) std.mem.readInt(u32, ep[4..8], .little) else 0;
+        } else {
+            h.* = .{ .len = @sizeOf(CmsgHdr) + @sizeOf(InPktInfo), .level = SOL_IP, .type = IP_PKTINFO };
+            const info: *align(1) InPktInfo = @ptrCast(slot.control[@sizeOf(CmsgHdr)..].ptr);
+            info.ifindex = 0;
+            @memcpy(&info.spec_dst, ep[36..40]);
+            info.addr = .{ 0, 0, 0, 0 };
+        }
+        clen = cmsgAlign(h.len);
+    }
+    if (gso != 0) {
+        const h: *align(1) CmsgHdr = @ptrCast(slot.control[clen..].ptr);
+        h.* = .{ .len = @sizeOf(CmsgHdr) + 2, .level = SOL_UDP, .type = UDP_SEGMENT };
+        std.mem.writeInt(u16, slot.control[clen + @sizeOf(CmsgHdr) ..][0..2], gso, .little);
+        clen += cmsgAlign(h.len);
+    }
+    m.control = if (clen > 0) &slot.control else null;
+    m.controllen = clen;
+    m.flags = 0;
+}
+
+fn sameEndpoint(a: []const u8, b: []const u8) bool {
+    return std.mem.eql(u8, a[0..40], b[0..40]);
+}
+
+/// Sends n packets: packet i is buf[offs[i]..offs[i]+lens[i]] to the endpoint at eps[i*EP_SIZE]. With gso on,
+/// runs of consecutive packets to one endpoint with equal lengths (the last may be shorter) leave as one
+/// UDP_SEGMENT send. A send that fails because the sticky source address is gone is retried without it, and
+/// that endpoint's local address is zeroed in eps so the caller can forget it. Returns packets handed to the
+/// kernel; other failures drop the packet (UDP is lossy) and are counted in dropped_out.
+pub fn sendBatch(fd: i32, dual: bool, buf: [*]u8, offs: [*]const u32, lens: [*]const u32, eps: [*]u8, n: u32, gso: bool, dropped_out: *u32) i32 {
+    var msgs: [MAX_BATCH]MMsgHdr = undefined;
+    var iovs: [MAX_BATCH]IoVec = undefined;
+    var slots: [MAX_BATCH]SendSlot = undefined;
+    var first: [MAX_BATCH]u32 = undefined; // first packet of message j
+    var count: [MAX_BATCH]u32 = undefined; // packets in message j
+    var sent: u32 = 0;
+    var dropped: u32 = 0;
+    var i: u32 = 0;
+    while (i < n) {
+        // Build up to MAX_BATCH messages.
+        var nm: u32 = 0;
+        var ni: u32 = 0;
+        while (i < n and nm < MAX_BATCH and ni < MAX_BATCH) {
+            const ep = eps[i * EP_SIZE .. (i + 1) * EP_SIZE];
+            const size = lens[i];
+            var run: u32 = 1;
+            if (gso) {
+                var total: u32 = size;
+                while (i + run < n and ni + run < MAX_BATCH and run < MAX_GSO_SEGMENTS) {
+                    const nxt = i + run;
+                    if (lens[nxt] > size or lens[nxt] == 0) break;
+                    if (!sameEndpoint(ep, eps[nxt * EP_SIZE .. (nxt + 1) * EP_SIZE])) break;
+                    if (total + lens[nxt] > 65000) break;
+                    total += lens[nxt];
+                    run += 1;
+                    if (lens[nxt] < size) break; // a shorter segment ends the run
+                }
+            }
+            for (0..run) |r| iovs[ni + r] = .{ .base = buf + offs[i + @as(u32, @intCast(r))], .len = lens[i + @as(u32, @intCast(r))] };
+            msgs[nm].hdr.iov = @ptrCast(&iovs[ni]);
+            msgs[nm].hdr.iovlen = run;
+            prepare(&msgs[nm].hdr, &slots[nm], ep, dual, true, if (run > 1) @intCast(size) else 0);
+            first[nm] = i;
+            count[nm] = run;
+            nm += 1;
+            ni += run;
+            i += run;
+        }
+        var j: u32 = 0;
+        while (j < nm) {
+            const rc = sendmmsg(fd, msgs[j..].ptr, nm - j, MSG_DONTWAIT);
+            if (rc > 0) {
+                for (j..j + @as(u32, @intCast(rc))) |q| sent += count[q];
+                j += @intCast(rc);
+                continue;
+            }
+            const e = std.posix.errno(rc);
+            if (e == .INTR) continue;
+            // Message j failed. A vanished source address: forget it and retry once without.
+            const ep = eps[first[j] * EP_SIZE .. (first[j] + 1) * EP_SIZE];
+            if ((e == .INVAL or e == .ADDRNOTAVAIL or e == .NETUNREACH) and !isAnyAddr(ep[24..40])) {
+                for (first[j]..first[j] + count[j]) |q| {
+                    @memset(eps[q * EP_SIZE + 24 .. q * EP_SIZE + 40], 0);
+                    eps[q * EP_SIZE + 40] = 1; // tells the caller this endpoint's source was dropped
+                }
+                prepare(&msgs[j].hdr, &slots[j], ep, dual, false, if (count[j] > 1) @intCast(lens[first[j]]) else 0);
+                if (sendmsg(fd, &msgs[j].hdr, MSG_DONTWAIT) >= 0) {
+                    sent += count[j];
+                    j += 1;
+                    continue;
+                }
+            }
+            if (e == .IO and count[j] > 1) {
+                // EIO: the device cannot take GSO (no checksum offload); send this run one by one.
+                for (first[j]..first[j] + count[j]) |q| {
+                    var one = msgs[j].hdr;
+                    var iov = IoVec{ .base = buf + offs[q], .len = lens[q] };
+                    one.iov = @ptrCast(&iov);
+                    one.iovlen = 1;
+                    prepare(&one, &slots[j], eps[q * EP_SIZE .. (q + 1) * EP_SIZE], dual, true, 0);
+                    if (sendmsg(fd, &one, MSG_DONTWAIT) >= 0) sent += 1 else dropped += 1;
+                }
+                j += 1;
+                continue;
+            }
+            dropped += count[j];
+            j += 1;
+        }
+    }
+    dropped_out.* = dropped;
+    return @intCast(sent);
+}
+
+pub fn close(fd: i32) i32 {
+    if (c.close(fd) < 0) return neg(std.posix.errno(-1));
+    return 0;
+}
+
+// ---- C ABI (bun:ffi) ----
+export fn bunwg_udp_open(port: u32, port_out: *u16, family_out: *u8) callconv(.c) i32 {
+    if (port > 65535) return neg(.INVAL);
+    return open(@intCast(port), port_out, family_out);
+}
+export fn bunwg_udp_set_gro(fd: i32, on: u32) callconv(.c) i32 {
+    return setGro(fd, on != 0);
+}
+export fn bunwg_udp_set_mark(fd: i32, mark: u32) callconv(.c) i32 {
+    return setMark(fd, mark);
+}
+export fn bunwg_udp_recv_batch(fd: i32, buf: [*]u8, stride: u32, max_msgs: u32, offs: [*]u32, lens: [*]u32, eps: [*]u8, max_pkts: u32) callconv(.c) i32 {
+    return recvBatch(fd, buf, stride, max_msgs, offs, lens, eps, max_pkts);
+}
+export fn bunwg_udp_send_batch(fd: i32, family: u32, buf: [*]u8, offs: [*]const u32, lens: [*]const u32, eps: [*]u8, n: u32, gso: u32, dropped_out: *u32) callconv(.c) i32 {
+    return sendBatch(fd, family == 6, buf, offs, lens, eps, n, gso != 0, dropped_out);
+}
+export fn bunwg_udp_close(fd: i32) callconv(.c) i32 {
+    return close(fd);
+}
