@@ -109,12 +109,27 @@ function openssl(size: number): number | null {
   return m ? Number(m[1]) / 1e6 : null;
 }
 
+// Each Zig configuration: its Aead, and for the v4 build whether Poly1305 uses IFMA (a run-time switch in the library).
 const zigs: Aead[] = [];
+const setups = new Map<Aead, () => void>();
 let native: Native | null = null;
 try {
   native = loadNative();
-  zigs.push(zigAead(native));
-  if (allVariants) for (const v of supportedVariants()) if (v.id !== native.variant.id) zigs.push(zigAead(loadNative(v.id)));
+  const best = native;
+  const ifmaOn = best.sym.bunwg_poly_ifma(-1) === 1;
+  const first = zigAead(best);
+  zigs.push(first);
+  setups.set(first, () => best.sym.bunwg_poly_ifma(ifmaOn ? 1 : 0));
+  if (allVariants) {
+    if (ifmaOn) {
+      best.sym.bunwg_poly_ifma(0);
+      const noIfma = zigAead(best);
+      best.sym.bunwg_poly_ifma(1);
+      zigs.push(noIfma);
+      setups.set(noIfma, () => best.sym.bunwg_poly_ifma(0));
+    }
+    for (const v of supportedVariants()) if (v.id !== best.variant.id) zigs.push(zigAead(loadNative(v.id)));
+  }
 } catch (e) {
   console.error(`bench: Zig library not loaded, measuring noble and OpenSSL only: ${(e as Error).message}`);
 }
@@ -122,7 +137,11 @@ const noble = nobleAead();
 
 for (const size of SIZES) {
   for (const batch of BATCHES) {
-    for (const z of zigs) measure("zig", z, size, batch, SECONDS);
+    for (const z of zigs) {
+      setups.get(z)?.();
+      measure("zig", z, size, batch, SECONDS);
+      setups.get(zigs[0]!)?.();
+    }
     measure("noble", noble, size, batch, Math.min(SECONDS, 0.15));
   }
   const o = openssl(size);
@@ -137,22 +156,22 @@ if (json) {
 } else {
   const load = (await Bun.file("/proc/loadavg").text()).split(" ").slice(0, 3).join(" ");
   console.log(`ChaCha20-Poly1305, MB per CPU-second (load average ${load})`);
-  console.log(`${"impl".padEnd(28)} ${"op".padEnd(5)} ${"size".padStart(5)} ${"batch".padStart(5)} ${"MB/s".padStart(9)} ${"×noble".padStart(7)} ${"×openssl".padStart(9)}`);
+  console.log(`${"impl".padEnd(34)} ${"op".padEnd(5)} ${"size".padStart(5)} ${"batch".padStart(5)} ${"MB/s".padStart(9)} ${"×noble".padStart(7)} ${"×openssl".padStart(9)}`);
   for (const r of rows) {
     const o = ref(r.size);
     const nb = r.impl === "zig" ? nobleRef(r) : undefined;
     const name = r.impl === "zig" ? r.backend : r.impl;
     console.log(
-      `${name.padEnd(28)} ${r.op.padEnd(5)} ${String(r.size).padStart(5)} ${String(r.batch).padStart(5)} ${r.MBps.toFixed(1).padStart(9)} ` +
+      `${name.padEnd(34)} ${r.op.padEnd(5)} ${String(r.size).padStart(5)} ${String(r.batch).padStart(5)} ${r.MBps.toFixed(1).padStart(9)} ` +
         `${nb ? (r.MBps / nb).toFixed(1).padStart(7) : "".padStart(7)} ${o && r.impl !== "openssl" ? (r.MBps / o).toFixed(2).padStart(9) : "".padStart(9)}`,
     );
   }
   const o1420 = ref(1420);
   if (o1420 && zigs.length > 0) {
-    const best = zigs[0]!.backend;
-    const at = (op: string, batch: number) => rows.find((r) => r.backend === best && r.op === op && r.size === 1420 && r.batch === batch)!.MBps;
+    const bestName = zigs[0]!.backend;
+    const at = (op: string, batch: number) => rows.find((r) => r.backend === bestName && r.op === op && r.size === 1420 && r.batch === batch)!.MBps;
     console.log(
-      `\nZig/OpenSSL at 1420 bytes (${best}, OpenSSL ${o1420.toFixed(0)} MB/s): ` +
+      `\nZig/OpenSSL at 1420 bytes (${bestName}, OpenSSL ${o1420.toFixed(0)} MB/s): ` +
         `seal ×${(at("seal", 128) / o1420).toFixed(2)}, open ×${(at("open", 128) / o1420).toFixed(2)} (batch 128); ` +
         `seal ×${(at("seal", 1) / o1420).toFixed(2)}, open ×${(at("open", 1) / o1420).toFixed(2)} (batch 1)`,
     );

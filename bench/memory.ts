@@ -50,7 +50,7 @@ function allowedIps(i: number): string[] {
   return [`10.${hi}.${lo}.0/25`, `10.${hi}.${lo}.128/25`, `fd00:${x}::/64`, `fd01::${x}/128`];
 }
 
-const dir = mkdtempSync(join(tmpdir(), "bwm-"));
+const dir = mkdtempSync(join(tmpdir(), "bnm-"));
 cleanup.add(`temporary directory ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
 const me = keyPair();
 const peers = Array.from({ length: PEERS }, (_, i) => ({ pub: keyPair().pub, allowed: allowedIps(i) }));
@@ -59,10 +59,10 @@ type Sample = { impl: string; round: number; rss0KiB: number; rssNKiB: number; h
 
 async function measure(impl: Implementation, round: number): Promise<Sample> {
   const tag = hex(3);
-  const scope = cleanup.child(`${impl.name} memory bwm${tag}`);
+  const scope = cleanup.child(`${impl.name} memory bnm${tag}`);
   try {
-    const ns = `bwmns${tag}`;
-    const ifname = `bwm${tag}`;
+    const ns = `bnmns${tag}`;
+    const ifname = `bnm${tag}`;
     await addNamespace(ns, scope);
     const { daemon } = await createInterface(impl, ifname, scope, dir);
     if (!daemon) throw new Error(`${impl.name}: has no daemon process to measure`);

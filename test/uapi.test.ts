@@ -336,10 +336,8 @@ describe("set: peer keys", () => {
     const own = keyToHex(derivePublicKey(key(1)));
     const r = ok(cfg, `public_key=${own}\nendpoint=1.1.1.1:1\nallowed_ip=10.0.0.0/24`);
     expect(r.config).toEqual(cfg);
-    // With a derive function given, it is used.
-    const derive = (k: Uint8Array) => (k[0] === clampPrivateKey(key(1))[0] ? key(3) : key(99));
-    const reqs = parseAll(`set=1\npublic_key=${hex(3)}\nendpoint=1.1.1.1:1\n\n`);
-    const r2 = applySet(cfg, (reqs[0] as { lines: string[] }).lines, { derivePublicKey: derive });
+    // A derive function given is used: here it says peer 3's key is ours.
+    const r2 = applySet(cfg, [`public_key=${hex(3)}`, "endpoint=1.1.1.1:1"], { derivePublicKey: () => key(3) });
     expect(r2.ok && r2.config).toEqual(cfg);
     // Peer 3's key becomes our own: it goes.
     const peer3priv = key(300);

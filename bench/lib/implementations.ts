@@ -43,7 +43,11 @@ export const IMPLEMENTATIONS: Record<string, Implementation> = {
     name: "ours",
     unavailable: () =>
       existsSync(join(REPO, "src", "device", "daemon.ts")) ? null : "bunwg daemon not written yet (no src/device/daemon.ts)",
-    version: async () => `bunwg (${await firstLine(["bun", "run", join(REPO, "wg.ts"), "--version"])})`,
+    version: async () => {
+      const commit = await firstLine(["git", "-C", REPO, "rev-parse", "--short", "HEAD"]);
+      const dirty = (await run(["git", "-C", REPO, "status", "--porcelain", "--", "src", "zig", "wg.ts"], { timeoutMs: 10_000, check: false })).stdout.trim();
+      return `${await firstLine(["bun", "run", join(REPO, "wg.ts"), "--version"])}, commit ${commit}${dirty ? " + uncommitted changes" : ""}`;
+    },
     command: ["bun", "run", join(REPO, "wg.ts")],
     cwd: REPO,
     env: { LOG_LEVEL: "error" },

@@ -54,13 +54,13 @@ export async function addNamespace(ns: string, scope: Cleanup): Promise<void> {
 
 export async function setupPair(impl: Implementation, mtu: number, parent: Cleanup): Promise<Pair> {
   const tag = hex(3);
-  const scope = parent.child(`${impl.name} pair bwt${tag}`);
+  const scope = parent.child(`${impl.name} pair bnt${tag}`);
   try {
-    const dir = mkdtempSync(join(tmpdir(), `bwt${tag}-`));
+    const dir = mkdtempSync(join(tmpdir(), `bnt${tag}-`));
     scope.add(`temporary directory ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
     // Subnet from the tag; the namespaces are ours alone, so it cannot collide with anything.
     const net = `10.${parseInt(tag.slice(0, 2), 16)}.${parseInt(tag.slice(2, 4), 16)}`;
-    const mk = (s: "a" | "b", host: number): Side => ({ ns: `bwtns${tag}${s}`, ifname: `bwt${tag}${s}`, addr: `${net}.${host}`, daemon: null, port: 0 });
+    const mk = (s: "a" | "b", host: number): Side => ({ ns: `bntns${tag}${s}`, ifname: `bnt${tag}${s}`, addr: `${net}.${host}`, daemon: null, port: 0 });
     const a = mk("a", 1);
     const b = mk("b", 2);
     for (const side of [a, b]) await addNamespace(side.ns, scope);

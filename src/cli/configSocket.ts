@@ -98,25 +98,15 @@ function socketError(ifname: string, path: string, e: NodeJS.ErrnoException): Cl
   }
 }
 
-/** Splits an answer into key/value lines and its errno. */
-export function splitAnswer(answer: string): { lines: [string, string][]; errno: number } {
-  const lines: [string, string][] = [];
-  let errno = -1;
-  for (const line of answer.split("\n")) {
-    if (line === "") continue;
-    const eq = line.indexOf("=");
-    if (eq < 0) throw new CliError(`configuration socket: malformed line ${JSON.stringify(line)} (expected key=value)`);
-    const key = line.slice(0, eq);
-    const value = line.slice(eq + 1);
-    if (key === "errno") errno = Math.abs(Number(value));
-    else lines.push([key, value]);
-  }
-  if (errno < 0) throw new CliError("configuration socket: answer without errno= line");
-  return { lines, errno };
+/** The errno an answer ends with (wireguard-go 2022 writes it negative; the sign carries nothing). */
+export function answerErrno(answer: string): number {
+  const m = answer.match(/(?:^|\n)errno=(-?\d+)\n\n$/);
+  if (!m) throw new CliError(`configuration socket: answer without a final errno= line: ${JSON.stringify(answer.slice(-80))}`);
+  return Math.abs(Number(m[1]));
 }
 
-/** Reads the configuration: `get=bunwg` first, `get=1` when the daemon is not ours. */
-export async function getRaw(ifname: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<{ lines: [string, string][]; extensions: boolean }> {
+/** Reads the configuration: `get=bunwg` first, `get=1` when the daemon is not ours (it closes on get=bunwg). */
+export async function getAnswer(ifname: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<{ answer: string; extensions: boolean }> {
   let extensions = true;
   let answer = await request(ifname, "get=bunwg\n\n", timeoutMs);
   if (answer === null) {
@@ -124,9 +114,9 @@ export async function getRaw(ifname: string, timeoutMs = REQUEST_TIMEOUT_MS): Pr
     answer = await request(ifname, "get=1\n\n", timeoutMs);
     if (answer === null) throw new CliError(`${ifname}: the daemon closed the connection without answering get=1`);
   }
-  const { lines, errno } = splitAnswer(answer);
+  const errno = answerErrno(answer);
   if (errno !== 0) throw new DaemonErrno(ifname, errno);
-  return { lines, extensions };
+  return { answer, extensions };
 }
 
 /** Sends a set request built from key=value lines; throws DaemonErrno on a non-zero errno. */
@@ -134,7 +124,7 @@ export async function setLines(ifname: string, lines: string[]): Promise<void> {
   if (lines.length === 0) return;
   const answer = await request(ifname, `set=1\n${lines.join("\n")}\n\n`);
   if (answer === null) throw new CliError(`${ifname}: the daemon closed the connection without answering the set request`);
-  const { errno } = splitAnswer(answer);
+  const errno = answerErrno(answer);
   if (errno !== 0) throw new DaemonErrno(ifname, errno);
 }
 

@@ -137,7 +137,8 @@ const NONEMPTY = new Uint8Array(1);
 export function zigAead(native: Native): Aead {
   const s = native.sym;
   return {
-    backend: `zig ${native.variant.label}`,
+    // The library's own name for what it runs, e.g. "x86-64-v4 (AVX-512, IFMA)".
+    backend: `zig ${native.sym.bunwg_variant()}`,
     seal(key, counter, plaintext, ad, out) {
       checkKey(key);
       checkCounter(counter);

@@ -14,7 +14,33 @@ export function socketPath(ifname: string): string { return `${SOCKET_DIR}/${ifn
 /** A connection that sends nothing for this long is closed: a request cut off halfway must not hang anything. */
 const IDLE_TIMEOUT_S = 10;
 
-interface Conn { parser: uapi.RequestParser; busy: Promise<void> }
+interface Conn { parser: uapi.RequestParser; out: Uint8Array | null; endAfter: boolean }
+
+/** Bun's socket write may take only part of a large answer (a get with 130,000 allowed IPs is megabytes):
+ *  keep the rest and continue on drain. */
+function send(s: Socket<Conn>, text: string): void {
+  const bytes = new TextEncoder().encode(text);
+  const pending = s.data.out;
+  s.data.out = pending ? concat(pending, bytes) : bytes;
+  flush(s);
+}
+
+function flush(s: Socket<Conn>): void {
+  const out = s.data.out;
+  if (out === null) return;
+  const n = s.write(out);
+  if (n >= out.length) {
+    s.data.out = null;
+    if (s.data.endAfter) s.end();
+  } else s.data.out = out.subarray(Math.max(0, n));
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const r = new Uint8Array(a.length + b.length);
+  r.set(a);
+  r.set(b, a.length);
+  return r;
+}
 
 export async function startIpc(ifname: string, dev: Device, log: Logger): Promise<{ path: string; close(): void }> {
   mkdirSync(SOCKET_DIR, { recursive: true, mode: 0o755 });
@@ -28,22 +54,29 @@ export async function startIpc(ifname: string, dev: Device, log: Logger): Promis
       unix: path,
       socket: {
         open(s) {
-          s.data = { parser: new uapi.RequestParser(), busy: Promise.resolve() };
+          s.data = { parser: new uapi.RequestParser(), out: null, endAfter: false };
           s.timeout(IDLE_TIMEOUT_S);
         },
         data(s, chunk) {
           const reqs = s.data.parser.feed(chunk);
           for (const req of reqs) {
             // Serialise all requests of the device: a set is applied whole before anything else is read.
-            queue = queue.then(() => handle(dev, log, req)).then((answer) => { s.write(answer); },
+            queue = queue.then(() => handle(dev, log, req)).then((answer) => send(s, answer),
               (e) => {
                 log.error(`Configuration request failed: ${(e as Error).message}`);
-                s.write(uapi.errnoAnswer(uapi.EIO, req.kind === "get" ? "get" : "set"));
+                send(s, uapi.errnoAnswer(uapi.EIO, req.kind === "get" ? "get" : "set"));
               });
-            if (req.kind === "error" && req.close) { queue = queue.then(() => { s.end(); }); break; }
+            if (req.kind === "error" && req.close) {
+              queue = queue.then(() => {
+                s.data.endAfter = true;
+                if (s.data.out === null) s.end();
+              });
+              break;
+            }
           }
         },
-        timeout(s) { s.end(); },
+        drain(s) { flush(s); },
+        timeout(s) { if (s.data.out === null) s.end(); },
         error(_s, e) { log.debug(`Configuration socket error: ${e.message}`); },
       },
     });

@@ -16,6 +16,7 @@ const { i32, u32, u64, ptr, void: voidT, function: fnT, cstring } = FFIType;
 const symbols = {
   bunwg_abi_version: { args: [], returns: u32 },
   bunwg_variant: { args: [], returns: cstring },
+  bunwg_poly_ifma: { args: [i32], returns: i32 },
   bunwg_tun_gone_code: { args: [], returns: i32 },
   bunwg_tun_open: { args: [ptr, u32, u32, ptr], returns: i32 },
   bunwg_tun_set_mtu: { args: [ptr, u32], returns: i32 },

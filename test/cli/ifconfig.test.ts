@@ -62,7 +62,7 @@ describe.skipIf(!isRoot)(`ifconfig against ${daemonName}`, () => {
     expect(text).toMatch(new RegExp(`^${A}: flags=[0-9a-f]+<[A-Z,]*> mtu \\d+\\n`));
     expect(text).toContain(`\twgport ${portA}\n`);
     // The daemon clamps any 32 bytes; the shown key is the public key of the clamped private key, as wg pubkey says.
-    const expected = Bun.spawnSync(["bun", "wg.ts", "pubkey"], { stdin: new TextEncoder().encode(keyA) }).stdout.toString().trim();
+    const expected = Bun.spawnSync([process.execPath, "wg.ts", "pubkey"], { stdin: new TextEncoder().encode(keyA) }).stdout.toString().trim();
     const pub = Bun.spawnSync(["sh", "-c", "grep wgpubkey | cut -d ' ' -f 2"], { stdin: new TextEncoder().encode(text) }).stdout.toString();
     expect(pub).toBe(`${expected}\n`);
     if (hasCommand("wg")) expect(sh(`wg show ${A} public-key`).stdout.trim()).toBe(expected);

@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { parseWords, isStatusOnly } from "../../src/cli/words.ts";
 import { buildSetLines } from "../../src/cli/setRequest.ts";
 import { canonicalNetwork, netmaskHex, parsePrefix } from "../../src/cli/cidr.ts";
-import { viewFromLines, type DeviceView } from "../../src/cli/deviceView.ts";
+import { viewFromAnswer, type DeviceView } from "../../src/cli/deviceView.ts";
 import { formatStatus, statusJson, type InterfaceStatus } from "../../src/cli/status.ts";
 import { ago, bytes, formatShow } from "../../src/cli/show.ts";
 import { CliError } from "../../src/cli/errors.ts";
@@ -163,38 +163,39 @@ const ALICE_PRIV = "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db9
 const ALICE_PUB = Buffer.from("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a", "hex").toString("base64");
 
 function sampleView(): DeviceView {
-  return viewFromLines(
-    [
-      ["private_key", ALICE_PRIV],
-      ["listen_port", "111"],
-      ["bunwg_debug", "true"],
-      ["bunwg_rdomain", "ns1"],
-      ["public_key", HEX_B],
-      ["preshared_key", HEX_A],
-      ["protocol_version", "1"],
-      ["endpoint", "[::1]:222"],
-      ["last_handshake_time_sec", "1000"],
-      ["last_handshake_time_nsec", "500000000"],
-      ["tx_bytes", "1234"],
-      ["rx_bytes", "5678"],
-      ["persistent_keepalive_interval", "25"],
-      ["allowed_ip", "192.168.5.2/32"],
-      ["allowed_ip", "fd00::2/128"],
-      ["bunwg_description", "peer two"],
-      ["public_key", HEX_A],
-      ["preshared_key", "0".repeat(64)],
-      ["last_handshake_time_sec", "0"],
-      ["last_handshake_time_nsec", "0"],
-      ["tx_bytes", "0"],
-      ["rx_bytes", "0"],
-      ["persistent_keepalive_interval", "0"],
-    ],
-    true,
-  );
+  const lines = [
+    `private_key=${ALICE_PRIV}`,
+    "listen_port=111",
+    "bunwg_debug=true",
+    "bunwg_rdomain=ns1",
+    `public_key=${HEX_B}`,
+    `preshared_key=${HEX_A}`,
+    "protocol_version=1",
+    "endpoint=[::1]:222",
+    "last_handshake_time_sec=1000",
+    "last_handshake_time_nsec=500000000",
+    "tx_bytes=1234",
+    "rx_bytes=5678",
+    "persistent_keepalive_interval=25",
+    "bunwg_description=peer two",
+    "allowed_ip=192.168.5.2/32",
+    "allowed_ip=fd00::2/128",
+    `public_key=${HEX_A}`,
+    `preshared_key=${"0".repeat(64)}`,
+    "protocol_version=1",
+    "last_handshake_time_sec=0",
+    "last_handshake_time_nsec=0",
+    "tx_bytes=0",
+    "rx_bytes=0",
+    "persistent_keepalive_interval=0",
+    "errno=0",
+  ];
+  return viewFromAnswer(`${lines.join("\n")}\n\n`, true);
 }
 
 describe("status formats", () => {
   test("get answer → view: public key derived from the private key, times, counters", () => {
+    expect(() => viewFromAnswer("listen_port=1\n", false)).toThrow(CliError);
     const v = sampleView();
     expect(v.publicKey).toBe(ALICE_PUB);
     expect(v.listenPort).toBe(111);

@@ -8,7 +8,7 @@ import { hmac as nobleHmac } from "@noble/hashes/hmac.js";
 import { Blake2s } from "../../src/noise/blake2s.ts";
 import { hash, hmac, kdf1, kdf2, kdf3, mac } from "../../src/noise/primitives.ts";
 import { tai64n, tai64nAfter } from "../../src/noise/tai64n.ts";
-import { hex, seededRandom, unhex } from "./helpers.ts";
+import { hex, seededRandom } from "./helpers.ts";
 
 const ascii = (s: string) => new TextEncoder().encode(s);
 const rand = seededRandom(42);

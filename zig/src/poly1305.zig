@@ -126,7 +126,7 @@ pub const State = struct {
 
     // ---- vector path ----
     const V = @Vector(@max(lanes, 1), u64);
-    const Limbs = [5]V;
+    pub const Limbs = [5]V;
 
     /// 130-bit value → 26-bit limbs (value < 2^130 or slightly above: limb 4 may exceed 26 bits).
     fn toLimbs26(h0: u64, h1: u64, h2: u64) [5]u64 {
@@ -227,7 +227,11 @@ pub const State = struct {
             inline for (0..5) |i| acc[i] += m[i];
             acc = if (g + 1 < groups) mulLanes(acc, rL, sL) else mulLanes(acc, rlast, slast);
         }
-        // Sum the lanes, carry to 26-bit limbs, and return to the 64-bit-limb form.
+        st.foldLanes(acc);
+    }
+
+    /// Sums the lanes, carries to 26-bit limbs, and returns to the 64-bit-limb form.
+    pub fn foldLanes(st: *State, acc: Limbs) void {
         var s: [5]u64 = undefined;
         inline for (0..5) |i| s[i] = @reduce(.Add, acc[i]);
         var c: u64 = s[0] >> 26;
@@ -381,4 +385,30 @@ test "against std Poly1305 at the edge (all 0xff)" {
     try std.testing.expectEqualSlices(u8, &theirs, &ours);
     _ = &key;
     _ = &msg;
+}
+
+test "fold keeps exact value when a late carry ripples (26-bit limbs)" {
+    if (lanes == 0) return;
+    const p: u256 = (1 << 130) - 5;
+    const M = (1 << 26);
+    const cases = [_][5]u64{
+        .{ M - 3, M - 1, 0, 0, M + 1 },
+        .{ M - 3, M - 1, M - 1, M - 1, M + 1 },
+        .{ 1 << 40, 1 << 40, 1 << 40, 1 << 40, 1 << 40 },
+    };
+    for (cases) |cs| {
+        var st = State.init(&([_]u8{0} ** 32));
+        var acc: State.Limbs = undefined;
+        inline for (0..5) |i| {
+            var arr = [_]u64{0} ** lanes;
+            arr[0] = cs[i];
+            acc[i] = arr;
+        }
+        st.foldLanes(acc);
+        var want: u256 = 0;
+        for (0..5) |i| want += @as(u256, cs[i]) << @intCast(26 * i);
+        want %= p;
+        const got = (@as(u256, st.h0) + (@as(u256, st.h1) << 64) + (@as(u256, st.h2) << 128)) % p;
+        try std.testing.expectEqual(want, got);
+    }
 }

@@ -9,7 +9,7 @@ const State = @import("poly1305.zig").State;
 
 const L = 8;
 const V = @Vector(L, u64);
-const Limbs = [3]V;
+pub const Limbs = [3]V;
 const M44: u64 = (1 << 44) - 1;
 const M42: u64 = (1 << 42) - 1;
 
@@ -161,7 +161,11 @@ pub fn blocks(st: *State, data: []const u8) void {
     const m = loadBlocks(data.ptr + g * 16 * L);
     acc = mul(.{ acc[0] + m[0], acc[1] + m[1], acc[2] + m[2] }, rlast, slast);
 
-    // Sum the lanes, carry, and return to the 64-bit-limb form of State.
+    fold(st, acc);
+}
+
+/// Sums the lanes, carries, and returns to the 64-bit-limb form of State.
+pub fn fold(st: *State, acc: Limbs) void {
     var l0 = @reduce(.Add, acc[0]);
     var l1 = @reduce(.Add, acc[1]);
     var l2 = @reduce(.Add, acc[2]);
@@ -184,4 +188,21 @@ pub fn blocks(st: *State, data: []const u8) void {
     st.h0 = l0 | (l1 << 44);
     st.h1 = (l1 >> 20) | (l2 << 24);
     st.h2 = l2 >> 40;
+}
+
+test "fold keeps exact value when a late carry ripples (IFMA limbs)" {
+    const p: u256 = (1 << 130) - 5;
+    const cases = [_][3]u64{
+        .{ (1 << 44) - 3, (1 << 44) - 1, (1 << 42) + 1 },
+        .{ (1 << 44) - 1, (1 << 44) - 1, (1 << 42) - 1 },
+        .{ 1 << 46, (1 << 46) - 7, 1 << 45 },
+    };
+    for (cases) |cs| {
+        var st = State.init(&([_]u8{0} ** 32));
+        const acc: Limbs = .{ V{ cs[0], 0, 0, 0, 0, 0, 0, 0 }, V{ cs[1], 0, 0, 0, 0, 0, 0, 0 }, V{ cs[2], 0, 0, 0, 0, 0, 0, 0 } };
+        fold(&st, acc);
+        const want = (@as(u256, cs[0]) + (@as(u256, cs[1]) << 44) + (@as(u256, cs[2]) << 88)) % p;
+        const got = (@as(u256, st.h0) + (@as(u256, st.h1) << 64) + (@as(u256, st.h2) << 128)) % p;
+        try std.testing.expectEqual(want, got);
+    }
 }

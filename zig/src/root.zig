@@ -6,6 +6,7 @@ const tun = @import("tun.zig");
 const poller = @import("poller.zig");
 const aead = @import("aead.zig");
 const chachapoly = @import("chachapoly.zig");
+const poly_ifma = @import("poly1305_ifma.zig");
 
 /// Bumped whenever an exported signature changes; lib.ts refuses a library with another value.
 const ABI_VERSION: u32 = 1;
@@ -19,9 +20,16 @@ export fn bunwg_variant() callconv(.c) [*:0]const u8 {
     if (builtin.cpu.arch != .x86_64) return @tagName(builtin.cpu.arch);
     const has = std.Target.x86.featureSetHas;
     const f = builtin.cpu.features;
-    if (has(f, .avx512f) and has(f, .avx512vl)) return "x86-64-v4 (AVX-512)";
+    if (has(f, .avx512f) and has(f, .avx512vl)) return if (poly_ifma.enabled()) "x86-64-v4 (AVX-512, IFMA)" else "x86-64-v4 (AVX-512)";
     if (has(f, .avx2)) return "x86-64-v3 (AVX2)";
     return "x86-64 (baseline)";
+}
+
+/// Poly1305 on AVX-512 IFMA (chosen by CPUID in the v4 build): on = 0 turns it off, 1 back on where the CPU
+/// has it, -1 only asks. Returns 1 when in use. For tests and benchmarks of both paths.
+export fn bunwg_poly_ifma(on: i32) callconv(.c) i32 {
+    if (on >= 0) poly_ifma.setEnabled(on == 1);
+    return @intFromBool(poly_ifma.enabled());
 }
 
 // ---- TUN ----
