@@ -139,7 +139,8 @@ test("noble reference: RFC 8439 §2.8.2", () => {
 });
 
 // The v4 build picks Poly1305 on AVX-512 IFMA at run time where the CPU has it: test it with and without.
-const configs: { v: Variant; ifma: boolean | null }[] = variants.flatMap((v) =>
+type Config = { v: Variant; ifma: boolean | null };
+const configs: Config[] = variants.flatMap((v): Config[] =>
   v.id === "x86_64_v4" ? [{ v, ifma: true }, { v, ifma: false }] : [{ v, ifma: null }],
 );
 

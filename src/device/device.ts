@@ -4,7 +4,7 @@
 import { Engine, type Peer as NoisePeer } from "../noise/index.ts";
 import type { Aead } from "../crypto/aead.ts";
 import { AllowedIps } from "./allowedips.ts";
-import { emptyDeviceConfig, type DeviceConfig, type PeerConfig } from "./uapi.ts";
+import { emptyDeviceConfig, keyToHex, type ConfigChanges, type DeviceConfig, type PeerConfig } from "./uapi.ts";
 import { DevicePeer } from "./peer.ts";
 import { Sender } from "./send.ts";
 import { Receiver } from "./receive.ts";
@@ -19,23 +19,9 @@ export class ConfigError extends Error {
 export const EADDRINUSE = 98;
 export const EINVAL = 22;
 
-function hex(b: Uint8Array): string { return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex"); }
-
-function sameAllowed(a: PeerConfig["allowedIps"], b: PeerConfig["allowedIps"]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i]!, y = b[i]!;
-    if (x.cidr !== y.cidr || x.addr.length !== y.addr.length) return false;
-    for (let j = 0; j < x.addr.length; j++) if (x.addr[j] !== y.addr[j]) return false;
-  }
-  return true;
+function endpointOf(pc: PeerConfig): Endpoint | null {
+  return pc.endpoint ? Endpoint.fromAddress(pc.endpoint.address, pc.endpoint.port, pc.endpoint.family) : null;
 }
-
-function sameKey(a: Uint8Array | null, b: Uint8Array | null): boolean {
-  if (a === null || b === null) return a === b;
-  return a.length === b.length && a.every((v, i) => v === b[i]);
-}
-
 
 export class Device {
   readonly engine: Engine;
@@ -171,69 +157,69 @@ export class Device {
     }
   }
 
-  // ---- configuration: validated by uapi.ts; applied here, all or nothing.
-  /** Applies a validated configuration. The only step that can fail (binding a new port) is done first. */
-  async applyConfig(next: DeviceConfig): Promise<void> {
-    const cur = this.config;
-    if (next.listenPort !== cur.listenPort && !(next.listenPort === 0 && this.udp !== null && cur.listenPort === this.udp.port)) {
-      let udp: Udp;
+  // ---- configuration: validated by uapi.ts (applySet), applied here, all or nothing.
+  /** Applies a validated configuration. The only step that can fail — binding a new port — comes first. */
+  applyConfig(next: DeviceConfig, changes: ConfigChanges): void {
+    const boundPort = this.udp?.port ?? 0;
+    // listen_port=0 asks for a fresh free port (as wireguard-go); the configuration then records the bound one.
+    if (next.listenPort !== boundPort) {
+      let udp: Udp | null = null;
       try {
         udp = this.bind(next.listenPort);
         if (next.fwmark) udp.setFwmark(next.fwmark);
       } catch (e) {
+        udp?.close();
         if (e instanceof PortInUseError) throw new ConfigError(EADDRINUSE, e.message);
         throw new ConfigError(EINVAL, (e as Error).message);
       }
       this.udp?.close();
       this.udp = udp;
       next = { ...next, listenPort: udp.port };
-    } else if (next.fwmark !== cur.fwmark && this.udp !== null) {
+    } else if (changes.fwmark && this.udp !== null) {
       try { this.udp.setFwmark(next.fwmark); } catch (e) { throw new ConfigError(EINVAL, (e as Error).message); }
     }
     const now = performance.now();
-    if (!sameKey(next.privateKey, cur.privateKey)) this.engine.setPrivateKey(next.privateKey);
-
-    const wanted = new Map<string, PeerConfig>();
-    for (const pc of next.peers) wanted.set(hex(pc.publicKey), pc);
-    for (const [id, peer] of this.peers) {
-      if (!wanted.has(id)) this.removePeer(id, peer);
+    if (changes.privateKey) this.engine.setPrivateKey(next.privateKey);
+    for (const pc of changes.removed) {
+      const peer = this.peers.get(keyToHex(pc.publicKey));
+      if (peer) this.removePeer(peer);
     }
-    const old = new Map<string, PeerConfig>();
-    for (const pc of cur.peers) old.set(hex(pc.publicKey), pc);
-    for (const [id, pc] of wanted) {
-      let peer = this.peers.get(id);
-      const before = old.get(id);
-      if (peer === undefined) {
-        const noise = this.engine.addPeer(pc.publicKey);
-        peer = new DevicePeer(noise, id);
-        this.peers.set(id, peer);
-        this.byNoise.set(noise, peer);
-      }
-      if (!before || !sameKey(before.presharedKey, pc.presharedKey)) peer.noise.setPresharedKey(pc.presharedKey);
-      if (!before || before.endpoint?.address !== pc.endpoint?.address || before.endpoint?.port !== pc.endpoint?.port) {
-        peer.endpoint = pc.endpoint ? Endpoint.fromAddress(pc.endpoint.address, pc.endpoint.port, pc.endpoint.family) : null;
-      }
-      if (!before || !sameAllowed(before.allowedIps, pc.allowedIps)) {
-        this.allowedIps.removeValue(peer);
-        for (const a of pc.allowedIps) this.allowedIps.insert(a.addr, a.cidr, peer);
-      }
-      const oldKeepalive = before ? before.persistentKeepalive : 0;
-      if (!before || oldKeepalive !== pc.persistentKeepalive) {
-        peer.noise.setPersistentKeepalive(pc.persistentKeepalive, now);
-        // Like wireguard-go: turning persistent keepalive on sends one now (and so handshakes).
-        if (oldKeepalive === 0 && pc.persistentKeepalive > 0 && this.engine.privateKey !== null) this.sender.sendKeepalive(peer, now);
-      }
-      this.touch(peer);
+    for (const pc of changes.added) {
+      const noise = this.engine.addPeer(pc.publicKey);
+      const peer = new DevicePeer(noise, keyToHex(pc.publicKey));
+      this.peers.set(peer.publicKeyHex, peer);
+      this.byNoise.set(noise, peer);
+      noise.setPresharedKey(pc.presharedKey);
+      peer.endpoint = endpointOf(pc);
+      for (const a of pc.allowedIps) this.allowedIps.insert(a.addr, a.cidr, peer);
+      this.keepaliveChanged(peer, 0, pc.persistentKeepalive, now);
     }
-    if (next.debug !== cur.debug) this.log.setDebug(next.debug, this.baseLevel);
+    for (const ch of changes.changed) {
+      const peer = this.peers.get(keyToHex(ch.peer.publicKey));
+      if (!peer) continue;
+      if (ch.presharedKey) peer.noise.setPresharedKey(ch.peer.presharedKey);
+      if (ch.endpoint) peer.endpoint = endpointOf(ch.peer);
+      // Removing only what the peer owns first, then adding, gives the same table in either order (uapi.ts).
+      for (const a of ch.allowedIpsRemoved) this.allowedIps.remove(a.addr, a.cidr, peer);
+      for (const a of ch.allowedIpsAdded) this.allowedIps.insert(a.addr, a.cidr, peer);
+      if (ch.persistentKeepalive) this.keepaliveChanged(peer, ch.old.persistentKeepalive, ch.peer.persistentKeepalive, now);
+    }
+    if (changes.debug) this.log.setDebug(next.debug, this.baseLevel);
     this.config = next;
     this.runDueTimers(now);
   }
 
-  private removePeer(id: string, peer: DevicePeer): void {
+  private keepaliveChanged(peer: DevicePeer, before: number, after: number, now: number): void {
+    peer.noise.setPersistentKeepalive(after, now);
+    // Like wireguard-go: turning persistent keepalive on sends one at once (and so handshakes, §6.5).
+    if (before === 0 && after > 0 && this.engine.privateKey !== null) this.sender.sendKeepalive(peer, now);
+    this.touch(peer);
+  }
+
+  private removePeer(peer: DevicePeer): void {
     this.allowedIps.removeValue(peer);
     this.engine.removePeer(peer.noise.publicKey);
-    this.peers.delete(id);
+    this.peers.delete(peer.publicKeyHex);
     this.byNoise.delete(peer.noise);
     peer.staged.clear();
   }
@@ -241,7 +227,7 @@ export class Device {
   /** The configuration as `get` reports it: live endpoints (they roam) and live listen port. */
   snapshot(): DeviceConfig {
     const peers = this.config.peers.map((pc) => {
-      const live = this.peers.get(hex(pc.publicKey));
+      const live = this.peers.get(keyToHex(pc.publicKey));
       const ep = live?.endpoint;
       return ep ? { ...pc, endpoint: { address: ep.address, port: ep.port, family: ep.family } } : pc;
     });
@@ -250,7 +236,7 @@ export class Device {
 
   /** Per-peer statistics for `get`, as wg(8) reads them. */
   stats(publicKey: Uint8Array): { lastHandshakeSec: number; lastHandshakeNsec: number; rxBytes: number; txBytes: number } {
-    const peer = this.peers.get(hex(publicKey));
+    const peer = this.peers.get(keyToHex(publicKey));
     if (!peer) return { lastHandshakeSec: 0, lastHandshakeNsec: 0, rxBytes: 0, txBytes: 0 };
     const at = peer.noise.lastHandshake;
     let sec = 0, nsec = 0;
@@ -268,7 +254,7 @@ export class Device {
     if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
     this.udp?.close();
     this.udp = null;
-    for (const [id, peer] of this.peers) this.removePeer(id, peer);
+    for (const peer of this.peers.values()) this.removePeer(peer);
     this.engine.setPrivateKey(null);
     this.tun.close();
   }

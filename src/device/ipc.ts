@@ -104,7 +104,7 @@ async function handle(dev: Device, log: Logger, req: uapi.Request): Promise<stri
         return uapi.errnoAnswer(result.errno);
       }
       try {
-        await dev.applyConfig(result.config);
+        dev.applyConfig(result.config, result.changes);
       } catch (e) {
         if (e instanceof ConfigError) {
           log.error(`Configuration request rejected: ${e.message}`);

@@ -93,10 +93,11 @@ function open(v: Variant, path: string, fdToClose?: number): Native {
 export const LIB_DIR = join(import.meta.dir, "..", "..", "zig", "zig-out", "lib");
 
 /**
- * Loads one variant of the library (by id, e.g. "x86_64_v3"), or the fastest this CPU runs.
+ * Loads one variant of the library (by id, e.g. "x86_64_v3"; default: $BUNWG_NATIVE_VARIANT), or the fastest this
+ * CPU runs.
  * Throws an Error saying what is missing or wrong; callers decide whether to fall back.
  */
-export function loadNative(variantId?: string): Native {
+export function loadNative(variantId: string | undefined = process.env.BUNWG_NATIVE_VARIANT || undefined): Native {
   const candidates = variantId
     ? variantsFor().filter((v) => v.id === variantId)
     : supportedVariants();

@@ -1,6 +1,7 @@
 //! One thread per TUN that sleeps in poll() and tells JS when packets wait, so an idle
 //! interface costs ~0 % CPU (platform-facts: a JS busy loop burns a core). It fires the callback
-//! once, then sleeps until JS has drained the device and calls rearm().
+//! once, then sleeps until JS has drained the device and calls rearm(). The callback runs on this thread: with
+//! bun:ffi's `threadsafe: true` it only queues the call for the JS thread, so stop() can join without deadlock.
 const std = @import("std");
 const linux = std.os.linux;
 const c = std.c;
@@ -78,7 +79,7 @@ pub fn start(fd: i32, cb: Callback) ?*Poller {
         return null;
     };
     p.* = .{ .fd = fd, .wake_fd = efd, .cb = cb };
-    p.thread = std.Thread.spawn(.{ .stack_size = 64 * 1024 }, Poller.run, .{p}) catch {
+    p.thread = std.Thread.spawn(.{ .stack_size = 1024 * 1024 }, Poller.run, .{p}) catch {
         _ = c.close(efd);
         std.heap.c_allocator.destroy(p);
         return null;
