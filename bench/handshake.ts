@@ -171,6 +171,21 @@ function importRate(x: X25519): number {
   });
 }
 
+// Not a Diffie-Hellman at all (an XOR, so both sides still agree): with it, a handshake costs everything but the
+// curve arithmetic — BLAKE2s, AEAD, bookkeeping — which says what is left to gain outside X25519.
+function noCurve(): X25519 {
+  type Key = { publicKey: Uint8Array; secret: Uint8Array; destroy(): void };
+  return {
+    name: "no curve (XOR, not a DH)",
+    privateKey: (secret): Key => ({ publicKey: Uint8Array.from(secret), secret: Uint8Array.from(secret), destroy() {} }),
+    sharedSecret(k, pub, out) {
+      const s = (k as Key).secret;
+      for (let i = 0; i < 32; i++) out[i] = s[i] ^ pub[i] ^ 1;
+      return true;
+    },
+  };
+}
+
 const aead = loadAead();
 const fast = nodeX25519();
 const noble = nobleX25519();
@@ -199,6 +214,8 @@ const bound = 1 / (2 / importFast + 6 / dhFast);
 emit({ op: "x25519-bound", what: "X25519 bound: 1 / (2 imports + 6 shared secrets)", per_s: bound });
 const hs = completeHandshakes(aead, fast);
 emit({ op: "handshake", what: `complete handshakes, both sides (${fast.name}, ${aead.backend})`, per_s: hs, baseline: "x25519-bound", ratio: hs / bound });
+const hsNoCurve = completeHandshakes(aead, noCurve());
+emit({ op: "handshake-without-x25519", what: "complete handshakes without the curve arithmetic (XOR stand-in)", per_s: hsNoCurve, baseline: "handshake", ratio: hsNoCurve / hs });
 const hsNoble = completeHandshakes(aead, noble);
 emit({ op: "handshake-noble", what: `complete handshakes, both sides (${noble.name})`, per_s: hsNoble, baseline: "handshake", ratio: hsNoble / hs });
 if (aead.backend !== "@noble/ciphers") {

@@ -32,7 +32,12 @@ export class Rng {
   int(max: number): number { return this.u32() % max; }
   chance(p: number): boolean { return this.u32() < p * 4294967296; }
   fill(out: Uint8Array): void {
-    for (let i = 0; i < out.length; i++) out[i] = this.u32();
+    let i = 0;
+    for (; i + 4 <= out.length; i += 4) {
+      const v = this.u32();
+      out[i] = v; out[i + 1] = v >>> 8; out[i + 2] = v >>> 16; out[i + 3] = v >>> 24;
+    }
+    for (; i < out.length; i++) out[i] = this.u32();
   }
   bytes(n: number): Uint8Array { const b = new Uint8Array(n); this.fill(b); return b; }
   pick<T>(xs: readonly T[]): T { return xs[this.int(xs.length)]!; }
@@ -292,7 +297,7 @@ export class WireFuzzer {
       }
       default: {
         // Mutants of messages not delivered yet matter most: they must not use them up (checked in refresh).
-        original = cls === "genuine" || rng.chance(0.6) ? this.pickUndelivered() : this.pickGenuine();
+        original = cls === "replay" ? this.pickDelivered() : cls === "genuine" || rng.chance(0.6) ? this.pickUndelivered() : this.pickGenuine();
         to = original.to;
         msg = this.mutate(cls, original);
       }
@@ -310,6 +315,11 @@ export class WireFuzzer {
   private pickUndelivered(): Genuine {
     const left = this.corpus.filter((g) => !g.delivered);
     return left.length > 0 ? this.rng.pick(left) : this.pickGenuine();
+  }
+
+  private pickDelivered(): Genuine {
+    const done = this.corpus.filter((g) => g.delivered);
+    return done.length > 0 ? this.rng.pick(done) : this.pickGenuine();
   }
 
   private pendingIndexOfA(): number {

@@ -95,6 +95,9 @@ export fn bunwg_open_transport(n: u32, buf: [*]u8, buf_len: u32, offs: [*]const 
 test {
     _ = aead;
     _ = chachapoly;
+    _ = @import("chacha20.zig");
+    _ = @import("poly1305.zig");
+    _ = poly_ifma;
 }
 
 // ---- UDP (udp.zig exports bunwg_udp_*; added by the lead) ----
