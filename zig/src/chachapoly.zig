@@ -15,11 +15,11 @@ fn polyTag(poly_key: *const [32]u8, ad: []const u8, ct: []const u8, tag: *[16]u8
     st.final(tag);
 }
 
-/// Computes the first pass of keystream into ks and returns how many message bytes it covers.
-inline fn firstPass(p: *const chacha.Params, len: usize, ks: *[first_max]u8) usize {
+/// Computes the first pass of keystream into ks: `head` message bytes covered, `used` bytes of ks written.
+inline fn firstPass(p: *const chacha.Params, len: usize, ks: *[first_max]u8) struct { head: usize, used: usize } {
     const w = chacha.widthFor(1 + (len + 63) / 64);
     chacha.keystream(p, 0, w, ks);
-    return @min(len, (w - 1) * 64);
+    return .{ .head = @min(len, (w - 1) * 64), .used = w * 64 };
 }
 
 inline fn xorFrom(ks: []const u8, src: [*]const u8, dst: [*]u8, n: usize) void {
@@ -37,26 +37,28 @@ inline fn xorFrom(ks: []const u8, src: [*]const u8, dst: [*]u8, n: usize) void {
 /// ct (may alias pt) gets pt encrypted, tag the Poly1305 tag over ad and ct.
 pub fn sealParams(p: *const chacha.Params, pt: []const u8, ad: []const u8, ct: []u8, tag: *[16]u8) void {
     var ks: [first_max]u8 align(64) = undefined;
-    const head = firstPass(p, pt.len, &ks);
+    const first = firstPass(p, pt.len, &ks);
+    const head = first.head;
     xorFrom(ks[64..], pt.ptr, ct.ptr, head);
     if (head < pt.len) chacha.xorStream(p, @intCast(1 + head / 64), pt.ptr + head, ct.ptr + head, pt.len - head);
     polyTag(ks[0..32], ad, ct, tag);
-    std.crypto.secureZero(u8, &ks);
+    std.crypto.secureZero(u8, ks[0..first.used]);
 }
 
 /// Verifies tag over ad and ct first; only then writes the plaintext to pt (may alias ct). False = rejected, pt untouched.
 pub fn openParams(p: *const chacha.Params, ct: []const u8, tag: *const [16]u8, ad: []const u8, pt: []u8) bool {
     var ks: [first_max]u8 align(64) = undefined;
-    const head = firstPass(p, ct.len, &ks);
+    const first = firstPass(p, ct.len, &ks);
+    const head = first.head;
     var want: [16]u8 = undefined;
     polyTag(ks[0..32], ad, ct, &want);
     if (!std.crypto.timing_safe.eql([16]u8, want, tag.*)) {
-        std.crypto.secureZero(u8, &ks);
+        std.crypto.secureZero(u8, ks[0..first.used]);
         return false;
     }
     xorFrom(ks[64..], ct.ptr, pt.ptr, head);
     if (head < ct.len) chacha.xorStream(p, @intCast(1 + head / 64), ct.ptr + head, pt.ptr + head, ct.len - head);
-    std.crypto.secureZero(u8, &ks);
+    std.crypto.secureZero(u8, ks[0..first.used]);
     return true;
 }
 

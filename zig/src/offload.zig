@@ -408,63 +408,62 @@ pub const Coalescer = struct {
         return k;
     }
 
-    /// Writes a planned chunk through `sink` (put(iovecs) → 0 or -errno) in order, each group at its head's place.
-    /// Returns the number of input packets taken, or a negative value from the sink when nothing was taken.
-    /// stop_on(e) decides whether an error ends the batch (true) or skips that packet (false).
-    pub fn emit(self: *Coalescer, buf: [*]const u8, offs: [*]const u32, lens: [*]const u32, n: usize, sink: anytype) i32 {
-        var taken: i32 = 0;
+    /// Writes a planned chunk through `sink` in order, each group at its head's place. Returns the number of input
+    /// packets taken; stops early when sink.put reports an error that ends the batch (sink.stop is then set).
+    pub fn emit(self: *Coalescer, buf: [*]const u8, offs: [*]const u32, lens: [*]const u32, n: usize, sink: anytype) u32 {
+        var taken: u32 = 0;
         var j: usize = 0;
-        while (j < n) : (j += 1) {
+        while (j < n and sink.stop == 0) : (j += 1) {
             const role = self.role[j];
             if (role == MEMBER) continue;
             if (role == HEAD and self.count[j] > 1) {
                 const k = self.gather(buf, offs, j);
-                const rc = sink.put(self.iov[0..k]);
-                if (rc >= 0) {
+                if (sink.put(self.iov[0..k])) {
                     taken += self.count[j];
                     continue;
                 }
-                if (sink.fatal(rc)) return if (taken > 0) taken else rc;
+                if (sink.stop != 0) break;
                 // Refused as a super-packet: fall back to its segments one by one.
                 var m = j;
-                while (true) {
-                    const r = self.one(buf, offs[m], lens[m], sink);
-                    if (r > 0) taken += 1 else if (r < 0) return if (taken > 0) taken else r;
+                while (sink.stop == 0) {
+                    if (self.one(buf, offs[m], lens[m], sink)) taken += 1;
                     if (m == self.tail[j]) break;
                     m = self.next[m];
                 }
                 continue;
             }
-            const r = self.one(buf, offs[j], lens[j], sink);
-            if (r > 0) taken += 1 else if (r < 0) return if (taken > 0) taken else r;
+            if (self.one(buf, offs[j], lens[j], sink)) taken += 1;
         }
         return taken;
     }
 
-    /// One packet with a zero header: 1 = taken, 0 = refused on its own (skipped), <0 = stop.
-    fn one(self: *Coalescer, buf: [*]const u8, off: u32, len: u32, sink: anytype) i32 {
+    /// One packet behind a zero header ("no offload"); false when it was not taken.
+    fn one(self: *Coalescer, buf: [*]const u8, off: u32, len: u32, sink: anytype) bool {
         self.iov[0] = .{ .base = &self.zero, .len = VNET_HDR_LEN };
         self.iov[1] = .{ .base = buf + off, .len = len };
-        const rc = sink.put(self.iov[0..2]);
-        if (rc >= 0) return 1;
-        return if (sink.fatal(rc)) rc else 0;
+        return sink.put(self.iov[0..2]);
     }
 };
 
-/// Writes to the TUN fd. EAGAIN/ENOBUFS (queue full) and a gone device end the batch; other errors refuse one packet.
+/// Writes to the TUN fd. A gone device or a full queue (EAGAIN/ENOBUFS) ends the batch (stop = GONE or -errno);
+/// any other error refuses just that packet, which is skipped, as in tun.writeBatch.
 const FdSink = struct {
     fd: i32,
-    fn put(self: FdSink, iov: []const std.posix.iovec_const) i32 {
+    stop: i32 = 0,
+    fn put(self: *FdSink, iov: []const std.posix.iovec_const) bool {
         while (true) {
             const rc = c.writev(self.fd, iov.ptr, @intCast(iov.len));
-            if (rc >= 0) return 0;
+            if (rc >= 0) return true;
             const e = std.posix.errno(rc);
-            if (e == .INTR) continue;
-            return if (tun.isGone(e)) tun.GONE else tun.neg(e);
+            switch (e) {
+                .INTR => continue,
+                .AGAIN, .NOBUFS => self.stop = tun.neg(e),
+                else => if (tun.isGone(e)) {
+                    self.stop = tun.GONE;
+                },
+            }
+            return false;
         }
-    }
-    fn fatal(_: FdSink, rc: i32) bool {
-        return rc == tun.GONE or rc == tun.neg(.AGAIN) or rc == tun.neg(.NOBUFS);
     }
 };
 
@@ -477,10 +476,14 @@ const MemSink = struct {
     lens: [*]u32,
     max: usize,
     count: usize = 0,
-    fn put(self: *MemSink, iov: []const std.posix.iovec_const) i32 {
+    stop: i32 = 0,
+    fn put(self: *MemSink, iov: []const std.posix.iovec_const) bool {
         var len: usize = 0;
         for (iov) |v| len += v.len;
-        if (self.count == self.max or self.used + len > self.cap) return tun.neg(.NOSPC);
+        if (self.count == self.max or self.used + len > self.cap) {
+            self.stop = tun.neg(.NOSPC);
+            return false;
+        }
         self.offs[self.count] = @intCast(self.used);
         self.lens[self.count] = @intCast(len);
         for (iov) |v| {
@@ -488,9 +491,6 @@ const MemSink = struct {
             self.used += v.len;
         }
         self.count += 1;
-        return 0;
-    }
-    fn fatal(_: *MemSink, _: i32) bool {
         return true;
     }
 };
@@ -514,7 +514,8 @@ pub const Tun = struct {
 /// works for writes), or -errno when the header size itself was refused (the fd is then unusable with a header).
 pub fn enable(fd: i32, want: u32) i32 {
     var sz: c_int = VNET_HDR_LEN;
-    if (c.ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) return tun.neg(std.posix.errno(@as(c_int, -1)));
+    const rc = c.ioctl(fd, TUNSETVNETHDRSZ, &sz);
+    if (rc < 0) return tun.neg(std.posix.errno(rc));
     const tries = [_]u32{ want, want & ~(TUN_F_USO4 | TUN_F_USO6), want & TUN_F_CSUM };
     for (tries) |f| {
         if (f == 0) continue;
@@ -594,19 +595,17 @@ pub fn readBatch(t: *Tun, buf: [*]u8, stride: u32, lens: [*]u32, max: u32) i32 {
 
 /// As tun.writeBatch (returns packets taken), each packet with a virtio_net_hdr; TCP runs coalesced.
 pub fn writeBatch(t: *Tun, buf: [*]const u8, offs: [*]const u32, lens: [*]const u32, n: u32) i32 {
+    var sink = FdSink{ .fd = t.fd };
     var done: u32 = 0;
-    var taken: i32 = 0;
-    while (done < n) {
-        const m: usize = @min(n - done, CHUNK);
+    var taken: u32 = 0;
+    while (done < n and sink.stop == 0) {
+        const m: u32 = @min(n - done, CHUNK);
         t.co.plan(buf, offs + done, lens + done, m);
-        const r = t.co.emit(buf, offs + done, lens + done, m, FdSink{ .fd = t.fd });
-        if (r < 0) return if (taken > 0) taken else r;
-        taken += r;
-        // A chunk cut short (queue full) ends the batch, as in tun.writeBatch.
-        if (r < m and t.co.stoppedEarly()) break;
-        done += @intCast(m);
+        taken += t.co.emit(buf, offs + done, lens + done, m, &sink);
+        done += m;
     }
-    return taken;
+    if (taken == 0 and sink.stop != 0 and sink.stop != tun.neg(.AGAIN) and sink.stop != tun.neg(.NOBUFS)) return sink.stop;
+    return @intCast(taken);
 }
 
 // ---- Pure entry points for tests ----
@@ -642,7 +641,7 @@ pub fn coalesceToMemory(buf: [*]const u8, offs: [*]const u32, lens: [*]const u32
     co.plan(buf, offs, lens, n);
     var sink = MemSink{ .out = out, .cap = cap, .offs = out_offs, .lens = out_lens, .max = max_out };
     const r = co.emit(buf, offs, lens, n, &sink);
-    if (r < 0) return r;
-    if (r != n) return tun.neg(.NOSPC);
+    if (sink.stop != 0) return sink.stop;
+    if (r != n) return tun.neg(.INVAL);
     return @intCast(sink.count);
 }

@@ -19,6 +19,9 @@ pub const Poller = struct {
     fd: i32,
     wake_fd: i32,
     cb: Callback,
+    /// Segments split from a super-packet that JS has not read yet (offload.zig); while non-zero the device counts
+    /// as readable although the fd may not poll so.
+    pending: ?*const std.atomic.Value(u32) = null,
     state: std.atomic.Value(u32) = .init(ARMED),
     thread: std.Thread = undefined,
 
@@ -39,6 +42,11 @@ pub const Poller = struct {
                 if (s == ARMED) break;
                 std.Thread.Futex.wait(&self.state, s);
             }
+            if (self.pending) |pend| if (pend.load(.acquire) > 0) {
+                if (self.state.cmpxchgStrong(ARMED, FIRED, .acq_rel, .acquire) != null) return; // STOP
+                self.cb(READABLE);
+                continue;
+            };
             var fds = [2]std.posix.pollfd{
                 .{ .fd = self.fd, .events = linux.POLL.IN, .revents = 0 },
                 .{ .fd = self.wake_fd, .events = linux.POLL.IN, .revents = 0 },
@@ -72,13 +80,18 @@ pub const Poller = struct {
 
 /// Starts the poll thread for `fd`. Returns null on failure (no memory, no threads, no eventfd).
 pub fn start(fd: i32, cb: Callback) ?*Poller {
+    return startWithPending(fd, cb, null);
+}
+
+/// As start, also firing while `pending` (offload.Tun.pending) is non-zero.
+pub fn startWithPending(fd: i32, cb: Callback, pending: ?*const std.atomic.Value(u32)) ?*Poller {
     const efd: i32 = @intCast(linux.eventfd(0, linux.EFD.CLOEXEC | linux.EFD.NONBLOCK));
     if (efd < 0) return null;
     const p = std.heap.c_allocator.create(Poller) catch {
         _ = c.close(efd);
         return null;
     };
-    p.* = .{ .fd = fd, .wake_fd = efd, .cb = cb };
+    p.* = .{ .fd = fd, .wake_fd = efd, .cb = cb, .pending = pending };
     p.thread = std.Thread.spawn(.{ .stack_size = 1024 * 1024 }, Poller.run, .{p}) catch {
         _ = c.close(efd);
         std.heap.c_allocator.destroy(p);

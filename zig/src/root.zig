@@ -7,6 +7,7 @@ const poller = @import("poller.zig");
 const aead = @import("aead.zig");
 const chachapoly = @import("chachapoly.zig");
 const poly_ifma = @import("poly1305_ifma.zig");
+const offload = @import("offload.zig");
 
 /// Bumped whenever an exported signature changes; lib.ts refuses a library with another value.
 const ABI_VERSION: u32 = 1;
@@ -66,6 +67,37 @@ export fn bunwg_poller_stop(p: *poller.Poller) callconv(.c) void {
     poller.stop(p);
 }
 
+// ---- TUN offloads (offload.zig): a TUN opened with IFF_VNET_HDR gets a state, used instead of the fd ----
+/// Sets the virtio_net_hdr size and enables what the kernel accepts of `want` (TUN_F_*). Returns the flags
+/// enabled, or -errno when the header could not be set up.
+export fn bunwg_tun_offload_enable(fd: i32, want: u32) callconv(.c) i32 {
+    return offload.enable(fd, want);
+}
+export fn bunwg_tun_offload_new(fd: i32, offloads: u32) callconv(.c) ?*offload.Tun {
+    return offload.create(fd, offloads);
+}
+export fn bunwg_tun_offload_free(t: *offload.Tun) callconv(.c) void {
+    offload.destroy(t);
+}
+export fn bunwg_tun_offload_read_batch(t: *offload.Tun, buf: [*]u8, stride: u32, lens: [*]u32, max: u32) callconv(.c) i32 {
+    return offload.readBatch(t, buf, stride, lens, max);
+}
+export fn bunwg_tun_offload_write_batch(t: *offload.Tun, buf: [*]const u8, offs: [*]const u32, lens: [*]const u32, n: u32) callconv(.c) i32 {
+    return offload.writeBatch(t, buf, offs, lens, n);
+}
+/// The poll thread of an offload TUN also fires while split segments wait (rearm semantics unchanged).
+export fn bunwg_poller_start_offload(t: *offload.Tun, cb: poller.Callback) callconv(.c) ?*poller.Poller {
+    return poller.startWithPending(t.fd, cb, &t.pending);
+}
+/// Pure, for tests: split one read (header + packet) into packets at out[i*stride]; count or -errno.
+export fn bunwg_offload_split(pkt: [*]u8, len: u32, out: [*]u8, stride: u32, lens: [*]u32, max: u32) callconv(.c) i32 {
+    return offload.splitOne(pkt, len, out, stride, lens, max);
+}
+/// Pure, for tests: coalesce like a write, into out (header + packet each); output count or -errno.
+export fn bunwg_offload_coalesce(buf: [*]const u8, offs: [*]const u32, lens: [*]const u32, n: u32, out: [*]u8, cap: u32, out_offs: [*]u32, out_lens: [*]u32, max_out: u32) callconv(.c) i32 {
+    return offload.coalesceToMemory(buf, offs, lens, n, out, cap, out_offs, out_lens, max_out);
+}
+
 // ---- AEAD ----
 export fn bunwg_aead_seal(key: [*]const u8, counter: u64, pt: [*]const u8, pt_len: u32, ad: [*]const u8, ad_len: u32, out: [*]u8) callconv(.c) void {
     aead.seal(key[0..32], counter, pt[0..pt_len], ad[0..ad_len], out);
@@ -98,6 +130,7 @@ test {
     _ = @import("chacha20.zig");
     _ = @import("poly1305.zig");
     _ = poly_ifma;
+    _ = offload;
 }
 
 // ---- UDP (udp.zig exports bunwg_udp_*; added by the lead) ----

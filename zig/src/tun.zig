@@ -25,11 +25,11 @@ fn errnoOf(rc: anytype) E {
     return std.posix.errno(rc);
 }
 
-fn neg(e: E) i32 {
+pub fn neg(e: E) i32 {
     return -@as(i32, @intCast(@intFromEnum(e)));
 }
 
-fn isGone(e: E) bool {
+pub fn isGone(e: E) bool {
     return switch (e) {
         .BADFD, .IO, .NODEV, .NXIO, .BADF, .PIPE => true,
         else => false,

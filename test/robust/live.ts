@@ -1,0 +1,257 @@
+// Helpers of the live robustness tests: daemons started and stopped by process id (never by name), interface
+// counters, /proc readings, raw requests on the configuration socket, and a test peer — a protocol engine of our
+// own behind a UDP socket on another loopback address — that can handshake with a daemon, send any inner packet,
+// replay, and flood.
+import { existsSync, openSync, closeSync, readFileSync, rmSync } from "node:fs";
+import type { udp } from "bun";
+import { loadAead, type Aead } from "../../src/crypto/aead.ts";
+import { Engine, type Keypair, type Peer, writeTransportHeader } from "../../src/noise/index.ts";
+import { keyToHex } from "../../src/device/uapi.ts";
+import { OURS, type Scope, WGGO_DEBIAN, WGGO_LATEST, sh, waitFor } from "../helpers/net.ts";
+
+export const SOCK_DIR = "/var/run/wireguard";
+export const sockPath = (ifname: string) => `${SOCK_DIR}/${ifname}.sock`;
+/** wireguard-go for interop peers: Debian's, else the newest, else ourselves. */
+export const PEER_PROGRAM: string[] = WGGO_DEBIAN ?? WGGO_LATEST ?? OURS;
+export const PEER_NAME = WGGO_DEBIAN ? "wireguard-go (Debian)" : WGGO_LATEST ? "newest wireguard-go" : "bunwg";
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.startsWith("Z");
+  } catch {
+    return false;
+  }
+}
+
+export interface Daemon { ifname: string; pid: number; netns?: string; log: string; proc: ReturnType<typeof Bun.spawn> }
+
+/** Starts `program -f ifname` (in netns, if given) in the foreground, so its process id is ours to stop; waits
+ *  for its configuration socket. Registered with scope: stopped by id, interface and socket removed. */
+export async function startDaemon(scope: Scope, program: string[], ifname: string, opts: { netns?: string; env?: Record<string, string> } = {}): Promise<Daemon> {
+  const log = `${scope.dir}/${ifname}.log`;
+  const fd = openSync(log, "a", 0o600);
+  // `ip netns exec` execs the program: the process id we get is the daemon's.
+  const cmd = [...(opts.netns ? ["ip", "netns", "exec", opts.netns] : []), ...program, "-f", ifname];
+  const proc = Bun.spawn(cmd, { stdio: ["ignore", fd, fd], env: { ...process.env, ...opts.env } });
+  closeSync(fd);
+  const d: Daemon = { ifname, pid: proc.pid, netns: opts.netns, log, proc };
+  scope.add(() => stopDaemon(d));
+  await waitFor(`${ifname}'s configuration socket`, async () => {
+    if (proc.exitCode !== null) throw new Error(`${ifname} exited during start-up: ${readFileSync(log, "utf8").slice(-2000)}`);
+    return existsSync(sockPath(ifname));
+  }, 15_000);
+  return d;
+}
+
+/** SIGTERM, then SIGKILL after 3 s; removes what a killed daemon leaves (interface, socket). Synchronous. */
+export function stopDaemon(d: Daemon): void {
+  if (alive(d.pid)) {
+    try { process.kill(d.pid, "SIGTERM"); } catch { /* gone */ }
+    const end = Date.now() + 3000;
+    while (alive(d.pid) && Date.now() < end) Bun.sleepSync(20);
+    if (alive(d.pid)) try { process.kill(d.pid, "SIGKILL"); } catch { /* gone */ }
+  }
+  Bun.spawnSync(d.netns ? ["ip", "-n", d.netns, "link", "del", d.ifname] : ["ip", "link", "del", d.ifname], { stderr: "ignore" });
+  rmSync(sockPath(d.ifname), { force: true });
+}
+
+/** utime + stime of a process, in seconds. */
+export function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100; // fields 14 and 15; USER_HZ is 100 on Linux
+}
+
+export function rssKiB(pid: number): number {
+  const m = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/);
+  return m ? Number(m[1]) : 0;
+}
+
+/** Packets the kernel received on an interface: for a TUN, what the daemon wrote to it. */
+export async function rxPackets(ifname: string, netns?: string): Promise<number> {
+  const cmd = netns ? ["ip", "netns", "exec", netns, "cat", `/sys/class/net/${ifname}/statistics/rx_packets`] : ["cat", `/sys/class/net/${ifname}/statistics/rx_packets`];
+  return Number((await sh(cmd)).stdout.trim());
+}
+
+/** Datagrams the kernel dropped at a UDP port's socket (receive buffer full), from /proc/net/udp{,6}. */
+export function udpDrops(port: number): number {
+  let drops = 0;
+  for (const f of ["/proc/net/udp", "/proc/net/udp6"]) {
+    for (const line of readFileSync(f, "utf8").split("\n").slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 13) continue;
+      if (parseInt(cols[1]!.split(":")[1]!, 16) === port) drops += Number(cols[cols.length - 1]);
+    }
+  }
+  return drops;
+}
+
+/** One raw request on the configuration socket; resolves with everything read until the daemon answers
+ *  ("\n\n" at the end) or closes, or rejects after timeoutMs. */
+export function uapiRequest(ifname: string, request: string | Uint8Array, timeoutMs = 5000): Promise<{ answer: string; closed: boolean }> {
+  return new Promise((resolve, reject) => {
+    let got = "";
+    let done = false;
+    const finish = (closed: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve({ answer: got, closed });
+    };
+    const timer = setTimeout(() => {
+      if (!done) { done = true; reject(new Error(`no answer within ${timeoutMs} ms (got ${JSON.stringify(got.slice(0, 200))})`)); }
+    }, timeoutMs);
+    Bun.connect({
+      unix: sockPath(ifname),
+      socket: {
+        open(s) { s.write(request); },
+        data(s, d) { got += d.toString(); if (/errno=-?\d+\n\n$/.test(got)) { s.end(); finish(false); } },
+        close() { finish(true); },
+        error(_s, e) { if (!done) { done = true; clearTimeout(timer); reject(e); } },
+      },
+    }).catch((e) => { if (!done) { done = true; clearTimeout(timer); reject(e); } });
+  });
+}
+
+export const b64ToHex = (k: string) => Buffer.from(k, "base64").toString("hex");
+
+// ---- a test peer of our own
+
+type Sock = udp.Socket<"uint8array">;
+
+/** A WireGuard peer made of our protocol engine and a UDP socket on `host` (another loopback address). It records
+ *  every datagram it receives; `established()` handshakes with the daemon listening at daemonPort. */
+export class TestPeer {
+  readonly engine: Engine;
+  readonly aead: Aead;
+  peer!: Peer;
+  sock!: Sock;
+  received: Uint8Array[] = [];
+  /** Every transport message this peer sent, in order. */
+  sent: Uint8Array[] = [];
+  private now = 0;
+
+  private constructor(readonly host: string, readonly daemonPort: number, readonly daemonPublicKey: Uint8Array) {
+    this.aead = loadAead();
+    this.engine = new Engine({ aead: this.aead, random: (o) => crypto.getRandomValues(o) });
+    const k = new Uint8Array(32);
+    crypto.getRandomValues(k);
+    this.engine.setPrivateKey(k);
+    this.peer = this.engine.addPeer(daemonPublicKey);
+  }
+
+  static async open(host: string, daemonPort: number, daemonPublicKeyBase64: string): Promise<TestPeer> {
+    const t = new TestPeer(host, daemonPort, new Uint8Array(Buffer.from(daemonPublicKeyBase64, "base64")));
+    t.sock = await Bun.udpSocket({
+      hostname: host,
+      port: 0,
+      socket: { data: (_s, buf) => { t.received.push(new Uint8Array(buf)); }, error: () => {} },
+    });
+    return t;
+  }
+
+  get publicKeyHex(): string { return keyToHex(this.engine.publicKey!); }
+  get publicKeyBase64(): string { return Buffer.from(this.engine.publicKey!).toString("base64"); }
+  get port(): number { return this.sock.port; }
+
+  send(bytes: Uint8Array): void { this.sock.send(bytes, this.daemonPort, "127.0.0.1"); }
+
+  /** Sends many datagrams in one call (sendmmsg). */
+  sendMany(list: Uint8Array[]): void {
+    const args: (Uint8Array | number | string)[] = [];
+    for (const b of list) args.push(b, this.daemonPort, "127.0.0.1");
+    this.sock.sendMany(args as never);
+  }
+
+  /** A handshake as initiator (§5.4.2); resolves once our session is current, rejects after timeoutMs. */
+  async establish(timeoutMs = 5000): Promise<void> {
+    this.now += 10_000; // a fake clock of our own: each call may initiate at once
+    const init = this.peer.createInitiation(this.now);
+    if (init === null) throw new Error("test peer: cannot create an initiation");
+    const from = this.received.length;
+    this.send(init);
+    await waitFor("the daemon's handshake response", () => {
+      for (let i = from; i < this.received.length; i++) {
+        const m = this.received[i]!;
+        if (m[0] === 2 && m.length === 92 && this.engine.consumeHandshake(this.now, m, new Uint8Array(6), false).kind === "established") return true;
+      }
+      return false;
+    }, timeoutMs);
+    // The initiator speaks first (§5.4.5): a keepalive makes the daemon's session current.
+    this.send(this.seal(new Uint8Array(0)));
+  }
+
+  get keypair(): Keypair {
+    const kp = this.peer.sendingKeypair(this.now);
+    if (kp === null) throw new Error("test peer: no session");
+    return kp;
+  }
+
+  /** A transport message carrying `inner` (padded to 16 bytes, §5.4.6). Recorded in `sent`. */
+  seal(inner: Uint8Array): Uint8Array {
+    const kp = this.keypair;
+    const counter = this.peer.reserveCounters(kp, 1);
+    const padded = (inner.length + 15) & ~15;
+    const pt = new Uint8Array(padded);
+    pt.set(inner);
+    const msg = new Uint8Array(16 + padded + 16);
+    writeTransportHeader(msg, 0, kp.remoteIndex, counter);
+    this.aead.seal(kp.sendKey, counter, pt, new Uint8Array(0), msg.subarray(16));
+    this.sent.push(msg);
+    return msg;
+  }
+
+  /** Opens the transport messages received since `from`; returns their plaintexts (inner packets). */
+  openReceived(from = 0): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (const m of this.received.slice(from)) {
+      if (m[0] !== 4 || m.length < 32) continue;
+      const kp = this.engine.keypairByIndex(m[4]! | (m[5]! << 8) | (m[6]! << 16) | (m[7]! << 24));
+      if (!kp) continue;
+      const counter = m[8]! + m[9]! * 256 + m[10]! * 65536 + m[11]! * 16777216;
+      const pt = new Uint8Array(m.length - 32);
+      if (this.aead.open(kp.receiveKey, counter, m.subarray(16), new Uint8Array(0), pt)) out.push(pt);
+    }
+    return out;
+  }
+
+  close(): void { this.sock.close(); }
+}
+
+/** An ICMP echo request (IPv4) from src to dst with an identifier the test can find again. */
+export function icmpEcho(src: string, dst: string, id: number, seq = 1, payload = 32): Uint8Array {
+  const p = new Uint8Array(28 + payload);
+  p[0] = 0x45;
+  p[2] = p.length >>> 8; p[3] = p.length & 0xff;
+  p[8] = 64; p[9] = 1;
+  p.set(src.split(".").map(Number), 12);
+  p.set(dst.split(".").map(Number), 16);
+  p.set(checksum(p.subarray(0, 20)), 10);
+  p[20] = 8; // echo request
+  p[24] = id >>> 8; p[25] = id & 0xff;
+  p[26] = seq >>> 8; p[27] = seq & 0xff;
+  for (let i = 28; i < p.length; i++) p[i] = i;
+  p.set(checksum(p.subarray(20)), 22);
+  return p;
+}
+
+/** An IPv6 UDP packet from src to dst (16-byte hex addresses). */
+export function udp6(srcHex: string, dstHex: string, payload = 16): Uint8Array {
+  const p = new Uint8Array(48 + payload);
+  p[0] = 0x60;
+  p[4] = (8 + payload) >>> 8; p[5] = (8 + payload) & 0xff;
+  p[6] = 17; p[7] = 64;
+  p.set(Buffer.from(srcHex, "hex"), 8);
+  p.set(Buffer.from(dstHex, "hex"), 24);
+  p[40] = 0x30; p[41] = 0x39; p[42] = 0x30; p[43] = 0x39; // ports 12345
+  p[44] = (8 + payload) >>> 8; p[45] = (8 + payload) & 0xff;
+  return p;
+}
+
+function checksum(b: Uint8Array): Uint8Array {
+  let s = 0;
+  for (let i = 0; i < b.length; i += 2) s += (b[i]! << 8) | (b[i + 1] ?? 0);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  const c = ~s & 0xffff;
+  return new Uint8Array([c >>> 8, c & 0xff]);
+}
