@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import {
-  appendResultsSection, cleanup, loadAverage, fmt, hex, keyPair, machineFacts, median, memKiB, requireRoot, run, sleep, table, today, which,
+  appendResultsSection, cleanup, loadAverage, fmt, hex, keyPair, machineFacts, median, memKiB, requireRoot, run, sleep, table, timestamp, which,
 } from "./lib/harness.ts";
 import { createInterface, parseImpls, type Implementation } from "./lib/implementations.ts";
 import { addNamespace, freeUdpPort, moveIntoNamespace, wgConfig, WG_ENV } from "./lib/pair.ts";
@@ -164,7 +164,7 @@ if (opt.json) {
 if (opt.append) {
   const facts = await machineFacts();
   const body = [
-    `### ${today()} — ${PEERS} peers${med.ours ? "" : " — baselines only (ours pending)"}`,
+    `### ${timestamp()} — ${PEERS} peers${med.ours ? "" : " — baselines only (ours pending)"}`,
     "",
     `Machine: ${facts.cpu}; kernel ${facts.kernel}; Bun ${facts.bun}.`,
     `Implementations: ${measured.map((i) => `${i.name} = ${versions[i.name]}`).join("; ")}.`,

@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import {
   appendResultsSection, cleanup, loadAverage, cpuSeconds, fmt, machineFacts, median, memKiB, percentile, requireRoot, run, sleep,
-  table, today, waitFor, which,
+  table, timestamp, waitFor, which,
 } from "./lib/harness.ts";
 import { parseImpls, type Implementation } from "./lib/implementations.ts";
 import { setupPair, type Pair } from "./lib/pair.ts";
@@ -226,7 +226,7 @@ if (opt.json) {
 if (opt.append) {
   const facts = await machineFacts();
   const body = [
-    `### ${today()} — inner MTU ${MTU}${med.ours ? "" : " — baselines only (ours pending)"}`,
+    `### ${timestamp()} — inner MTU ${MTU}${med.ours ? "" : " — baselines only (ours pending)"}`,
     "",
     `Machine: ${facts.cpu}; kernel ${facts.kernel}; Bun ${facts.bun}; ${facts.iperf3}.`,
     `Implementations: ${measured.map((i) => `${i.name} = ${versions[i.name]}`).join("; ")}.`,

@@ -283,6 +283,11 @@ export function today(): string {
   return new Date().toISOString().slice(0, 10);
 }
 
+// "2026-11-25 23:58 UTC": the heading of a results section.
+export function timestamp(): string {
+  return new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC";
+}
+
 // Inserts `body` at the end of the `## heading` section of bench/RESULTS.md (creating the file or the section),
 // leaving every other section as it is.
 export function appendResultsSection(heading: string, body: string): string {

@@ -144,9 +144,14 @@ export async function createInterface(impl: Implementation, ifname: string, scop
   } catch (e) {
     throw new Error(`${(e as Error).message}; log: ${await logTail()}`);
   }
+  // wireguard-go's launcher still holds the TUN fd for a moment after the socket appears (its detached child
+  // inherited it): wait until exactly one process holds it.
   let pids: number[] = [];
-  await waitFor(`${impl.name}: the process holding ${ifname}'s TUN`, () => (pids = tunOwners(ifname)).length > 0, 5000);
-  if (pids.length > 1) throw new Error(`${ifname}: expected one process holding the TUN, found ${pids.join(", ")}`);
+  try {
+    await waitFor(`${impl.name}: exactly one process holding ${ifname}'s TUN`, () => (pids = tunOwners(ifname)).length === 1, 10_000);
+  } catch (e) {
+    throw new Error(`${(e as Error).message} (found ${pids.join(", ") || "none"})`);
+  }
   daemon = stamp(pids[0]);
   return { ifname, daemon };
 }

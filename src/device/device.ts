@@ -7,11 +7,12 @@ import { AllowedIps } from "./allowedips.ts";
 import { emptyDeviceConfig, keyToHex, type ConfigChanges, type DeviceConfig, type PeerConfig } from "./uapi.ts";
 import { DevicePeer } from "./peer.ts";
 import { Sender } from "./send.ts";
+import { Pump } from "./pump.ts";
 import { Receiver } from "./receive.ts";
 import { Udp, PortInUseError } from "./udp.ts";
 import { Endpoint } from "./endpoint.ts";
 import type { Logger, LogLevel } from "./log.ts";
-import { TunGoneError, type Tun } from "./tun.ts";
+import type { Tun } from "./tun.ts";
 
 export class ConfigError extends Error {
   constructor(readonly errno: number, message: string) { super(message); }
@@ -38,7 +39,8 @@ export class Device {
   private epoch = 0;
   private wakeAt = Infinity;
   private wakeTimer: ReturnType<typeof setTimeout> | null = null;
-  private closed = false;
+  closed = false;
+  private readonly pump = new Pump(this);
   /** Called once when the device cannot go on (its interface was deleted). */
   onFatal: (reason: string) => void = () => {};
 
@@ -54,37 +56,12 @@ export class Device {
   async start(): Promise<void> {
     this.udp = this.bind(0);
     this.config = { ...this.config, listenPort: this.udp.port };
-    this.tun.onReadable(this.onTunReadable);
+    this.tun.onReadable(this.pump.wake);
   }
-
-  private readonly onTunReadable = (gone?: TunGoneError) => {
-    if (this.closed) return;
-    if (gone) return this.onFatal("interface deleted");
-    try {
-      this.sender.drainTun();
-    } catch (e) {
-      if (e instanceof TunGoneError) return this.onFatal("interface deleted");
-      this.log.error(`Outbound packet processing failed: ${(e as Error).stack ?? e}`);
-    } finally {
-      if (!this.closed) {
-        this.runDueTimers(performance.now());
-        this.tun.rearm();
-      }
-    }
-  };
 
   private bind(port: number): Udp {
     const udp = Udp.open(port);
-    udp.onReadable(() => {
-      if (this.closed || this.udp !== udp) return;
-      try {
-        this.receiver.drain();
-      } catch (e) {
-        this.log.error(`Inbound packet processing failed: ${(e as Error).stack ?? e}`);
-      } finally {
-        udp.rearm();
-      }
-    });
+    udp.onReadable(this.pump.wake);
     return udp;
   }
 

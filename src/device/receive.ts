@@ -43,13 +43,15 @@ export class Receiver {
 
   constructor(private readonly dev: Device) {}
 
-  /** Drains the socket until it would block. */
-  drain(): void {
+  /** Drains the socket until it would block; returns the packets received. */
+  drain(): number {
     const udp = this.dev.udp;
-    if (udp === null) return;
+    if (udp === null) return 0;
+    let total = 0;
     for (;;) {
       const n = udp.recvBatch(this.buf, STRIDE, MSGS, this.inOffs, this.inLens, this.eps, PKTS);
-      if (n <= 0) return;
+      if (n <= 0) return total;
+      total += n;
       this.process(n);
     }
   }

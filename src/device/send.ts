@@ -28,12 +28,14 @@ export class Sender {
 
   constructor(private readonly dev: Device) {}
 
-  /** Drains the TUN until it would block, one batch at a time. */
-  drainTun(): void {
+  /** Drains the TUN until it would block, one batch at a time; returns the packets read. */
+  drainTun(): number {
     const dev = this.dev;
+    let total = 0;
     for (;;) {
       const n = dev.tun.readBatch(this.tunView, STRIDE, this.tunLens, BATCH);
-      if (n <= 0) return;
+      if (n <= 0) return total;
+      total += n;
       this.processTunBatch(n);
     }
   }

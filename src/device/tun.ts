@@ -7,6 +7,9 @@ import { loadNative, pollCallback, releaseCallback, type Native } from "../nativ
 
 const IFF_TUN = 0x0001;
 const IFF_NO_PI = 0x1000; // no 4-byte packet-information prefix: reads return bare IP packets
+const IFF_VNET_HDR = 0x4000; // a virtio_net_hdr on every read/write: TSO/USO/checksum offloads (zig/src/offload.zig)
+// TUNSETOFFLOAD flags, named as reported in Tun.offloads. USO needs Linux ≥ 6.2; the library falls back without it.
+const TUN_F: [string, number][] = [["csum", 0x01], ["tso4", 0x02], ["tso6", 0x04], ["uso4", 0x20], ["uso6", 0x40]];
 const DEFAULT_MTU = 1420; // wg-quick's default: 1500 minus the IPv6+UDP+WireGuard overhead (80 bytes)
 const READABLE = 1;
 
@@ -26,20 +29,29 @@ export class TunGoneError extends Error {
 export class Tun {
   readonly name: string;
   readonly fd: number;
+  /** What offload is in use: "" (none), else "vnet" plus the TUNSETOFFLOAD flags the kernel took, e.g. "vnet,csum,tso4,tso6,uso4,uso6". */
+  readonly offloads: string;
   #native: Native;
+  #offload: number | null; // native offload.Tun* (per-TUN split/coalesce state) when the vnet header is on
   #poller: number | null = null; // native Poller*
   #callback: JSCallback | null = null;
   #closed = false;
   #gone = false;
 
-  private constructor(native: Native, name: string, fd: number) {
+  private constructor(native: Native, name: string, fd: number, offload: number | null, offloads: string) {
     this.#native = native;
     this.name = name;
     this.fd = fd;
+    this.#offload = offload;
+    this.offloads = offloads;
   }
 
-  /** Creates (or attaches to) TUN interface `name`, IFF_TUN|IFF_NO_PI, non-blocking, with the given MTU (default 1420). */
-  static create(name: string, opts: { mtu?: number } = {}): Tun {
+  /**
+   * Creates (or attaches to) TUN interface `name`, IFF_TUN|IFF_NO_PI, non-blocking, with the given MTU (default 1420).
+   * With `offload` (default true) it also asks for IFF_VNET_HDR and TSO/USO/checksum offloads, taking what the kernel
+   * grants (see `offloads`); reads and writes keep their contract either way: one plain IP packet per slot.
+   */
+  static create(name: string, opts: { mtu?: number; offload?: boolean } = {}): Tun {
     const bytes = Buffer.from(name, "utf8");
     if (bytes.length === 0 || bytes.length > 15 || /[\s/\0]/.test(name)) {
       throw new Error(`TUN interface name: expected 1–15 bytes without spaces or "/", got ${JSON.stringify(name)}`);
@@ -50,7 +62,29 @@ export class Tun {
     }
     const native = loadNative();
     const nameOut = new Uint8Array(16);
-    const fd = native.sym.bunwg_tun_open(Buffer.concat([bytes, Buffer.from([0])]), IFF_TUN | IFF_NO_PI, mtu, nameOut);
+    const cname = Buffer.concat([bytes, Buffer.from([0])]);
+    const plain = () => native.sym.bunwg_tun_open(cname, IFF_TUN | IFF_NO_PI, mtu, nameOut);
+    let fd: number;
+    let state: number | null = null;
+    let offloads = "";
+    if (opts.offload ?? true) {
+      fd = native.sym.bunwg_tun_open(cname, IFF_TUN | IFF_NO_PI | IFF_VNET_HDR, mtu, nameOut);
+      if (fd === -constants.errno.EINVAL) fd = plain(); // no IFF_VNET_HDR here: a plain TUN
+      if (fd >= 0) {
+        const got = native.sym.bunwg_tun_offload_enable(fd, TUN_F.reduce((m, [, f]) => m | f, 0));
+        if (got < 0) {
+          native.sym.bunwg_tun_close(fd); // header size refused: start over without it
+          fd = plain();
+        } else {
+          state = native.sym.bunwg_tun_offload_new(fd, got) as number | null;
+          if (!state) {
+            native.sym.bunwg_tun_close(fd);
+            throw new Error(`TUN ${name}: cannot allocate the offload state (out of memory)`);
+          }
+          offloads = ["vnet", ...TUN_F.filter(([, f]) => (got & f) !== 0).map(([n]) => n)].join(",");
+        }
+      }
+    } else fd = plain();
     if (fd < 0) {
       const why =
         fd === -constants.errno.EPERM || fd === -constants.errno.EACCES
@@ -63,7 +97,7 @@ export class Tun {
       throw new Error(`TUN ${name}: cannot create: ${why}`);
     }
     const actual = Buffer.from(nameOut.subarray(0, nameOut.indexOf(0))).toString("utf8");
-    return new Tun(native, actual, fd);
+    return new Tun(native, actual, fd, state, offloads);
   }
 
   /**
@@ -75,7 +109,9 @@ export class Tun {
     if (max * stride > buf.length || max > lens.length) {
       throw new RangeError(`TUN ${this.name}: readBatch: ${max} packets × stride ${stride} need ${max * stride} bytes (buf has ${buf.length}) and ${max} lens (have ${lens.length})`);
     }
-    const n = this.#native.sym.bunwg_tun_read_batch(this.fd, buf, stride, lens, max);
+    const n = this.#offload !== null
+      ? this.#native.sym.bunwg_tun_offload_read_batch(this.#offload as never, buf, stride, lens, max)
+      : this.#native.sym.bunwg_tun_read_batch(this.fd, buf, stride, lens, max);
     if (n >= 0) return n;
     if (n === this.#native.tunGoneCode) {
       this.#gone = true;
@@ -95,7 +131,9 @@ export class Tun {
       if (offs[i]! + lens[i]! > buf.length) throw new RangeError(`TUN ${this.name}: writeBatch: packet ${i} (${offs[i]}+${lens[i]}) exceeds buf (${buf.length} bytes)`);
     }
     if (n === 0) return 0;
-    const w = this.#native.sym.bunwg_tun_write_batch(this.fd, buf, offs, lens, n);
+    const w = this.#offload !== null
+      ? this.#native.sym.bunwg_tun_offload_write_batch(this.#offload as never, buf, offs, lens, n)
+      : this.#native.sym.bunwg_tun_write_batch(this.fd, buf, offs, lens, n);
     if (w >= 0) return w;
     if (w === this.#native.tunGoneCode) {
       this.#gone = true;
@@ -117,7 +155,10 @@ export class Tun {
       this.#gone = true;
       cb(new TunGoneError(this.name));
     });
-    const p = this.#native.sym.bunwg_poller_start(this.fd, callback.ptr!);
+    // With offload the thread also wakes us while split segments wait in the library (offload.zig).
+    const p = this.#offload !== null
+      ? this.#native.sym.bunwg_poller_start_offload(this.#offload as never, callback.ptr!)
+      : this.#native.sym.bunwg_poller_start(this.fd, callback.ptr!);
     if (!p) {
       releaseCallback(callback);
       throw new Error(`TUN ${this.name}: cannot start the poll thread`);
@@ -149,5 +190,9 @@ export class Tun {
       this.#callback = null;
     }
     this.#native.sym.bunwg_tun_close(this.fd);
+    if (this.#offload !== null) {
+      this.#native.sym.bunwg_tun_offload_free(this.#offload as never); // after the poll thread stopped reading it
+      this.#offload = null;
+    }
   }
 }

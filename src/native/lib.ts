@@ -49,6 +49,7 @@ const symbols = {
   bunwg_udp_recv_batch: { args: [i32, ptr, u32, u32, ptr, ptr, ptr, u32], returns: i32 },
   bunwg_udp_send_batch: { args: [i32, u32, ptr, ptr, ptr, ptr, u32, u32, ptr], returns: i32 },
   bunwg_udp_close: { args: [i32], returns: i32 },
+  bunwg_wait2: { args: [i32, i32, i32], returns: i32 },
 } as const;
 
 export type NativeSymbols = Library<typeof symbols>["symbols"];

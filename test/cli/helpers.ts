@@ -1,5 +1,5 @@
 // Shared by the CLI tests: run `bun wg.ts …` as a user would, unique names, and removal of everything a test made.
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 export const ROOT = join(import.meta.dir, "..", "..");
@@ -84,6 +84,7 @@ export class Made {
       // A daemon that outlived everything: its pid from the socket it still listens on.
       const pid = sh(`ss -xlpnH src /var/run/wireguard/${ifname}.sock`).stdout.match(/pid=(\d+)/)?.[1];
       if (pid) sh(`kill ${pid}`);
+      rmSync(`/var/log/bunwg/${ifname}.log`, { force: true }); // the detached daemon's log
     }
     for (const ns of this.namespaces) if (existsSync(`/var/run/netns/${ns}`)) sh(`ip netns del ${ns}`);
   }

@@ -68,6 +68,7 @@ export class Scope {
       for (const ns of [undefined, ...this.namespaces()]) Bun.spawnSync(ns ? ["ip", "-n", ns, "link", "del", ifname] : ["ip", "link", "del", ifname]);
       Bun.spawnSync(["pkill", "-f", ` ${ifname}$`]); // interface names are unique to this test run
       rmSync(`/var/run/wireguard/${ifname}.sock`, { force: true });
+      rmSync(`/var/log/bunwg/${ifname}.log`, { force: true });
     });
     await sh(cmd, { timeoutMs: 20_000, env });
   }

@@ -101,10 +101,14 @@ export function uapiRequest(ifname: string, request: string | Uint8Array, timeou
     const timer = setTimeout(() => {
       if (!done) { done = true; reject(new Error(`no answer within ${timeoutMs} ms (got ${JSON.stringify(got.slice(0, 200))})`)); }
     }, timeoutMs);
+    // A socket write may take only part of a large request: the rest goes out on drain.
+    let rest = typeof request === "string" ? new TextEncoder().encode(request) : request;
+    const write = (s: { write(b: Uint8Array): number }) => { rest = rest.subarray(Math.max(0, s.write(rest))); };
     Bun.connect({
       unix: sockPath(ifname),
       socket: {
-        open(s) { s.write(request); },
+        open(s) { write(s); },
+        drain(s) { if (rest.length > 0) write(s); },
         data(s, d) { got += d.toString(); if (/errno=-?\d+\n\n$/.test(got)) { s.end(); finish(false); } },
         close() { finish(true); },
         error(_s, e) { if (!done) { done = true; clearTimeout(timer); reject(e); } },
@@ -206,7 +210,7 @@ export class TestPeer {
     const out: Uint8Array[] = [];
     for (const m of this.received.slice(from)) {
       if (m[0] !== 4 || m.length < 32) continue;
-      const kp = this.engine.keypairByIndex(m[4]! | (m[5]! << 8) | (m[6]! << 16) | (m[7]! << 24));
+      const kp = this.engine.keypairByIndex((m[4]! | (m[5]! << 8) | (m[6]! << 16) | (m[7]! << 24)) >>> 0);
       if (!kp) continue;
       const counter = m[8]! + m[9]! * 256 + m[10]! * 65536 + m[11]! * 16777216;
       const pt = new Uint8Array(m.length - 32);

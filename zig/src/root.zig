@@ -136,4 +136,5 @@ test {
 // ---- UDP (udp.zig exports bunwg_udp_*; added by the lead) ----
 comptime {
     _ = @import("udp.zig");
+    _ = @import("wait.zig");
 }
