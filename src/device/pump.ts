@@ -2,19 +2,22 @@
 // wake the loop through a thread-safe callback — no CPU used. But that hand-off costs tens of microseconds per
 // wake-up (measured ~30-55 µs on the 2-core test machine), four times per round trip through two daemons. So once
 // traffic flows the pump takes over: between event-loop turns it waits for the TUN and the UDP socket itself, on
-// the JS thread, at most WAIT_MS at a time (timers and the configuration socket run in between), and a packet wakes
-// it directly. After IDLE_MS without packets it hands back to the poll threads.
+// the JS thread, 1 ms at first and doubling up to MAX_WAIT_MS while nothing comes (timers and the configuration
+// socket run in between), and a packet wakes it directly. After IDLE_MS without packets it hands back to the poll
+// threads.
 import type { Device } from "./device.ts";
 import { TunGoneError } from "./tun.ts";
 import { loadNative, type Native } from "../native/lib.ts";
 
-const WAIT_MS = 1;
+/** Longest wait per turn: how long timers and the configuration socket may be held up while traffic pauses. */
+const MAX_WAIT_MS = 16;
 const IDLE_MS = 250;
 const READY_TUN = 1, READY_UDP = 2, TUN_ERROR = 4;
 
 export class Pump {
   private active = false;
   private lastPacket = 0;
+  private waitMs = 1;
   private readonly native: Native = loadNative();
 
   constructor(private readonly dev: Device) {}
@@ -40,11 +43,18 @@ export class Pump {
       dev.log.error(`Packet processing failed: ${(e as Error).stack ?? e}`);
     }
     const now = performance.now();
-    if (moved > 0) this.lastPacket = now;
-    else if (now - this.lastPacket > IDLE_MS) return this.handBack();
+    if (moved > 0) {
+      this.lastPacket = now;
+      this.waitMs = 1;
+    } else if (now - this.lastPacket > IDLE_MS) return this.handBack();
     dev.runDueTimers(now);
     // Wait for the next packet here rather than in a poll thread (see above); packets found are handled next turn.
-    const r = this.native.sym.bunwg_wait2(dev.tun.fd, dev.udp?.fd ?? -1, moved > 0 ? 0 : WAIT_MS);
+    let wait = 0;
+    if (moved === 0) {
+      wait = this.waitMs;
+      this.waitMs = Math.min(MAX_WAIT_MS, this.waitMs * 2);
+    }
+    const r = this.native.sym.bunwg_wait2(dev.tun.fd, dev.udp?.fd ?? -1, wait);
     if (r > 0 && (r & TUN_ERROR) !== 0 && (r & READY_TUN) === 0) return dev.onFatal("interface deleted");
     setImmediate(this.loop);
   };
