@@ -108,14 +108,27 @@ export class Sender {
       peer.txBytes += this.lens[j]!;
     }
     dev.udp?.sendBatch(buf, this.offs, this.lens, eps, m);
+    // Timers (§6.2) see each peer's run of packets once: "sent data" unless the run held only keepalives.
+    let run: DevicePeer | null = null;
+    let keepalivesOnly = true;
     for (let j = 0; j < m; j++) {
       const peer = this.outPeers[j]!;
       this.outPeers[j] = null;
       if (eps[j * EP_SIZE + 40] === 1) peer.endpoint?.clearSource();
-      peer.noise.packetSent(now, this.lens[j] === HEADER + TAG);
-      dev.touch(peer);
+      const keepalive = this.lens[j] === HEADER + TAG;
+      if (peer !== run) {
+        if (run !== null) this.sent(run, now, keepalivesOnly);
+        run = peer;
+        keepalivesOnly = keepalive;
+      } else keepalivesOnly &&= keepalive;
     }
+    if (run !== null) this.sent(run, now, keepalivesOnly);
     this.begin();
+  }
+
+  private sent(peer: DevicePeer, now: number, keepalivesOnly: boolean): void {
+    peer.noise.packetSent(now, keepalivesOnly);
+    this.dev.touch(peer);
   }
 
   /** Sends the packets staged while the peer had no session, oldest first (§6.2). */
