@@ -108,7 +108,8 @@ async function runForeground(ifname: string, level: LogLevel): Promise<number> {
     return 1;
   }
   const random = (out: Uint8Array) => { crypto.getRandomValues(out); };
-  const dev = new Device(tun, aead, log, level, random);
+  const off = (name: string) => process.env[name] !== undefined && process.env[name] !== "" && process.env[name] !== "0";
+  const dev = new Device(tun, aead, log, level, random, { gso: !off("BUNWG_NO_GSO"), gro: !off("BUNWG_NO_GRO"), pump: !off("BUNWG_NO_PUMP") });
   let stop!: (reason: string) => void;
   const stopped = new Promise<string>((resolve) => { stop = resolve; });
   dev.onFatal = (reason) => stop(reason);

@@ -20,6 +20,14 @@ export class ConfigError extends Error {
 export const EADDRINUSE = 98;
 export const EINVAL = 22;
 
+/** Each step of the fast data path can be switched off, to measure what it gives (bench/, BUNWG_NO_* variables). */
+export interface DataPathOptions {
+  gso: boolean;  // UDP_SEGMENT sends
+  gro: boolean;  // UDP_GRO receives
+  pump: boolean; // wait for packets on the event-loop thread while traffic flows (pump.ts)
+}
+export const DEFAULT_DATA_PATH: DataPathOptions = { gso: true, gro: true, pump: true };
+
 function endpointOf(pc: PeerConfig): Endpoint | null {
   return pc.endpoint ? Endpoint.fromAddress(pc.endpoint.address, pc.endpoint.port, pc.endpoint.family) : null;
 }
@@ -40,15 +48,16 @@ export class Device {
   private wakeAt = Infinity;
   private wakeTimer: ReturnType<typeof setTimeout> | null = null;
   closed = false;
-  private readonly pump = new Pump(this);
+  private readonly pump: Pump;
   /** Called once when the device cannot go on (its interface was deleted). */
   onFatal: (reason: string) => void = () => {};
 
   constructor(readonly tun: Tun, readonly aead: Aead, readonly log: Logger, private readonly baseLevel: LogLevel,
-              random: (out: Uint8Array) => void, mtu = 1420) {
+              random: (out: Uint8Array) => void, readonly options: DataPathOptions = DEFAULT_DATA_PATH, mtu = 1420) {
     this.engine = new Engine({ aead, random });
     this.sender = new Sender(this);
     this.receiver = new Receiver(this);
+    this.pump = new Pump(this, options.pump);
     this.mtu = mtu;
   }
 
@@ -60,7 +69,7 @@ export class Device {
   }
 
   private bind(port: number): Udp {
-    const udp = Udp.open(port);
+    const udp = Udp.open(port, this.options);
     udp.onReadable(this.pump.wake);
     return udp;
   }

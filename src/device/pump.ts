@@ -20,12 +20,14 @@ export class Pump {
   private waitMs = 1;
   private readonly native: Native = loadNative();
 
-  constructor(private readonly dev: Device) {}
+  /** enabled=false keeps the poll threads in charge throughout (to measure what the pump gives). */
+  constructor(private readonly dev: Device, private readonly enabled = true) {}
 
   /** A poll thread saw packets: start pumping (the poll threads stay parked until handBack). */
   readonly wake = (gone?: TunGoneError): void => {
     if (gone) return this.dev.onFatal("interface deleted");
     if (this.active || this.dev.closed) return;
+    if (!this.enabled) return this.once();
     this.active = true;
     this.lastPacket = performance.now();
     this.loop();
@@ -58,6 +60,20 @@ export class Pump {
     if (r > 0 && (r & TUN_ERROR) !== 0 && (r & READY_TUN) === 0) return dev.onFatal("interface deleted");
     setImmediate(this.loop);
   };
+
+  /** Poll threads only: drain, then let them wake us again. */
+  private once(): void {
+    const dev = this.dev;
+    try {
+      dev.sender.drainTun();
+      dev.receiver.drain();
+    } catch (e) {
+      if (e instanceof TunGoneError) return dev.onFatal("interface deleted");
+      dev.log.error(`Packet processing failed: ${(e as Error).stack ?? e}`);
+    }
+    dev.runDueTimers(performance.now());
+    this.handBack();
+  }
 
   private handBack(): void {
     this.active = false;

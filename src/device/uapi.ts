@@ -162,6 +162,13 @@ function parseUint(text: string, max: number): number {
 
 // ---- Framing -------------------------------------------------------------------------------------------------------
 
+/** Error messages end up in the daemon's log, and a bad line may hold a secret (a private or preshared key in the
+ *  wrong form, one character too many, pasted into the wrong field): every run of 32 or more base64/hex characters
+ *  is replaced by its length. No valid value of any other key is that long without a "." or ":". */
+export function hideSecrets(message: string): string {
+  return message.replace(/[A-Za-z0-9+/=]{32,}/g, (run) => `<${run.length} characters not shown>`);
+}
+
 export type Request =
   | { kind: "get"; extensions: boolean }
   // lines: the key=value lines without the `set=1` header; line numbers in errors count that header as line 1.
@@ -292,7 +299,7 @@ export class RequestParser {
         return;
       }
       const what = line === null ? `a line ${problem}` : quote(line);
-      out.push({ kind: "error", op: "unknown", errno: EPROTO, message: `unknown operation ${what}: expected get=1, get=bunwg or set=1`, close: true });
+      out.push({ kind: "error", op: "unknown", errno: EPROTO, message: hideSecrets(`unknown operation ${what}: expected get=1, get=bunwg or set=1`), close: true });
       this.done = true;
       return;
     }
@@ -308,7 +315,7 @@ export class RequestParser {
     }
     if (this.failure) return; // already refused: read on to the end of the request, keeping nothing
     const fail = (errno: number, message: string) => {
-      this.failure = { errno, message: `line ${this.lineNo}: ${message}` };
+      this.failure = { errno, message: hideSecrets(`line ${this.lineNo}: ${message}`) };
       this.lines = [];
     };
     if (line === null) return fail(EPROTO, problem!);
@@ -390,7 +397,7 @@ function prefixKey(p: AllowedIp): PrefixKey {
 
 class SetError extends Error {
   constructor(readonly errno: number, message: string) {
-    super(message);
+    super(hideSecrets(message));
   }
 }
 
@@ -814,7 +821,7 @@ export function parseGet(text: string): GetResult {
     const line = lines[i]!;
     if (line === "" && i === lines.length - 1) break; // the text ended
     const eq = line.indexOf("=");
-    const bad = (what: string) => ({ ok: false as const, errno: EPROTO, message: `get answer line ${i + 1}: ${what}, got ${quote(line)}` });
+    const bad = (what: string) => ({ ok: false as const, errno: EPROTO, message: hideSecrets(`get answer line ${i + 1}: ${what}, got ${quote(line)}`) });
     if (eq < 0) return bad("expected KEY=VALUE");
     const key = line.slice(0, eq);
     const value = line.slice(eq + 1);

@@ -22,7 +22,7 @@ export class Udp {
   private constructor(private readonly native: Native, readonly fd: number, readonly port: number, readonly family: 4 | 6) {}
 
   /** Binds port (0 = any free port). Throws PortInUseError naming the port when it is taken. */
-  static open(port: number): Udp {
+  static open(port: number, opts: { gso: boolean; gro: boolean } = { gso: true, gro: true }): Udp {
     const native = loadNative();
     const portOut = new Uint16Array(1);
     const famOut = new Uint8Array(1);
@@ -30,7 +30,8 @@ export class Udp {
     if (fd === -EADDRINUSE) throw new PortInUseError(`listen_port: UDP port ${port} is already in use`);
     if (fd < 0) throw new Error(`listen_port: could not bind UDP port ${port} (errno ${-fd})`);
     const u = new Udp(native, fd, portOut[0]!, famOut[0] === 6 ? 6 : 4);
-    u.gro = native.sym.bunwg_udp_set_gro(fd, 1) === 0;
+    u.gso = opts.gso;
+    u.gro = opts.gro && native.sym.bunwg_udp_set_gro(fd, 1) === 0;
     return u;
   }
 
