@@ -26,10 +26,11 @@ const main = defineCommand({
   subCommands,
   async run({ args, rawArgs }) {
     if (args.version) return console.log(await versionLine());
-    if (rawArgs.length === 0) {
-      console.error("usage: bunwg [-f|--foreground] IFNAME | bunwg <ifconfig|show|genkey|pubkey|genpsk|demo> … (--help)");
-      process.exitCode = 2;
-    }
+    if (rawArgs.length > 0 && rawArgs[0]! in subCommands) return; // citty runs this after the subcommand
+    // citty ignores flags it does not know: name the first one instead of exiting 0 in silence.
+    if (rawArgs.length > 0) console.error(`bunwg: unknown option "${rawArgs[0]}"`);
+    console.error("usage: bunwg [-f|--foreground] IFNAME | bunwg <ifconfig|show|genkey|pubkey|genpsk|demo> … (--help)");
+    process.exitCode = 2;
   },
 });
 

@@ -13,6 +13,8 @@ export function socketPath(ifname: string): string { return `${SOCKET_DIR}/${ifn
 
 /** A connection that sends nothing for this long is closed: a request cut off halfway must not hang anything. */
 const IDLE_TIMEOUT_S = 10;
+/** More than any answer (130,000 allowed IPs make ~4 MB) times a few pipelined requests. */
+const MAX_UNREAD_BYTES = 64 << 20;
 
 interface Conn { parser: uapi.RequestParser; out: Uint8Array | null; endAfter: boolean }
 
@@ -21,6 +23,12 @@ interface Conn { parser: uapi.RequestParser; out: Uint8Array | null; endAfter: b
 function send(s: Socket<Conn>, text: string): void {
   const bytes = new TextEncoder().encode(text);
   const pending = s.data.out;
+  // A client that sends requests but never reads the answers is cut off rather than buffered without end.
+  if (pending !== null && pending.length + bytes.length > MAX_UNREAD_BYTES) {
+    s.data.out = null;
+    s.end();
+    return;
+  }
   s.data.out = pending ? concat(pending, bytes) : bytes;
   flush(s);
 }

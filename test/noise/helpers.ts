@@ -80,7 +80,7 @@ export function seal(aead: Aead, peer: Peer, kp: Keypair, payload: Uint8Array): 
 /** Opens a transport message at the receiving engine, running the replay check and the timers like the shell.
  *  Returns the plaintext, or null when any step refuses it. */
 export function open(aead: Aead, engine: Engine, now: number, msg: Uint8Array): Uint8Array | null {
-  const kp = engine.keypairByIndex(msg[4] | (msg[5] << 8) | (msg[6] << 16) | (msg[7] << 24));
+  const kp = engine.keypairByIndex((msg[4] | (msg[5] << 8) | (msg[6] << 16) | (msg[7] << 24)) >>> 0); // indices are unsigned
   if (kp === undefined) return null;
   const counter = readCounter(msg);
   if (!kp.peer.replayMayAccept(kp, counter)) return null;

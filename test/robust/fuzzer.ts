@@ -10,8 +10,9 @@
 import type { Aead } from "../../src/crypto/aead.ts";
 import { LABEL_MAC1, REKEY_TIMEOUT } from "../../src/noise/constants.ts";
 import { labelKey } from "../../src/noise/cookie.ts";
-import { Engine, type Keypair, type Peer, readCounter, writeTransportHeader } from "../../src/noise/index.ts";
+import { Engine, type Keypair, type Peer, readCounter } from "../../src/noise/index.ts";
 import { mac } from "../../src/noise/primitives.ts";
+import { seal } from "../noise/helpers.ts";
 
 /** xorshift128: fast, seeded, never used for keys outside tests. */
 export class Rng {
@@ -71,6 +72,13 @@ export function writeMac1(msg: Uint8Array, mac1Key: Uint8Array): void {
 }
 
 export function mac1KeyOf(publicKey: Uint8Array): Uint8Array { return labelKey(LABEL_MAC1, publicKey); }
+
+/** A payload padded with zeros to a multiple of 16 bytes, as the shell pads packets before sealing (§5.4.6). */
+export function padded(payload: Uint8Array): Uint8Array {
+  const pt = new Uint8Array((payload.length + 15) & ~15);
+  pt.set(payload);
+  return pt;
+}
 
 /** The classes of input the fuzzer makes; each case draws one. */
 export const CASE_CLASSES = [
@@ -184,12 +192,16 @@ export class WireFuzzer {
     this.byPrefix.set(this.keyOf(g.kind, g.bytes), g);
   }
 
-  /** What identifies a message to the oracle: for handshake messages everything up to mac2 (mac2 is only checked
-   *  under load, so a message differing only there is the same message), for cookie replies the authenticated
-   *  nonce and cookie (any receiver index that names the same peer may carry it), for transport all bytes. */
+  /** What identifies a message to the oracle — the bytes the receiver can authenticate. Handshake messages: all
+   *  but the sender index and the macs (§5.4.2–3: the sender index is covered by mac1 alone, which anyone who
+   *  knows the receiver's public key can recompute, so an on-path attacker may change it — as harmless as dropping
+   *  the message; mac2 is only checked under load). Cookie replies: the nonce and sealed cookie (any receiver
+   *  index naming the same peer may carry them). Transport messages: every byte. */
   private keyOf(kind: Kind, m: Uint8Array): string {
-    const id = kind === "cookie" ? m.subarray(8) : kind === "transport" ? m : m.subarray(0, m.length - 16);
-    return kind + Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString("latin1");
+    const latin1 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
+    if (kind === "transport") return kind + latin1(m);
+    if (kind === "cookie") return kind + latin1(m.subarray(8));
+    return kind + latin1(m.subarray(0, 4)) + latin1(m.subarray(8, m.length - 32));
   }
 
   private refresh(): void {
@@ -239,14 +251,8 @@ export class WireFuzzer {
   private seal(from: Peer, payload: Uint8Array): Genuine {
     const kp = from.sendingKeypair(this.now);
     if (kp === null) throw new Error("fuzzer: no sending session");
-    const counter = from.reserveCounters(kp, 1);
-    const padded = (payload.length + 15) & ~15;
-    const pt = new Uint8Array(padded);
-    pt.set(payload);
-    const msg = new Uint8Array(16 + padded + 16);
-    writeTransportHeader(msg, 0, kp.remoteIndex, counter);
-    this.aead.seal(kp.sendKey, counter, pt, EMPTY, msg.subarray(16));
-    return { kind: "transport", bytes: msg, to: from === this.pa ? "b" : "a", delivered: false, plaintext: pt };
+    const pt = padded(payload);
+    return { kind: "transport", bytes: seal(this.aead, from, kp, pt), to: from === this.pa ? "b" : "a", delivered: false, plaintext: pt };
   }
 
   // ---- one case

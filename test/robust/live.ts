@@ -5,9 +5,11 @@
 import { existsSync, openSync, closeSync, readFileSync, rmSync } from "node:fs";
 import type { udp } from "bun";
 import { loadAead, type Aead } from "../../src/crypto/aead.ts";
-import { Engine, type Keypair, type Peer, writeTransportHeader } from "../../src/noise/index.ts";
+import { Engine, type Keypair, type Peer } from "../../src/noise/index.ts";
 import { keyToHex } from "../../src/device/uapi.ts";
 import { OURS, type Scope, WGGO_DEBIAN, WGGO_LATEST, sh, waitFor } from "../helpers/net.ts";
+import { open, seal } from "../noise/helpers.ts";
+import { padded } from "./fuzzer.ts";
 
 export const SOCK_DIR = "/var/run/wireguard";
 export const sockPath = (ifname: string) => `${SOCK_DIR}/${ifname}.sock`;
@@ -37,9 +39,15 @@ export async function startDaemon(scope: Scope, program: string[], ifname: strin
   closeSync(fd);
   const d: Daemon = { ifname, pid: proc.pid, netns: opts.netns, log, proc };
   scope.add(() => stopDaemon(d));
+  // Ready when the socket answers (a file alone may be left over from a killed daemon).
   await waitFor(`${ifname}'s configuration socket`, async () => {
     if (proc.exitCode !== null) throw new Error(`${ifname} exited during start-up: ${readFileSync(log, "utf8").slice(-2000)}`);
-    return existsSync(sockPath(ifname));
+    if (!existsSync(sockPath(ifname))) return false;
+    try {
+      return (await uapiRequest(ifname, "get=1\n\n", 1000)).answer.endsWith("errno=0\n\n");
+    } catch {
+      return false;
+    }
   }, 15_000);
   return d;
 }
@@ -193,14 +201,7 @@ export class TestPeer {
 
   /** A transport message carrying `inner` (padded to 16 bytes, §5.4.6). Recorded in `sent`. */
   seal(inner: Uint8Array): Uint8Array {
-    const kp = this.keypair;
-    const counter = this.peer.reserveCounters(kp, 1);
-    const padded = (inner.length + 15) & ~15;
-    const pt = new Uint8Array(padded);
-    pt.set(inner);
-    const msg = new Uint8Array(16 + padded + 16);
-    writeTransportHeader(msg, 0, kp.remoteIndex, counter);
-    this.aead.seal(kp.sendKey, counter, pt, new Uint8Array(0), msg.subarray(16));
+    const msg = seal(this.aead, this.peer, this.keypair, padded(inner));
     this.sent.push(msg);
     return msg;
   }
@@ -209,12 +210,8 @@ export class TestPeer {
   openReceived(from = 0): Uint8Array[] {
     const out: Uint8Array[] = [];
     for (const m of this.received.slice(from)) {
-      if (m[0] !== 4 || m.length < 32) continue;
-      const kp = this.engine.keypairByIndex((m[4]! | (m[5]! << 8) | (m[6]! << 16) | (m[7]! << 24)) >>> 0);
-      if (!kp) continue;
-      const counter = m[8]! + m[9]! * 256 + m[10]! * 65536 + m[11]! * 16777216;
-      const pt = new Uint8Array(m.length - 32);
-      if (this.aead.open(kp.receiveKey, counter, m.subarray(16), new Uint8Array(0), pt)) out.push(pt);
+      const pt = m[0] === 4 ? open(this.aead, this.engine, this.now, m) : null;
+      if (pt !== null) out.push(pt);
     }
     return out;
   }

@@ -16,11 +16,10 @@ import type { Tun } from "../../src/device/tun.ts";
 import type { Udp } from "../../src/device/udp.ts";
 import { applySet, emptyDeviceConfig, keyToHex } from "../../src/device/uapi.ts";
 import { REKEY_TIMEOUT } from "../../src/noise/constants.ts";
-import { Engine, type Peer, writeTransportHeader } from "../../src/noise/index.ts";
-import { CASE_CLASSES, type CaseClass, type GenuineMessage, LOW_ORDER_POINTS, Rng, mac1KeyOf, mutate, setU32, writeMac1 } from "./fuzzer.ts";
+import { Engine, type Peer } from "../../src/noise/index.ts";
+import { seal } from "../noise/helpers.ts";
+import { CASE_CLASSES, type CaseClass, type GenuineMessage, LOW_ORDER_POINTS, Rng, mac1KeyOf, mutate, padded, setU32, writeMac1 } from "./fuzzer.ts";
 
-const STRIDE = 65664; // batch.ts
-const EMPTY = new Uint8Array(0);
 
 /** Datagrams handed to the Receiver by recvBatch, and what the device sends back. */
 class FakeUdp {
@@ -147,7 +146,7 @@ export class ReceiverFuzzer {
   private px!: Peer; // the device, as x sees it
   private devPeer!: DevicePeer; // x, as the device sees it
   private xnow = 1_000;
-  private readonly mac1Dev: Uint8Array;
+  private mac1Dev: Uint8Array = new Uint8Array(0); // set once the device has its key
   private corpus: Sent[] = [];
   private readonly byBytes = new Map<string, Sent>();
   private readonly report: ReceiverReport = {
@@ -162,7 +161,6 @@ export class ReceiverFuzzer {
     this.dev.udp = this.udp as unknown as Udp;
     this.x = new Engine({ aead, random: this.rng.source(), unixTimeOffset: 1.8e12 });
     this.x.setPrivateKey(this.rng.bytes(32));
-    this.mac1Dev = new Uint8Array(0);
   }
 
   /** Configures the device (its key, the test peer with 10.9.0.2/32 and fd09::2/128, a second peer with 10.9.0.3/32). */
@@ -181,7 +179,7 @@ export class ReceiverFuzzer {
     if (!set.ok) throw new Error(`receiver fuzzer: configuration refused: ${set.message}`);
     this.dev.applyConfig(set.config, set.changes);
     const devPub = this.dev.engine.publicKey!;
-    (this as { mac1Dev: Uint8Array }).mac1Dev = mac1KeyOf(devPub);
+    this.mac1Dev = mac1KeyOf(devPub);
     this.px = this.x.addPeer(devPub);
     this.devPeer = this.dev.peers.get(keyToHex(this.x.publicKey!))!;
   }
@@ -296,14 +294,7 @@ export class ReceiverFuzzer {
   private seal(inner: Uint8Array, deliverable: Uint8Array | null): Sent {
     const kp = this.px.sendingKeypair(this.xnow);
     if (kp === null) throw new Error("test peer has no session");
-    const counter = this.px.reserveCounters(kp, 1);
-    const padded = (inner.length + 15) & ~15;
-    const pt = new Uint8Array(padded);
-    pt.set(inner);
-    const msg = new Uint8Array(16 + padded + 16);
-    writeTransportHeader(msg, 0, kp.remoteIndex, counter);
-    this.aead.seal(kp.sendKey, counter, pt, EMPTY, msg.subarray(16));
-    return { kind: "transport", bytes: msg, to: "b", inner: deliverable, delivered: false };
+    return { kind: "transport", bytes: seal(this.aead, this.px, kp, padded(inner)), to: "b", inner: deliverable, delivered: false };
   }
 
   // ---- one batch of datagrams

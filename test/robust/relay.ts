@@ -9,7 +9,7 @@
 // {"stats":true} — answering each with one JSON line.
 import type { udp } from "bun";
 
-type Sock = udp.Socket<"uint8array">;
+type Sock = udp.Socket<"buffer">;
 export type Direction = "a2b" | "b2a";
 
 export interface Impairment {
