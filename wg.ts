@@ -34,9 +34,32 @@ const main = defineCommand({
   },
 });
 
+/** citty ignores flags a command does not declare; name the first such flag instead (ifconfig's words may start
+ *  with "-", so it checks its own). */
+async function unknownFlag(name: string, rest: string[]): Promise<string | null> {
+  if (name === "ifconfig") return null;
+  const cmd = await subCommands[name]!();
+  const args = (typeof cmd.args === "function" ? await cmd.args() : await cmd.args) ?? {};
+  const known = new Set(["--help", "-h"]);
+  for (const [key, def] of Object.entries(args as Record<string, { type?: string; alias?: string | string[] }>)) {
+    if (def.type === "positional") continue;
+    known.add(`--${key}`).add(`--no-${key}`);
+    for (const a of [def.alias ?? []].flat()) known.add(a.length === 1 ? `-${a}` : `--${a}`);
+  }
+  for (const a of rest) {
+    if (a === "--") break;
+    if (a.startsWith("-") && a !== "-" && !known.has(a.split("=")[0]!)) return a;
+  }
+  return null;
+}
+
 const argv = process.argv.slice(2);
 const first = argv[0];
-if (first === "--version" || first === "-v" || first === "version") {
+const bad = first !== undefined && first in subCommands ? await unknownFlag(first, argv.slice(1)) : null;
+if (bad !== null) {
+  console.error(`bunwg ${first}: unknown option "${bad}" (see: bunwg ${first} --help)`);
+  process.exitCode = 2;
+} else if (first === "--version" || first === "-v" || first === "version") {
   console.log(await versionLine());
 } else if (first !== undefined && !(first in subCommands) && (!first.startsWith("-") || first === "-f" || first === "--foreground")) {
   // Daemon mode, wireguard-go's invocation: [-f|--foreground] IFNAME.
