@@ -100,15 +100,15 @@ export function socketAlive(path: string, timeoutMs = 1000): Promise<boolean> {
 async function runForeground(ifname: string, level: LogLevel): Promise<number> {
   const log = new Logger(ifname, level);
   const aead = loadAead();
+  const off = (name: string) => process.env[name] !== undefined && process.env[name] !== "" && process.env[name] !== "0";
   let tun: Tun;
   try {
-    tun = Tun.create(ifname, { mtu: 1420 });
+    tun = Tun.create(ifname, { mtu: 1420, offload: !off("BUNWG_NO_OFFLOAD") });
   } catch (e) {
     log.error(`Failed to create TUN device: ${(e as Error).message}`);
     return 1;
   }
   const random = (out: Uint8Array) => { crypto.getRandomValues(out); };
-  const off = (name: string) => process.env[name] !== undefined && process.env[name] !== "" && process.env[name] !== "0";
   const dev = new Device(tun, aead, log, level, random, { gso: !off("BUNWG_NO_GSO"), gro: !off("BUNWG_NO_GRO"), pump: !off("BUNWG_NO_PUMP") });
   let stop!: (reason: string) => void;
   const stopped = new Promise<string>((resolve) => { stop = resolve; });
@@ -128,7 +128,7 @@ async function runForeground(ifname: string, level: LogLevel): Promise<number> {
     dev.close();
     return 1;
   }
-  log.info(`Device started (AEAD: ${aead.backend})`);
+  log.info(`Device started (AEAD: ${aead.backend}; TUN offloads: ${tun.offloads || "none"})`);
   const onSignal = (sig: string) => () => stop(`received ${sig}`);
   process.on("SIGINT", onSignal("SIGINT"));
   process.on("SIGTERM", onSignal("SIGTERM"));
