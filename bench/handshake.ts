@@ -10,6 +10,9 @@
 //
 //   bun run bench/handshake.ts [--json] [--time=SECONDS] [--append]
 import { loadAead, nobleAead, type Aead } from "../src/crypto/aead.ts";
+import { nativeHashPrimitives } from "../src/crypto/blake2s.ts";
+import { loadNative } from "../src/native/lib.ts";
+import { useHashPrimitives, type HashPrimitives } from "../src/noise/primitives.ts";
 import { Engine, type X25519, nobleX25519, nodeX25519 } from "../src/noise/index.ts";
 import { REKEY_TIMEOUT } from "../src/noise/constants.ts";
 import { appendResultsSection, fmt, loadAverage, machineFacts, table, today } from "./lib/harness.ts";
@@ -187,6 +190,11 @@ function noCurve(): X25519 {
 }
 
 const aead = loadAead();
+// The daemon's configuration: the Zig library's BLAKE2s handed to the core (src/device/daemon.ts).
+let nativeHashes: HashPrimitives | null = null;
+try { nativeHashes = nativeHashPrimitives(loadNative()); } catch { /* the core's own BLAKE2s */ }
+useHashPrimitives(nativeHashes);
+const hashName = nativeHashes ? "zig BLAKE2s" : "JS BLAKE2s";
 const fast = nodeX25519();
 const noble = nobleX25519();
 
@@ -213,7 +221,13 @@ emit({ op: "x25519-noble", what: `X25519 shared secret, ${noble.name}`, per_s: d
 const bound = 1 / (2 / importFast + 6 / dhFast);
 emit({ op: "x25519-bound", what: "X25519 bound: 1 / (2 imports + 6 shared secrets)", per_s: bound });
 const hs = completeHandshakes(aead, fast);
-emit({ op: "handshake", what: `complete handshakes, both sides (${fast.name}, ${aead.backend})`, per_s: hs, baseline: "x25519-bound", ratio: hs / bound });
+emit({ op: "handshake", what: `complete handshakes, both sides (${fast.name}, ${aead.backend}, ${hashName})`, per_s: hs, baseline: "x25519-bound", ratio: hs / bound });
+if (nativeHashes) {
+  useHashPrimitives(null);
+  const hsJs = completeHandshakes(aead, fast);
+  useHashPrimitives(nativeHashes);
+  emit({ op: "handshake-js-blake2s", what: "complete handshakes, both sides (the core's own JS BLAKE2s)", per_s: hsJs, baseline: "handshake", ratio: hsJs / hs });
+}
 const hsNoCurve = completeHandshakes(aead, noCurve());
 emit({ op: "handshake-without-x25519", what: "complete handshakes without the curve arithmetic (XOR stand-in)", per_s: hsNoCurve, baseline: "handshake", ratio: hsNoCurve / hs });
 const hsNoble = completeHandshakes(aead, noble);

@@ -50,6 +50,10 @@ const symbols = {
   bunwg_udp_send_batch: { args: [i32, u32, ptr, ptr, ptr, ptr, u32, u32, ptr], returns: i32 },
   bunwg_udp_close: { args: [i32], returns: i32 },
   bunwg_wait2: { args: [i32, i32, i32], returns: i32 },
+  // BLAKE2s primitives for the handshake (zig/src/blake2s.zig)
+  bunwg_hash: { args: [ptr, ptr, u32, ptr, u32, ptr, u32], returns: voidT },
+  bunwg_mac: { args: [ptr, ptr, u32, ptr, u32], returns: voidT },
+  bunwg_kdf: { args: [u32, ptr, ptr, ptr, ptr, u32, ptr, u32], returns: voidT },
 } as const;
 
 export type NativeSymbols = Library<typeof symbols>["symbols"];

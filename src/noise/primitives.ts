@@ -13,8 +13,46 @@ const one = new Uint8Array([1]);
 const two = new Uint8Array([2]);
 const three = new Uint8Array([3]);
 
-/** HASH(a ‖ b ‖ …) = BLAKE2s-256; out gets 32 bytes. */
+/** The BLAKE2s-based functions of §5.4. The core's own (below) are the reference; the shell may hand in faster
+ *  ones (the daemon gives the Zig library's, src/crypto/blake2s.ts) — like the AEAD, without the core doing I/O. */
+export interface HashPrimitives {
+  hash(out: Uint8Array, a: Uint8Array, b?: Uint8Array, c?: Uint8Array): void;
+  mac(out: Uint8Array, key: Uint8Array, input: Uint8Array): void;
+  kdf1(out1: Uint8Array, key: Uint8Array, input: Uint8Array): void;
+  kdf2(out1: Uint8Array, out2: Uint8Array, key: Uint8Array, input: Uint8Array): void;
+  kdf3(out1: Uint8Array, out2: Uint8Array, out3: Uint8Array, key: Uint8Array, input: Uint8Array): void;
+}
+
+let impl: HashPrimitives | null = null;
+
+/** Hands in other implementations of HASH/MAC/KDF (null: back to the core's own). Applies to every engine. */
+export function useHashPrimitives(p: HashPrimitives | null): void {
+  impl = p;
+}
+
 export function hash(out: Uint8Array, a: Uint8Array, b?: Uint8Array, c?: Uint8Array): void {
+  if (impl !== null) return impl.hash(out, a, b, c);
+  jsHash(out, a, b, c);
+}
+export function mac(out: Uint8Array, key: Uint8Array, input: Uint8Array): void {
+  if (impl !== null) return impl.mac(out, key, input);
+  jsMac(out, key, input);
+}
+export function kdf1(out1: Uint8Array, key: Uint8Array, input: Uint8Array): void {
+  if (impl !== null) return impl.kdf1(out1, key, input);
+  jsKdf1(out1, key, input);
+}
+export function kdf2(out1: Uint8Array, out2: Uint8Array, key: Uint8Array, input: Uint8Array): void {
+  if (impl !== null) return impl.kdf2(out1, out2, key, input);
+  jsKdf2(out1, out2, key, input);
+}
+export function kdf3(out1: Uint8Array, out2: Uint8Array, out3: Uint8Array, key: Uint8Array, input: Uint8Array): void {
+  if (impl !== null) return impl.kdf3(out1, out2, out3, key, input);
+  jsKdf3(out1, out2, out3, key, input);
+}
+
+/** HASH(a ‖ b ‖ …) = BLAKE2s-256; out gets 32 bytes. */
+export function jsHash(out: Uint8Array, a: Uint8Array, b?: Uint8Array, c?: Uint8Array): void {
   state.init(32).update(a);
   if (b !== undefined) state.update(b);
   if (c !== undefined) state.update(c);
@@ -22,7 +60,7 @@ export function hash(out: Uint8Array, a: Uint8Array, b?: Uint8Array, c?: Uint8Ar
 }
 
 /** MAC(key, input) = keyed BLAKE2s with a 16-byte output (mac1, mac2 and cookies, §5.4.4). */
-export function mac(out: Uint8Array, key: Uint8Array, input: Uint8Array): void {
+export function jsMac(out: Uint8Array, key: Uint8Array, input: Uint8Array): void {
   state.init(16, key).update(input).digest(out);
 }
 
@@ -41,14 +79,14 @@ export function hmac(out: Uint8Array, key: Uint8Array, a: Uint8Array, b?: Uint8A
 // §5.4 KDFn(key, input): τ0 = HMAC(key, input), τ1 = HMAC(τ0, 0x1), τi = HMAC(τ0, τ(i−1) ‖ i).
 
 /** KDF1: out1 = τ1. */
-export function kdf1(out1: Uint8Array, key: Uint8Array, input: Uint8Array): void {
+export function jsKdf1(out1: Uint8Array, key: Uint8Array, input: Uint8Array): void {
   hmac(t0, key, input);
   hmac(out1, t0, one);
   t0.fill(0);
 }
 
 /** KDF2: out1 = τ1, out2 = τ2. */
-export function kdf2(out1: Uint8Array, out2: Uint8Array, key: Uint8Array, input: Uint8Array): void {
+export function jsKdf2(out1: Uint8Array, out2: Uint8Array, key: Uint8Array, input: Uint8Array): void {
   hmac(t0, key, input);
   hmac(t1, t0, one);
   hmac(out2, t0, t1, two);
@@ -58,7 +96,7 @@ export function kdf2(out1: Uint8Array, out2: Uint8Array, key: Uint8Array, input:
 }
 
 /** KDF3: out1 = τ1, out2 = τ2, out3 = τ3. */
-export function kdf3(out1: Uint8Array, out2: Uint8Array, out3: Uint8Array, key: Uint8Array, input: Uint8Array): void {
+export function jsKdf3(out1: Uint8Array, out2: Uint8Array, out3: Uint8Array, key: Uint8Array, input: Uint8Array): void {
   hmac(t0, key, input);
   hmac(t1, t0, one);
   hmac(out2, t0, t1, two);

@@ -137,4 +137,5 @@ test {
 comptime {
     _ = @import("udp.zig");
     _ = @import("wait.zig");
+    _ = @import("blake2s.zig");
 }
