@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import {
   appendResultsSection, cleanup, loadAverage, fmt, hex, keyPair, machineFacts, median, memKiB, requireRoot, run, sleep, table, timestamp, which,
 } from "./lib/harness.ts";
-import { createInterface, parseImpls, type Implementation } from "./lib/implementations.ts";
+import { createInterface, parseImpls, runnableImpls, type Implementation } from "./lib/implementations.ts";
 import { addNamespace, freeUdpPort, moveIntoNamespace, wgConfig, WG_ENV } from "./lib/pair.ts";
 
 const { values: opt } = parseArgs({
@@ -96,20 +96,7 @@ async function measure(impl: Implementation, round: number): Promise<Sample> {
   }
 }
 
-const impls = parseImpls(opt.impl).filter((i) => i.command); // the kernel module has no process to measure
-const notes: string[] = [];
-const runnable: Implementation[] = [];
-for (const impl of impls) {
-  const why = impl.unavailable();
-  if (why) notes.push(`${impl.name} skipped: ${why}`), progress(`skip ${impl.name}: ${why}`);
-  else runnable.push(impl);
-}
-if (runnable.length === 0) {
-  console.error("bench/memory.ts: no implementation available to measure");
-  process.exit(1);
-}
-const versions: Record<string, string> = {};
-for (const impl of runnable) versions[impl.name] = await impl.version();
+const { runnable, notes, versions } = await runnableImpls(parseImpls(opt.impl).filter((i) => i.command), "bench/memory.ts", progress); // the kernel module has no process to measure
 
 const loadBefore = loadAverage();
 const samples: Sample[] = [];

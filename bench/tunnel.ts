@@ -9,7 +9,7 @@ import {
   appendResultsSection, cleanup, loadAverage, cpuSeconds, fmt, machineFacts, median, memKiB, percentile, requireRoot, run, sleep,
   table, timestamp, waitFor, which,
 } from "./lib/harness.ts";
-import { parseImpls, type Implementation } from "./lib/implementations.ts";
+import { parseImpls, runnableImpls, type Implementation } from "./lib/implementations.ts";
 import { setupPair, type Pair } from "./lib/pair.ts";
 
 const { values: opt } = parseArgs({
@@ -136,20 +136,7 @@ async function measure(p: Pair, round: number): Promise<Sample> {
 
 // --------------------------------------------------------------------------------------------------------------
 
-const impls = parseImpls(opt.impl);
-const notes: string[] = [];
-const runnable: Implementation[] = [];
-for (const impl of impls) {
-  const why = impl.unavailable();
-  if (why) notes.push(`${impl.name} skipped: ${why}`), progress(`skip ${impl.name}: ${why}`);
-  else runnable.push(impl);
-}
-if (runnable.length === 0) {
-  console.error("bench/tunnel.ts: no implementation available to measure");
-  process.exit(1);
-}
-const versions: Record<string, string> = {};
-for (const impl of runnable) versions[impl.name] = await impl.version();
+const { runnable, notes, versions } = await runnableImpls(parseImpls(opt.impl), "bench/tunnel.ts", progress);
 
 const loadBefore = loadAverage();
 const samples: Sample[] = [];

@@ -104,6 +104,25 @@ export function parseImpls(list: string | undefined): Implementation[] {
   });
 }
 
+/** The implementations of `list` that can run here, notes on the skipped ones, and every runnable one's version.
+ *  Exits with a message when none can run. */
+export async function runnableImpls(list: Implementation[], bench: string, progress: (s: string) => void) {
+  const notes: string[] = [];
+  const runnable: Implementation[] = [];
+  for (const impl of list) {
+    const why = impl.unavailable();
+    if (why) notes.push(`${impl.name} skipped: ${why}`), progress(`skip ${impl.name}: ${why}`);
+    else runnable.push(impl);
+  }
+  if (runnable.length === 0) {
+    console.error(`${bench}: no implementation available to measure`);
+    process.exit(1);
+  }
+  const versions: Record<string, string> = {};
+  for (const impl of runnable) versions[impl.name] = await impl.version();
+  return { runnable, notes, versions };
+}
+
 export type Interface = { ifname: string; daemon: ProcStamp | null };
 
 // Creates interface `ifname` in the root namespace with `impl`; its removal is registered on `scope`.

@@ -62,7 +62,7 @@ export class Device {
   }
 
   /** Binds the initial UDP socket (port 0: a free one, as wireguard-go does before configuration). */
-  async start(): Promise<void> {
+  start(): void {
     this.udp = this.bind(0);
     this.config = { ...this.config, listenPort: this.udp.port };
     this.tun.onReadable(this.pump.wake);
