@@ -139,3 +139,31 @@ describe.skipIf(!ROOT)("configuration through wg(8)", () => {
     void ps;
   }, 40_000);
 });
+
+describe.skipIf(!ROOT || !Bun.which("wg-quick"))("wg-quick", () => {
+  test("WG_QUICK_USERSPACE_IMPLEMENTATION=wg.ts: wg-quick up configures and addresses it, wg-quick down removes it", async () => {
+    const scope = new Scope();
+    try {
+      const t = tag();
+      const ifname = `bwq${t}`;
+      const ns = await scope.netns(`bwq${t}n`);
+      scope.track(ns);
+      scope.add(() => { Bun.spawnSync(["ip", "-n", ns, "link", "del", ifname]); rmSync(`/var/log/bunwg/${ifname}.log`, { force: true }); });
+      const me = genKey(), peer = genKey();
+      const file = scope.file(`${ifname}.conf`, `[Interface]\nPrivateKey = ${me.priv}\nAddress = 10.199.${parseInt(t.slice(0, 2), 16)}.1/24\nListenPort = 0\n\n` +
+        `[Peer]\nPublicKey = ${peer.pub}\nAllowedIPs = 10.199.${parseInt(t.slice(0, 2), 16)}.2/32\nEndpoint = 127.0.0.1:9\n`);
+      const env = { WG_QUICK_USERSPACE_IMPLEMENTATION: OURS[1]! };
+      await sh(["ip", "netns", "exec", ns, "wg-quick", "up", file], { env, timeoutMs: 60_000 });
+      const addr = (await sh(["ip", "-n", ns, "-4", "addr", "show", "dev", ifname])).stdout;
+      expect(addr).toContain(`10.199.${parseInt(t.slice(0, 2), 16)}.1/24`);
+      const dump = (await wg(["show", ifname, "dump"])).stdout.trim().split("\n");
+      expect(dump[0]!.split("\t")[1]).toBe(me.pub);
+      expect(dump[1]!.split("\t")[0]).toBe(peer.pub);
+      await sh(["ip", "netns", "exec", ns, "wg-quick", "down", file], { env, timeoutMs: 60_000 });
+      await waitFor("the daemon to exit", async () => !existsSync(`/var/run/wireguard/${ifname}.sock`) &&
+        (await sh(["ip", "-n", ns, "link", "show", ifname], { check: false })).code !== 0, 10_000);
+    } finally {
+      scope.close();
+    }
+  }, 90_000);
+});
