@@ -120,7 +120,7 @@ async function runForeground(ifname: string, level: LogLevel): Promise<number> {
   const stopped = new Promise<string>((resolve) => { stop = resolve; });
   dev.onFatal = (reason) => stop(reason);
   try {
-    await dev.start();
+    dev.start();
   } catch (e) {
     log.error(`Failed to start: ${(e as Error).message}`);
     dev.close();
