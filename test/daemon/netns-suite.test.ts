@@ -4,7 +4,7 @@
 // persistent keepalive, sticky source addresses, and large configurations. The script comes from the Go module
 // cache (`go mod download golang.zx2c4.com/wireguard@latest`, done by .ci/run); it is not copied into this repo.
 import { test, expect } from "bun:test";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 const WG_TS = join(import.meta.dir, "..", "..", "wg.ts");
@@ -29,6 +29,16 @@ const why = !root ? "not root" : !suite ? "wireguard-go's tests/netns.sh not in 
 if (why) console.warn(`skipping wireguard-go's netns.sh suite: ${why}`);
 
 test.skipIf(why !== "")("wireguard-go's tests/netns.sh passes against bunwg, whole", async () => {
+  // The script names its interfaces wg0-wg2: remove the daemon logs it leaves, but none that existed before.
+  const logs = ["wg0", "wg1", "wg2"].map((i) => `/var/log/bunwg/${i}.log`).filter((p) => !existsSync(p));
+  try {
+    await runSuite();
+  } finally {
+    for (const p of logs) rmSync(p, { force: true });
+  }
+}, 660_000);
+
+async function runSuite(): Promise<void> {
   const proc = Bun.spawn(["bash", suite!, WG_TS], { stdout: "pipe", stderr: "pipe", env: { ...process.env } });
   const timer = setTimeout(() => proc.kill("SIGTERM"), 600_000);
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
@@ -37,4 +47,4 @@ test.skipIf(why !== "")("wireguard-go's tests/netns.sh passes against bunwg, who
   if (code !== 0) console.error(tail);
   expect(code).toBe(0);
   expect(stdout + stderr).toContain("Objects that were created were also destroyed.");
-}, 660_000);
+}
