@@ -3,7 +3,7 @@
 // and ping, implementations alternated round by round so that the noise of a shared machine falls on all of them.
 //
 //   bun run bench/tunnel.ts [--impl ours,wggo-debian,wggo-latest,boringtun] [--repeat N] [--seconds S] [--mtu M]
-//                           [--pings N] [--udp-rate 0|800M|…] [--json] [--append]        (as root)
+//                           [--pings N] [--warmup N] [--udp-rate 0|800M|…] [--json] [--append]   (as root)
 import { parseArgs } from "node:util";
 import {
   appendResultsSection, cleanup, loadAverage, cpuSeconds, fmt, machineFacts, median, memKiB, percentile, requireRoot, run, sleep,
@@ -19,6 +19,7 @@ const { values: opt } = parseArgs({
     seconds: { type: "string", default: "5" },
     mtu: { type: "string", default: "1420" },
     pings: { type: "string", default: "200" },
+    warmup: { type: "string", default: "2000" },
     "udp-rate": { type: "string", default: "0" },
     subject: { type: "string" },
     json: { type: "boolean", default: false },
@@ -27,7 +28,7 @@ const { values: opt } = parseArgs({
   },
 });
 if (opt.help) {
-  console.log("usage: bun run bench/tunnel.ts [--impl a,b,…] [--repeat N] [--seconds S] [--mtu M] [--pings N] [--udp-rate R] [--subject IMPL] [--json] [--append]\n" +
+  console.log("usage: bun run bench/tunnel.ts [--impl a,b,…] [--repeat N] [--seconds S] [--mtu M] [--pings N] [--warmup N] [--udp-rate R] [--subject IMPL] [--json] [--append]\n" +
     "implementations: ours, wggo-debian, wggo-latest, boringtun (default) and kernel (opt-in ceiling)");
   process.exit(0);
 }
@@ -40,6 +41,9 @@ const ROUNDS = positive("repeat", opt.repeat, 1, 50);
 const SECONDS = positive("seconds", opt.seconds, 1, 120);
 const MTU = positive("mtu", opt.mtu, 1280, 65535);
 const PINGS = positive("pings", opt.pings, 10, 10000);
+// Flood pings before the latency pings, for every implementation alike: a JIT-compiled daemon (ours) is otherwise
+// measured while still warming up. 0 measures cold.
+const WARMUP = opt.warmup === "0" ? 0 : positive("warmup", opt.warmup, 1, 1_000_000);
 const UDP_RATE = opt["udp-rate"]!; // iperf3 -b: 0 = as fast as the sender can
 if (!/^\d+(\.\d+)?[KMG]?$/.test(UDP_RATE)) throw new Error(`--udp-rate: expected an iperf3 rate like 0, 800M or 2G, got "${UDP_RATE}"`);
 const out = (s: string) => (opt.json ? console.error(s) : console.log(s));
@@ -91,6 +95,10 @@ async function iperf(p: Pair, args: string[]): Promise<any> {
 }
 
 async function ping(p: Pair): Promise<{ med: number; p99: number; lossPct: number }> {
+  if (WARMUP > 0) {
+    await run(["ip", "netns", "exec", p.a.ns, "ping", "-n", "-q", "-f", "-c", String(WARMUP), "-W", "1", "-w", "30", p.b.addr],
+      { timeoutMs: 40_000, check: false });
+  }
   const deadline = Math.ceil(PINGS * 0.01 + 5);
   const r = await run(
     ["ip", "netns", "exec", p.a.ns, "ping", "-n", "-c", String(PINGS), "-i", "0.01", "-W", "1", "-w", String(deadline), p.b.addr],
@@ -195,7 +203,7 @@ const header = ["implementation", ...METRICS.map((m) => m.label)];
 const ratioHeader = ["ratio", ...header.slice(1)];
 const n = (name: string) => samples.filter((s) => s.impl === name).length;
 
-let report = `Medians of ${ROUNDS} round(s), ${SECONDS} s per iperf3 test, ${PINGS} pings at 10 ms, inner MTU ${MTU}.\n\n` +
+let report = `Medians of ${ROUNDS} round(s), ${SECONDS} s per iperf3 test, ${PINGS} pings at 10 ms${WARMUP ? ` after ${WARMUP} flood pings` : " (cold)"}, inner MTU ${MTU}.\n\n` +
   table(header, rows);
 if (ratioRows.length) report += `\n\nRatios (${subject} / baseline; above 1 is better for Gbit/s, below 1 is better for ms, %, CPU s/GB and MiB):\n\n` + table(ratioHeader, ratioRows);
 out("\n" + report);
