@@ -2,8 +2,10 @@
 // with room for the 16-byte transport header in front and padding plus the 16-byte tag behind (§5.4.6), so
 // sealing and opening happen in place and nothing is allocated per packet.
 
+import { TRANSPORT } from "../noise/index.ts";
+
 export const BATCH = 128;
-export const HEADER = 16;
+export const HEADER = TRANSPORT.header;
 export const TAG = 16;
 /** Largest IP packet (64 KiB) + header + up to 15 bytes of padding + tag, rounded to a cache line. */
 export const STRIDE = 65664;
@@ -31,25 +33,4 @@ export class KeyTable {
     this.last = key;
     return this.n++;
   }
-}
-
-export function writeU32LE(buf: Uint8Array, off: number, v: number): void {
-  buf[off] = v & 0xff;
-  buf[off + 1] = (v >>> 8) & 0xff;
-  buf[off + 2] = (v >>> 16) & 0xff;
-  buf[off + 3] = (v >>> 24) & 0xff;
-}
-
-export function readU32LE(buf: Uint8Array, off: number): number {
-  return (buf[off]! | (buf[off + 1]! << 8) | (buf[off + 2]! << 16) | (buf[off + 3]! << 24)) >>> 0;
-}
-
-/** Counters are JS numbers: exact below 2^53, far beyond any session's REJECT_AFTER_MESSAGES in practice. */
-export function writeCounter(buf: Uint8Array, off: number, counter: number): void {
-  writeU32LE(buf, off, counter >>> 0);
-  writeU32LE(buf, off + 4, Math.floor(counter / 4294967296) >>> 0);
-}
-
-export function readCounter(buf: Uint8Array, off: number): number {
-  return readU32LE(buf, off) + readU32LE(buf, off + 4) * 4294967296;
 }

@@ -5,12 +5,13 @@
 // written to the TUN in one batched call.
 import type { Device } from "./device.ts";
 import type { DevicePeer } from "./peer.ts";
-import type { Keypair } from "../noise/index.ts";
-import { HEADER, KeyTable, STRIDE, TAG, readCounter, readU32LE } from "./batch.ts";
+import {
+  COOKIE_REPLY, INITIATION, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE, MESSAGE_TRANSPORT, RESPONSE,
+  TRANSPORT, readCounter, readU32, type Keypair,
+} from "../noise/index.ts";
+import { HEADER, KeyTable, STRIDE, TAG } from "./batch.ts";
 import { EP_SIZE, Endpoint } from "./endpoint.ts";
 
-const MESSAGE_INITIATION = 1, MESSAGE_RESPONSE = 2, MESSAGE_COOKIE = 3, MESSAGE_TRANSPORT = 4;
-const SIZE_INITIATION = 148, SIZE_RESPONSE = 92, SIZE_COOKIE = 64;
 
 /** Datagrams per receive call, and packets after GRO splitting (each datagram may hold up to 64 segments). */
 const MSGS = 64;
@@ -69,20 +70,21 @@ export class Receiver {
       if (len < 4 || buf[off + 1] !== 0 || buf[off + 2] !== 0 || buf[off + 3] !== 0) continue;
       const type = buf[off]!;
       if (type === MESSAGE_TRANSPORT) {
-        if (len < HEADER + TAG) continue;
-        const kp = dev.engine.keypairByIndex(readU32LE(buf, off + 4));
+        if (len < TRANSPORT.minSize) continue;
+        const kp = dev.engine.keypairByIndex(readU32(buf, off + TRANSPORT.receiver));
         if (kp === undefined) continue;
-        if (!kp.peer.replayMayAccept(kp, readCounter(buf, off + 8))) continue;
+        if (!kp.peer.replayMayAccept(kp, readCounter(buf, off))) continue;
         this.offs[m] = off;
         this.lens[m] = len - HEADER;
         keys.index[m] = keys.slot(kp.receiveKey);
         this.kps[m] = kp;
         this.src[m] = i;
         m++;
-      } else if ((type === MESSAGE_INITIATION && len === SIZE_INITIATION) || (type === MESSAGE_RESPONSE && len === SIZE_RESPONSE) ||
-                 (type === MESSAGE_COOKIE && len === SIZE_COOKIE)) {
+      } else if ((type === MESSAGE_INITIATION && len === INITIATION.size) || (type === MESSAGE_RESPONSE && len === RESPONSE.size) ||
+                 (type === MESSAGE_COOKIE_REPLY && len === COOKIE_REPLY.size)) {
         // Transport packets that arrived earlier go first: a handshake may change the session they belong to.
-        m = this.openAndDeliver(m, now);
+        this.openAndDeliver(m, now);
+        m = 0;
         keys.reset();
         this.handshake(buf.subarray(off, off + len), new Endpoint(this.eps, i * EP_SIZE), type, now);
       }
@@ -146,9 +148,9 @@ export class Receiver {
     }
   }
 
-  /** Opens the m queued transport packets, filters them and writes the good ones to the TUN. Returns 0. */
-  private openAndDeliver(m: number, now: number): number {
-    if (m === 0) return 0;
+  /** Opens the m queued transport packets, filters them and writes the good ones to the TUN. */
+  private openAndDeliver(m: number, now: number): void {
+    if (m === 0) return;
     const dev = this.dev;
     const buf = this.buf;
     const keys = this.keyTable;
@@ -161,7 +163,7 @@ export class Receiver {
       const off = this.offs[j]!;
       const plen = this.lens[j]! - TAG;
       const noise = kp.peer;
-      if (!noise.packetReceived(now, kp, readCounter(buf, off + 8), plen === 0)) continue;
+      if (!noise.packetReceived(now, kp, readCounter(buf, off), plen === 0)) continue;
       const peer = dev.peerOf(noise);
       if (peer === undefined) continue;
       const i = this.src[j]!;
@@ -193,6 +195,5 @@ export class Receiver {
       w++;
     }
     if (w > 0) dev.tun.writeBatch(buf, this.tunOffs, this.tunLens, w);
-    return 0;
   }
 }

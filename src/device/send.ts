@@ -3,10 +3,9 @@
 // are staged and a handshake is requested (§6.2 "handshakes happen on demand").
 import type { Device } from "./device.ts";
 import type { DevicePeer } from "./peer.ts";
-import { BATCH, HEADER, KeyTable, STRIDE, TAG, writeCounter, writeU32LE } from "./batch.ts";
+import { BATCH, HEADER, KeyTable, STRIDE, TAG } from "./batch.ts";
 import { EP_SIZE } from "./endpoint.ts";
-
-const MESSAGE_TRANSPORT = 4;
+import { writeTransportHeader } from "../noise/index.ts";
 
 export class Sender {
   /** TUN reads land at slot*STRIDE + HEADER, leaving room for the transport header. */
@@ -77,12 +76,7 @@ export class Sender {
       this.dev.touch(peer);
       return;
     }
-    buf[hdr] = MESSAGE_TRANSPORT;
-    buf[hdr + 1] = 0;
-    buf[hdr + 2] = 0;
-    buf[hdr + 3] = 0;
-    writeU32LE(buf, hdr + 4, kp.remoteIndex);
-    writeCounter(buf, hdr + 8, counter);
+    writeTransportHeader(buf, hdr, kp.remoteIndex, counter);
     // §5.4.6: pad to a multiple of 16, but never beyond the MTU.
     let padded = (len + 15) & ~15;
     if (padded > this.dev.mtu) padded = Math.max(len, this.dev.mtu);
