@@ -36,14 +36,8 @@ export class Pump {
   private readonly loop = (): void => {
     const dev = this.dev;
     if (dev.closed) return;
-    let moved = 0;
-    try {
-      moved += dev.sender.drainTun();
-      moved += dev.receiver.drain();
-    } catch (e) {
-      if (e instanceof TunGoneError) return dev.onFatal("interface deleted");
-      dev.log.error(`Packet processing failed: ${(e as Error).stack ?? e}`);
-    }
+    const moved = this.drain();
+    if (moved < 0) return;
     const now = performance.now();
     if (moved > 0) {
       this.lastPacket = now;
@@ -63,16 +57,24 @@ export class Pump {
 
   /** Poll threads only: drain, then let them wake us again. */
   private once(): void {
+    if (this.drain() < 0) return;
+    this.dev.runDueTimers(performance.now());
+    this.handBack();
+  }
+
+  /** Both directions until they would block: packets moved, or -1 when the interface is gone (device stopping). */
+  private drain(): number {
     const dev = this.dev;
     try {
-      dev.sender.drainTun();
-      dev.receiver.drain();
+      return dev.sender.drainTun() + dev.receiver.drain();
     } catch (e) {
-      if (e instanceof TunGoneError) return dev.onFatal("interface deleted");
+      if (e instanceof TunGoneError) {
+        dev.onFatal("interface deleted");
+        return -1;
+      }
       dev.log.error(`Packet processing failed: ${(e as Error).stack ?? e}`);
+      return 0;
     }
-    dev.runDueTimers(performance.now());
-    this.handBack();
   }
 
   private handBack(): void {

@@ -23,32 +23,28 @@ export interface HashPrimitives {
   kdf3(out1: Uint8Array, out2: Uint8Array, out3: Uint8Array, key: Uint8Array, input: Uint8Array): void;
 }
 
-let impl: HashPrimitives | null = null;
+const OWN: HashPrimitives = { hash: jsHash, mac: jsMac, kdf1: jsKdf1, kdf2: jsKdf2, kdf3: jsKdf3 }; // hoisted functions
+let impl = OWN;
 
 /** Hands in other implementations of HASH/MAC/KDF (null: back to the core's own). Applies to every engine. */
 export function useHashPrimitives(p: HashPrimitives | null): void {
-  impl = p;
+  impl = p ?? OWN;
 }
 
 export function hash(out: Uint8Array, a: Uint8Array, b?: Uint8Array, c?: Uint8Array): void {
-  if (impl !== null) return impl.hash(out, a, b, c);
-  jsHash(out, a, b, c);
+  impl.hash(out, a, b, c);
 }
 export function mac(out: Uint8Array, key: Uint8Array, input: Uint8Array): void {
-  if (impl !== null) return impl.mac(out, key, input);
-  jsMac(out, key, input);
+  impl.mac(out, key, input);
 }
 export function kdf1(out1: Uint8Array, key: Uint8Array, input: Uint8Array): void {
-  if (impl !== null) return impl.kdf1(out1, key, input);
-  jsKdf1(out1, key, input);
+  impl.kdf1(out1, key, input);
 }
 export function kdf2(out1: Uint8Array, out2: Uint8Array, key: Uint8Array, input: Uint8Array): void {
-  if (impl !== null) return impl.kdf2(out1, out2, key, input);
-  jsKdf2(out1, out2, key, input);
+  impl.kdf2(out1, out2, key, input);
 }
 export function kdf3(out1: Uint8Array, out2: Uint8Array, out3: Uint8Array, key: Uint8Array, input: Uint8Array): void {
-  if (impl !== null) return impl.kdf3(out1, out2, out3, key, input);
-  jsKdf3(out1, out2, out3, key, input);
+  impl.kdf3(out1, out2, out3, key, input);
 }
 
 /** HASH(a ‖ b ‖ …) = BLAKE2s-256; out gets 32 bytes. */
