@@ -9,6 +9,7 @@ import { Engine, type Keypair, type Peer } from "../../src/noise/index.ts";
 import { keyToHex } from "../../src/device/uapi.ts";
 import { OURS, type Scope, WGGO_DEBIAN, WGGO_LATEST, sh, waitFor } from "../helpers/net.ts";
 import { open, seal } from "../noise/helpers.ts";
+export { cpuSeconds, memKiB } from "../../bench/lib/proc.ts";
 import { padded } from "./fuzzer.ts";
 
 export const SOCK_DIR = "/var/run/wireguard";
@@ -65,16 +66,6 @@ export function stopDaemon(d: Daemon): void {
 }
 
 /** utime + stime of a process, in seconds. */
-export function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(f[11]) + Number(f[12])) / 100; // fields 14 and 15; USER_HZ is 100 on Linux
-}
-
-export function rssKiB(pid: number): number {
-  const m = readFileSync(`/proc/${pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/);
-  return m ? Number(m[1]) : 0;
-}
-
 /** Packets the kernel received on an interface: for a TUN, what the daemon wrote to it. */
 export async function rxPackets(ifname: string, netns?: string): Promise<number> {
   const cmd = netns ? ["ip", "netns", "exec", netns, "cat", `/sys/class/net/${ifname}/statistics/rx_packets`] : ["cat", `/sys/class/net/${ifname}/statistics/rx_packets`];

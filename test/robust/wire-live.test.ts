@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { OURS, ROOT, Scope, genKey, ping, pingUntil, sh, tag, wg, waitFor } from "../helpers/net.ts";
 import { CASE_CLASSES, type CaseClass, LOW_ORDER_POINTS, Rng, mac1KeyOf, mutate, writeMac1 } from "./fuzzer.ts";
-import { type Daemon, PEER_NAME, PEER_PROGRAM, TestPeer, alive, icmpEcho, rssKiB, rxPackets, startDaemon, udp6, udpDrops } from "./live.ts";
+import { type Daemon, PEER_NAME, PEER_PROGRAM, TestPeer, alive, icmpEcho, memKiB, rxPackets, startDaemon, udp6, udpDrops } from "./live.ts";
 import { Relay } from "./relay.ts";
 
 interface Side { ns: string; ifname: string; v4: string; v6: string; key: { priv: string; pub: string }; port: number; d: Daemon }
@@ -173,7 +173,7 @@ describe.skipIf(!ROOT)(`hostile input at a running daemon (peer: ${PEER_NAME})`,
       else flood.push(mutate(rng, cls, rng.pick([...genuine, ...genuine, { kind: "initiation" as const, bytes: init, to: "b" as const }]), { mac1Key: () => mac1D, otherIndex: () => rng.u32() }));
     }
     const tRx0 = await transferOf(T.publicKeyBase64);
-    const rss0 = rssKiB(D.d.pid);
+    const rss0 = memKiB(D.d.pid).rss;
     const drops0 = udpDrops(D.port);
     let sent = 0;
     const timer = setInterval(() => {
@@ -209,14 +209,14 @@ describe.skipIf(!ROOT)(`hostile input at a running daemon (peer: ${PEER_NAME})`,
     const received = Number(pingOut.match(/(\d+) received/)?.[1] ?? 0);
     const drops = udpDrops(D.port) - drops0;
     console.log(`  flood: ${sent} malformed datagrams in ${seconds.toFixed(1)} s (${(sent / seconds).toFixed(0)}/s, ${drops} dropped by the kernel); ` +
-      `meanwhile TCP ${(bps / 1e6).toFixed(0)} Mbit/s and ${received}/20 pings; RSS ${(rss0 / 1024).toFixed(0)} → ${(rssKiB(D.d.pid) / 1024).toFixed(0)} MiB`);
+      `meanwhile TCP ${(bps / 1e6).toFixed(0)} Mbit/s and ${received}/20 pings; RSS ${(rss0 / 1024).toFixed(0)} → ${(memKiB(D.d.pid).rss / 1024).toFixed(0)} MiB`);
     expect(alive(D.d.pid)).toBe(true);
     expect(sent).toBeGreaterThan(30_000);
     expect(bps).toBeGreaterThan(5e6);
     expect(received).toBeGreaterThanOrEqual(15);
     // Nothing of the flood was accepted as T's traffic, not even T's own replayed packets.
     expect(await transferOf(T.publicKeyBase64)).toBe(tRx0);
-    expect(rssKiB(D.d.pid) - rss0).toBeLessThan(150 * 1024);
+    expect(memKiB(D.d.pid).rss - rss0).toBeLessThan(150 * 1024);
     // And afterwards everything still works.
     expect(await ping(W.ns, D.v4, 3, 1)).toBe(true);
     expect((await wg(["show", D.ifname])).code).toBe(0);
