@@ -14,6 +14,7 @@ const std = @import("std");
 const linux = std.os.linux;
 const c = std.c;
 const E = std.posix.E;
+const neg = @import("tun.zig").neg;
 
 pub const EP_SIZE: u32 = 48;
 
@@ -63,10 +64,6 @@ const CMSG_ROOM = 64;
 
 fn cmsgAlign(n: usize) usize {
     return (n + 7) & ~@as(usize, 7);
-}
-
-fn neg(e: E) i32 {
-    return -@as(i32, @intCast(@intFromEnum(e)));
 }
 
 fn setInt(fd: i32, level: i32, opt: i32, v: i32) bool {
@@ -145,37 +142,44 @@ fn fillEndpoint(ep: []u8, name: *const SockAddrIn6, namelen: u32, control: []con
         std.mem.writeInt(u16, ep[2..4], std.mem.bigToNative(u16, sin.port), .little);
     }
     // Local address from the packet info: where the peer reached us.
-    var off: usize = 0;
-    while (off + @sizeOf(CmsgHdr) <= control.len) {
-        const h: *align(1) const CmsgHdr = @ptrCast(control[off..].ptr);
-        if (h.len < @sizeOf(CmsgHdr) or off + h.len > control.len) break;
-        const data = control[off + @sizeOf(CmsgHdr) .. off + h.len];
-        if (h.level == SOL_IPV6 and h.type == IPV6_PKTINFO and data.len >= @sizeOf(In6PktInfo)) {
-            @memcpy(ep[24..40], data[0..16]);
-            std.mem.writeInt(u32, ep[4..8], std.mem.readInt(u32, data[16..20], .little), .little);
-        } else if (h.level == SOL_IP and h.type == IP_PKTINFO and data.len >= @sizeOf(InPktInfo)) {
+    var it = Cmsgs{ .control = control };
+    while (it.next()) |m| {
+        if (m.level == SOL_IPV6 and m.type == IPV6_PKTINFO and m.data.len >= @sizeOf(In6PktInfo)) {
+            @memcpy(ep[24..40], m.data[0..16]);
+            std.mem.writeInt(u32, ep[4..8], std.mem.readInt(u32, m.data[16..20], .little), .little);
+        } else if (m.level == SOL_IP and m.type == IP_PKTINFO and m.data.len >= @sizeOf(InPktInfo)) {
             @memcpy(ep[24..36], &v4mapped_prefix);
-            @memcpy(ep[36..40], data[8..12]); // ipi_addr: the header destination address
-            std.mem.writeInt(u32, ep[4..8], std.mem.readInt(u32, data[0..4], .little), .little);
+            @memcpy(ep[36..40], m.data[8..12]); // ipi_addr: the header destination address
+            std.mem.writeInt(u32, ep[4..8], std.mem.readInt(u32, m.data[0..4], .little), .little);
         }
-        off += cmsgAlign(h.len);
     }
 }
 
 fn groSize(control: []const u8) u32 {
-    var off: usize = 0;
-    while (off + @sizeOf(CmsgHdr) <= control.len) {
-        const h: *align(1) const CmsgHdr = @ptrCast(control[off..].ptr);
-        if (h.len < @sizeOf(CmsgHdr) or off + h.len > control.len) break;
-        if (h.level == SOL_UDP and h.type == UDP_GRO and h.len >= @sizeOf(CmsgHdr) + 2) {
-            const data = control[off + @sizeOf(CmsgHdr) ..];
-            // The kernel writes an int; only its low 16 bits carry the segment size.
-            return std.mem.readInt(u16, data[0..2], .little);
-        }
-        off += cmsgAlign(h.len);
+    var it = Cmsgs{ .control = control };
+    while (it.next()) |m| {
+        // The kernel writes an int; only its low 16 bits carry the segment size.
+        if (m.level == SOL_UDP and m.type == UDP_GRO and m.data.len >= 2) return std.mem.readInt(u16, m.data[0..2], .little);
     }
     return 0;
 }
+
+/// Walks the control messages of a received datagram, stopping at the first malformed one.
+const Cmsgs = struct {
+    control: []const u8,
+    off: usize = 0,
+
+    const Msg = struct { level: i32, type: i32, data: []const u8 };
+
+    fn next(self: *Cmsgs) ?Msg {
+        if (self.off + @sizeOf(CmsgHdr) > self.control.len) return null;
+        const h: *align(1) const CmsgHdr = @ptrCast(self.control[self.off..].ptr);
+        if (h.len < @sizeOf(CmsgHdr) or self.off + h.len > self.control.len) return null;
+        const m = Msg{ .level = h.level, .type = h.type, .data = self.control[self.off + @sizeOf(CmsgHdr) .. self.off + h.len] };
+        self.off += cmsgAlign(h.len);
+        return m;
+    }
+};
 
 /// Receives up to `max_msgs` datagrams into `buf` (datagram i at i*stride, stride >= 65536 when GRO is on) and
 /// reports up to `max_pkts` packets: packet k at buf[offs[k]] of lens[k] bytes from the endpoint at eps[k*EP_SIZE].
@@ -213,13 +217,15 @@ pub fn recvBatch(fd: i32, buf: [*]u8, stride: u32, max_msgs: u32, offs: [*]u32, 
         var seg = groSize(control);
         if (seg == 0 or seg >= total) seg = total;
         const base: u32 = @intCast(i * stride);
+        const first = k; // the segments of one datagram share its endpoint: parse it once
         var at: u32 = 0;
         while (at < total or (total == 0 and at == 0)) {
             if (k == max_pkts) return @intCast(k);
             const n = @min(seg, total - at);
             offs[k] = base + at;
             lens[k] = n;
-            fillEndpoint(eps[k * EP_SIZE .. (k + 1) * EP_SIZE], &names[i], m.hdr.namelen, control);
+            const ep = eps[k * EP_SIZE .. (k + 1) * EP_SIZE];
+            if (k == first) fillEndpoint(ep, &names[i], m.hdr.namelen, control) else @memcpy(ep, eps[first * EP_SIZE .. (first + 1) * EP_SIZE]);
             k += 1;
             if (total == 0) break;
             at += n;
