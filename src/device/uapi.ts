@@ -8,6 +8,8 @@
 // - `get=bunwg` answers the standard keys plus our extensions (bunwg_debug, bunwg_rdomain, bunwg_description).
 import { x25519 } from "@noble/curves/ed25519.js";
 import { formatCidr, formatIp, parseIp, quote, tryParseCidr, type AllowedIp } from "./allowedips.ts";
+import { clampPrivateKey, keyToHex } from "../noise/keys.ts";
+import { isZero } from "../noise/primitives.ts";
 
 // errno values as wireguard-go uses them (ipc/uapi_unix.go).
 export const EIO = 5;
@@ -59,13 +61,7 @@ export function emptyDeviceConfig(): DeviceConfig {
 
 // ---- Keys --------------------------------------------------------------------------------------------------------
 
-const HEX = "0123456789abcdef";
-
-export function keyToHex(key: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < key.length; i++) s += HEX[key[i]! >>> 4]! + HEX[key[i]! & 15]!;
-  return s;
-}
+export { clampPrivateKey, keyToHex };
 
 /** 64 hex digits (either case) → 32 bytes, or null. */
 export function hexToKey(text: string): Uint8Array | null {
@@ -80,25 +76,11 @@ export function hexToKey(text: string): Uint8Array | null {
   return out;
 }
 
-function isZero(k: Uint8Array): boolean {
-  let x = 0;
-  for (let i = 0; i < k.length; i++) x |= k[i]!;
-  return x === 0;
-}
-
 function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
   if (a === b) return true;
   if (a === null || b === null || a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/** X25519 clamping (RFC 7748 §5), on a copy. Any 32 bytes are a valid private key once clamped. */
-export function clampPrivateKey(key: Uint8Array): Uint8Array {
-  const k = new Uint8Array(key); // a copy (Buffer.prototype.slice would be a view)
-  k[0]! &= 248;
-  k[31] = (k[31]! & 127) | 64;
-  return k;
 }
 
 let lastPriv: Uint8Array | null = null;
