@@ -6,14 +6,11 @@ import { createConnection } from "node:net";
 import { existsSync, readdirSync } from "node:fs";
 import { CliError } from "./errors.ts";
 
-export const SOCKET_DIR = "/var/run/wireguard";
+import { SOCKET_DIR, socketPath } from "../device/uapi.ts";
+export { SOCKET_DIR, socketPath };
 const REQUEST_TIMEOUT_MS = 5000;
 /** When listing every interface, one hung daemon must not hold up the others for long. */
 export const LIST_TIMEOUT_MS = 3000;
-
-export function socketPath(ifname: string): string {
-  return `${SOCKET_DIR}/${ifname}.sock`;
-}
 
 /** Interface names with a socket file, sorted: every interface a userspace daemon serves. */
 export function listSocketInterfaces(): string[] {

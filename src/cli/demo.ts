@@ -10,6 +10,7 @@ import { locate, run } from "./iproute.ts";
 import { daemonPid, sleep, waitFor } from "./daemonProcess.ts";
 import { keyToBase64, randomKey } from "./keyText.ts";
 import { socketPath } from "./configSocket.ts";
+import { logPath } from "../device/log.ts";
 import { existsSync, rmSync } from "node:fs";
 
 export interface DemoOptions {
@@ -59,8 +60,8 @@ class Made {
           // already gone
         }
       }
-      // The demo's daemons were ours alone: their logs go with them (logPath in src/device/daemon.ts).
-      for (const ifname of this.interfaces) rmSync(`/var/log/bunwg/${ifname}.log`, { force: true });
+      // The demo's daemons were ours alone: their logs go with them.
+      for (const ifname of this.interfaces) rmSync(logPath(ifname), { force: true });
       for (const ns of this.namespaces) {
         if (run(["ip", "netns", "list"]).stdout.split("\n").some((l) => l.split(" ")[0] === ns)) {
           const r = run(["ip", "netns", "del", ns]);

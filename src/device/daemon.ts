@@ -9,11 +9,11 @@ import { nativeHashPrimitives } from "../crypto/blake2s.ts";
 import { loadNative } from "../native/lib.ts";
 import { useHashPrimitives } from "../noise/primitives.ts";
 import { Device } from "./device.ts";
-import { Logger, parseLogLevel, type LogLevel } from "./log.ts";
+import { LOG_DIR, Logger, logPath, parseLogLevel, type LogLevel } from "./log.ts";
 import { Tun } from "./tun.ts";
-import { socketPath, startIpc } from "./ipc.ts";
+import { startIpc } from "./ipc.ts";
+import { socketPath } from "./uapi.ts";
 
-export const LOG_DIR = "/var/log/bunwg";
 const READY_TIMEOUT_MS = 15_000;
 
 const IFNAME_RE = /^[A-Za-z0-9_=+.-]{1,15}$/;
@@ -58,7 +58,6 @@ export function selfCommand(): string[] {
   return compiled ? [process.execPath] : [process.execPath, Bun.main];
 }
 
-export function logPath(ifname: string): string { return `${LOG_DIR}/${ifname}.log`; }
 
 async function detach(ifname: string): Promise<number> {
   mkdirSync(LOG_DIR, { recursive: true, mode: 0o700 });

@@ -8,8 +8,6 @@ import { ConfigError } from "./device.ts";
 import type { Logger } from "./log.ts";
 import * as uapi from "./uapi.ts";
 
-export const SOCKET_DIR = "/var/run/wireguard";
-export function socketPath(ifname: string): string { return `${SOCKET_DIR}/${ifname}.sock`; }
 
 /** A connection that sends nothing for this long is closed: a request cut off halfway must not hang anything. */
 const IDLE_TIMEOUT_S = 10;
@@ -51,8 +49,8 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 }
 
 export async function startIpc(ifname: string, dev: Device, log: Logger): Promise<{ path: string; close(): void }> {
-  mkdirSync(SOCKET_DIR, { recursive: true, mode: 0o755 });
-  const path = socketPath(ifname);
+  mkdirSync(uapi.SOCKET_DIR, { recursive: true, mode: 0o755 });
+  const path = uapi.socketPath(ifname);
   if (existsSync(path)) unlinkSync(path); // stale: the caller checked nobody answers on it
   let queue: Promise<void> = Promise.resolve();
   const old = process.umask(0o077);

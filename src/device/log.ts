@@ -2,6 +2,12 @@
 // printed at debug level, which `ifconfig wgN debug` (bunwg_debug=true) also switches on at runtime.
 // Keys never pass through here: callers name peers by their public key only.
 
+/** Where a detached daemon logs (README); nothing secret is ever written there. */
+export const LOG_DIR = "/var/log/bunwg";
+export function logPath(ifname: string): string {
+  return `${LOG_DIR}/${ifname}.log`;
+}
+
 export type LogLevel = "silent" | "error" | "verbose" | "debug";
 
 export function parseLogLevel(text: string | undefined): LogLevel {

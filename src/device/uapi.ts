@@ -12,6 +12,12 @@ import { clampPrivateKey, keyToHex } from "../noise/keys.ts";
 import { isZero } from "../noise/primitives.ts";
 
 // errno values as wireguard-go uses them (ipc/uapi_unix.go).
+/** Where a daemon serves its interface's configuration (the cross-platform interface: wireguard-go, wg(8)). */
+export const SOCKET_DIR = "/var/run/wireguard";
+export function socketPath(ifname: string): string {
+  return `${SOCKET_DIR}/${ifname}.sock`;
+}
+
 export const EIO = 5;
 export const EINVAL = 22; // a key or value that is not valid
 export const EPROTO = 71; // a request that is not the protocol (framing, binary junk)
