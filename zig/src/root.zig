@@ -18,6 +18,8 @@ export fn bunwg_abi_version() callconv(.c) u32 {
 
 /// Which CPU level this build targets, for Aead.backend.
 export fn bunwg_variant() callconv(.c) [*:0]const u8 {
+    // ARMv8-A always has NEON (Advanced SIMD); chacha20.zig's 4-lane vectors are NEON registers there.
+    if (builtin.cpu.arch == .aarch64 and std.Target.aarch64.featureSetHas(builtin.cpu.features, .neon)) return "aarch64 (NEON)";
     if (builtin.cpu.arch != .x86_64) return @tagName(builtin.cpu.arch);
     const has = std.Target.x86.featureSetHas;
     const f = builtin.cpu.features;
