@@ -1,8 +1,9 @@
 // `bun run compile --target linux-arm64` on this (x86-64) machine → a standalone executable for 64-bit ARM Linux with
 // the Zig library cross-built for aarch64 inside, run under qemu-user (Debian's qemu-user and libc6-arm64-cross, which
 // .ci/run installs): --version names the aarch64 backend, genkey | pubkey round-trips, and the embedded library's
-// AEAD agrees with @noble/ciphers on random cases (BUNWG_SELFTEST, src/cli/selftest.ts). Also the library's own Zig
-// unit tests (RFC 8439 vectors, vector vs scalar paths) built for aarch64 and run under qemu.
+// AEAD agrees with @noble/ciphers on random cases (BUNWG_SELFTEST, src/cli/selftest.ts), and, as root, the executable
+// runs as the daemon (TUN, UDP, handshake) and carries pings to wireguard-go. Also the library's own Zig unit tests
+// (RFC 8439 vectors, vector vs scalar paths) built for aarch64 and run under qemu.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdtempSync, openSync, readSync, closeSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,7 +11,9 @@ import { join } from "node:path";
 import { nobleAead, zigAead, type Aead } from "../../src/crypto/aead.ts";
 import { checkAead } from "../../src/crypto/aeadCheck.ts";
 import { loadNative } from "../../src/native/lib.ts";
-import { exec, hasCommand, ROOT } from "./helpers.ts";
+import { genKey, ping, pingUntil, Scope, sh as run, tag, wg } from "../helpers/net.ts";
+import { PEER_NAME, PEER_PROGRAM, startDaemon } from "../robust/live.ts";
+import { exec, hasCommand, isRoot, ROOT } from "./helpers.ts";
 
 setDefaultTimeout(240_000);
 
@@ -82,6 +85,47 @@ describe.skipIf(qemuMissing !== null)("standalone executable for linux-arm64, un
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^aead self-test: zig aarch64 \(NEON\) agrees with @noble\/ciphers on 300 random cases and 64 transport packets \(seed \d+\); /);
     console.log(`compile-arm64 (under qemu): ${r.stdout.trim()}`);
+  });
+
+  test.skipIf(!isRoot || !hasCommand("wg"))(`as the daemon, carries pings to ${PEER_NAME} across two namespaces`, async () => {
+    const scope = new Scope();
+    try {
+      const t = tag();
+      const nsA = await scope.netns(`bwarma${t}`);
+      const nsB = await scope.netns(`bwarmb${t}`);
+      scope.track(nsA);
+      scope.track(nsB);
+      // The underlay: a veth pair between the two namespaces; the tunnel runs over it.
+      await run(["ip", "link", "add", `vea${t}`, "netns", nsA, "type", "veth", "peer", "name", `veb${t}`, "netns", nsB]);
+      await run(["ip", "-n", nsA, "addr", "add", "10.231.0.1/24", "dev", `vea${t}`]);
+      await run(["ip", "-n", nsB, "addr", "add", "10.231.0.2/24", "dev", `veb${t}`]);
+      await run(["ip", "-n", nsA, "link", "set", `vea${t}`, "up"]);
+      await run(["ip", "-n", nsB, "link", "set", `veb${t}`, "up"]);
+      const ifA = `wga${t}`;
+      const ifB = `wgb${t}`;
+      await startDaemon(scope, ["qemu-aarch64", "-L", SYSROOT, bin], ifA, { netns: nsA, env: { BUNWG_DAEMON: "" } });
+      await startDaemon(scope, PEER_PROGRAM, ifB, { netns: nsB });
+      const a = genKey();
+      const b = genKey();
+      const keyA = scope.file("a.key", `${a.priv}\n`);
+      const keyB = scope.file("b.key", `${b.priv}\n`);
+      await wg(["set", ifA, "private-key", keyA, "listen-port", "51820", "peer", b.pub, "allowed-ips", "10.232.0.2/32", "endpoint", "10.231.0.2:51821"]);
+      await wg(["set", ifB, "private-key", keyB, "listen-port", "51821", "peer", a.pub, "allowed-ips", "10.232.0.1/32", "endpoint", "10.231.0.1:51820"]);
+      await run(["ip", "-n", nsA, "addr", "add", "10.232.0.1/24", "dev", ifA]);
+      await run(["ip", "-n", nsB, "addr", "add", "10.232.0.2/24", "dev", ifB]);
+      await run(["ip", "-n", nsA, "link", "set", ifA, "up"]);
+      await run(["ip", "-n", nsB, "link", "set", ifB, "up"]);
+      await pingUntil(nsA, "10.232.0.2", 30_000);
+      // Full-size packets both ways, through the aarch64 library's seal and open.
+      const big = await run(["ip", "netns", "exec", nsB, "ping", "-n", "-c", "5", "-W", "3", "-i", "0.2", "-s", "1372", "10.232.0.1"], { check: false, timeoutMs: 30_000 });
+      expect(big.stdout).toContain("5 received");
+      expect(await ping(nsA, "10.232.0.2", 3, 3)).toBe(true);
+      const [peer, when] = (await wg(["show", ifA, "latest-handshakes"])).stdout.trim().split("\t");
+      expect(peer).toBe(b.pub);
+      expect(Number(when)).toBeGreaterThan(0);
+    } finally {
+      scope.close();
+    }
   });
 
   test("the Zig unit tests pass built for aarch64", async () => {
