@@ -25,8 +25,9 @@ const qemuMissing = !hasCommand("qemu-aarch64")
     : null;
 if (qemuMissing) console.log(`compile-arm64: skipping the runs under emulation: ${qemuMissing}`);
 
-const dir = mkdtempSync(join(tmpdir(), "bunwg-arm64-"));
-const bin = join(dir, "bunwg-arm64");
+// Made in beforeAll, so a skipped run leaves nothing behind.
+let dir = "";
+let bin = "";
 
 /** The arm64 executable under qemu-user, with the aarch64 glibc as its root for the loader and libc. */
 function runArm(args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}) {
@@ -43,10 +44,14 @@ function elfMachine(path: string): number {
 
 describe.skipIf(qemuMissing !== null)("standalone executable for linux-arm64, under qemu-user", () => {
   beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "bunwg-arm64-"));
+    bin = join(dir, "bunwg-arm64");
     const r = await exec([process.execPath, "run", "compile", "--target", "linux-arm64", "--outfile", bin], { cwd: ROOT, timeoutMs: 230_000 });
     if (r.code !== 0) throw new Error(`bun run compile --target linux-arm64 failed:\n${r.stdout}${r.stderr}`);
   });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
 
   test("is an aarch64 ELF executable", () => {
     expect(elfMachine(bin)).toBe(183); // EM_AARCH64
