@@ -1,7 +1,10 @@
 // `wg.ts ifconfig` and `wg.ts show` against a running daemon: ours once src/device/daemon.ts exists, Debian's
 // wireguard-go before (then the bunwg_* extension checks are skipped, and their refusal is checked instead).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { daemonName, hasCommand, isRoot, linkExists, Made, ourDaemon, sh, socketExists, uid, wg, freePort, waitUntil } from "./helpers.ts";
+import { ROOT, daemonName, hasCommand, isRoot, linkExists, Made, ourDaemon, sh, socketExists, uid, wg, freePort, waitUntil } from "./helpers.ts";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 setDefaultTimeout(60_000);
 
@@ -206,14 +209,25 @@ describe.skipIf(!isRoot)(`ifconfig against ${daemonName}`, () => {
   });
 
   test.skipIf(!hasCommand("setpriv"))("not root: named as such", async () => {
-    const r = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "wg.ts", "ifconfig", A, "up"], {
-      env: { ...process.env, HOME: "/tmp", BUN_INSTALL_CACHE_DIR: "/tmp" },
-      stdout: "pipe",
-      stderr: "pipe",
-      timeout: 20_000,
-    });
-    expect(r.exitCode).not.toBe(0);
-    expect(r.stderr.toString()).toContain("must be root");
+    // The checkout may sit where only root can read it (e.g. under /root, mode 0700): the unprivileged run gets
+    // wg.ts bundled into a directory of its own that everyone can read.
+    const dir = mkdtempSync(join(tmpdir(), "bunwg-nonroot-"));
+    try {
+      chmodSync(dir, 0o755);
+      const built = await Bun.build({ entrypoints: [join(ROOT, "wg.ts")], target: "bun", outdir: dir });
+      expect(built.success).toBe(true);
+      const r = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, join(dir, "wg.js"), "ifconfig", A, "up"], {
+        cwd: dir,
+        env: { ...process.env, HOME: "/tmp", BUN_INSTALL_CACHE_DIR: "/tmp" },
+        stdout: "pipe",
+        stderr: "pipe",
+        timeout: 20_000,
+      });
+      expect(r.exitCode).not.toBe(0);
+      expect(r.stderr.toString()).toContain("must be root");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("destroy removes the interface (from its namespace) and the daemon exits", async () => {
