@@ -2,14 +2,22 @@ import { describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { formatCidr, parseCidr } from "../src/device/allowedips.ts";
-import {
-  applySet, clampPrivateKey, derivePublicKey, diffConfigs, EINVAL, emptyDeviceConfig, EPROTO, errnoAnswer, formatGet,
-  keyToHex, parseGet, RequestParser, type DeviceConfig, type PeerStats, type Request, type SetResult,
-} from "../src/device/uapi.ts";
+import { x25519 } from "@noble/curves/ed25519.js";
+import { EINVAL, EPROTO } from "../src/config/errors.ts";
+import { diffConfigs } from "../src/config/diff.ts";
+import { emptyDeviceConfig, type DeviceConfig, type PeerStats } from "../src/config/model.ts";
+import { clampPrivateKey } from "../src/noise/index.ts";
+import { formatCidr, keyToHex, parseCidr } from "../src/text/codec.ts";
+import { errnoAnswer, RequestParser, type Request } from "../src/uapi/framing.ts";
+import { formatGet, parseGet } from "../src/uapi/get.ts";
+import { applySet as applySetWith, type SetOptions, type SetResult } from "../src/uapi/set.ts";
 import { ROOT, sh, tag } from "./helpers/net.ts";
 
 const enc = new TextEncoder();
+
+// The reference X25519 (@noble) derives the public keys a set compares with its peers'.
+const derivePublicKey = (k: Uint8Array) => x25519.getPublicKey(clampPrivateKey(k));
+const applySet = (cfg: DeviceConfig, lines: string[], opts: SetOptions = { derivePublicKey }) => applySetWith(cfg, lines, opts);
 
 // Deterministic keys: key(n) is 32 bytes derived from n.
 function key(n: number): Uint8Array {

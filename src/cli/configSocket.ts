@@ -5,9 +5,8 @@
 import { createConnection } from "node:net";
 import { existsSync, readdirSync } from "node:fs";
 import { CliError } from "./errors.ts";
+import { SOCKET_DIR, socketPath } from "../uapi/socket.ts";
 
-import { SOCKET_DIR, socketPath } from "../device/uapi.ts";
-export { SOCKET_DIR, socketPath };
 const REQUEST_TIMEOUT_MS = 5000;
 /** When listing every interface, one hung daemon must not hold up the others for long. */
 export const LIST_TIMEOUT_MS = 3000;

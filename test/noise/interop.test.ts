@@ -7,7 +7,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadAead } from "../../src/crypto/aead.ts";
-import { Engine, keyToBase64, type Keypair, type Peer } from "../../src/noise/index.ts";
+import { Engine, type Keypair, type Peer } from "../../src/noise/index.ts";
+import { keyToBase64 } from "../../src/text/codec.ts";
 import { readCounter, readU32, writeTransportHeader } from "../../src/noise/messages.ts";
 
 const IMPLS = ["/usr/bin/wireguard-go", "/opt/wggo-latest/wireguard"].filter((p) => existsSync(p));

@@ -6,7 +6,7 @@ import { existsSync, openSync, closeSync, readFileSync, rmSync } from "node:fs";
 import type { udp } from "bun";
 import { loadAead, type Aead } from "../../src/crypto/aead.ts";
 import { Engine, type Keypair, type Peer } from "../../src/noise/index.ts";
-import { keyToHex } from "../../src/device/uapi.ts";
+import { keyToHex } from "../../src/text/codec.ts";
 import { OURS, type Scope, WGGO_DEBIAN, WGGO_LATEST, sh, waitFor } from "../helpers/net.ts";
 import { open, seal } from "../noise/helpers.ts";
 export { cpuSeconds, memKiB } from "../../bench/lib/proc.ts";
