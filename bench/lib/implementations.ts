@@ -4,10 +4,10 @@
 import { closeSync, existsSync, openSync, rmSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { socketPath } from "../../src/uapi/socket.ts";
 import { Cleanup, run, runSync, stamp, stopProcess, tunOwners, waitFor, which, type ProcStamp } from "./harness.ts";
 
 const REPO = join(import.meta.dir, "..", "..");
-const SOCKET_DIR = "/var/run/wireguard";
 
 export type Implementation = {
   name: string;
@@ -132,7 +132,7 @@ export async function createInterface(impl: Implementation, ifname: string, scop
     await run(["ip", "link", "add", ifname, "type", "wireguard"], { timeoutMs: 5000 });
     return { ifname, daemon: null };
   }
-  const sock = join(SOCKET_DIR, `${ifname}.sock`);
+  const sock = socketPath(ifname);
   // Registered first so it runs last: a daemon that never started still leaves nothing behind.
   scope.add(`socket ${sock}`, () => rmSync(sock, { force: true }));
   for (const f of impl.leaves?.(ifname) ?? []) scope.add(`${impl.name} file ${f}`, () => rmSync(f, { force: true }));

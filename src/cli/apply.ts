@@ -3,7 +3,8 @@
 // A command that created the interface and then failed removes it again, so a failure leaves nothing half-made.
 import { existsSync, rmSync } from "node:fs";
 import { CliError, requireRoot } from "./errors.ts";
-import { DaemonErrno, daemonAnswers, setLines, socketPath } from "./configSocket.ts";
+import { DaemonErrno, daemonAnswers, setLines } from "./configSocket.ts";
+import { socketPath } from "../uapi/socket.ts";
 import { readDevice, type DeviceView } from "./deviceView.ts";
 import { ip, linkInfo, locate, netnsExists } from "./iproute.ts";
 import { startDaemon, waitDaemonGone } from "./daemonProcess.ts";

@@ -1,10 +1,10 @@
 // OpenBSD ifconfig's words for wg(4) interfaces, parsed and validated into one plan before anything is sent:
 // a command either applies as a whole or fails naming the word that was wrong and what it expected.
-import { isIP } from "node:net";
 import { CliError } from "./errors.ts";
 import { canonicalNetwork, parsePrefix, type Prefix } from "./cidr.ts";
-import { keyFromBase64, keyToHex } from "./keyText.ts";
-import { NETNS_NAME } from "./iproute.ts";
+import { keyFromBase64 } from "./keyText.ts";
+import { rdomainProblem } from "../config/model.ts";
+import { keyToHex, parseIp } from "../text/codec.ts";
 
 export interface EndpointWord {
   host: string; // IP literal or a name to resolve
@@ -121,9 +121,8 @@ export function parseWords(words: string[]): Plan {
       case "rdomain": {
         const ns = next();
         if (ns === undefined) throw new CliError(`rdomain: missing value (expected a network namespace name)`);
-        if (ns !== "0" && (!NETNS_NAME.test(ns) || ns === "." || ns === "..")) {
-          throw new CliError(`rdomain: expected a network namespace name (letters, digits, "_", ".", "-"), got ${JSON.stringify(ns)}`);
-        }
+        const problem = ns === "0" ? null : rdomainProblem(ns);
+        if (problem) throw new CliError(`rdomain: ${problem}, got ${JSON.stringify(ns)}`);
         plan.rdomain = ns === "0" ? "" : ns;
         break;
       }
@@ -166,7 +165,7 @@ export function parseWords(words: string[]): Plan {
         const host = next();
         if (host === undefined) throw new CliError(`wgendpoint: missing address (expected "wgendpoint ADDRESS PORT")`);
         const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
-        if (isIP(bare) === 0 && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(bare)) {
+        if (parseIp(bare) === null && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(bare)) {
           throw new CliError(`wgendpoint: expected an IPv4/IPv6 address or host name, got ${JSON.stringify(host)}`);
         }
         const port = intWord(word, next(), 1, 65535, `a UDP port 1-65535 after the address ("wgendpoint ${host} PORT")`);

@@ -12,7 +12,7 @@ import { Device } from "./device.ts";
 import { LOG_DIR, Logger, logPath, parseLogLevel, type LogLevel } from "./log.ts";
 import { Tun } from "./tun.ts";
 import { startIpc } from "./ipc.ts";
-import { socketPath } from "./uapi.ts";
+import { socketPath } from "../uapi/socket.ts";
 
 const READY_TIMEOUT_MS = 15_000;
 

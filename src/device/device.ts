@@ -4,7 +4,10 @@
 import { Engine, type Peer as NoisePeer } from "../noise/index.ts";
 import type { Aead } from "../crypto/aead.ts";
 import { AllowedIps } from "./allowedips.ts";
-import { emptyDeviceConfig, keyToHex, type ConfigChanges, type DeviceConfig, type PeerConfig } from "./uapi.ts";
+import { ConfigError, EADDRINUSE, EINVAL } from "../config/errors.ts";
+import { emptyDeviceConfig, type DeviceConfig, type PeerConfig } from "../config/model.ts";
+import type { ConfigChanges } from "../config/diff.ts";
+import { keyToHex } from "../text/codec.ts";
 import { DevicePeer } from "./peer.ts";
 import { Sender } from "./send.ts";
 import { Pump } from "./pump.ts";
@@ -13,12 +16,6 @@ import { Udp, PortInUseError } from "./udp.ts";
 import { Endpoint } from "./endpoint.ts";
 import type { Logger, LogLevel } from "./log.ts";
 import type { Tun } from "./tun.ts";
-
-export class ConfigError extends Error {
-  constructor(readonly errno: number, message: string) { super(message); }
-}
-export const EADDRINUSE = 98;
-export const EINVAL = 22;
 
 /** Each step of the fast data path can be switched off, to measure what it gives (bench/, BUNWG_NO_* variables). */
 export interface DataPathOptions {
@@ -143,7 +140,7 @@ export class Device {
     }
   }
 
-  // ---- configuration: validated by uapi.ts (applySet), applied here, all or nothing.
+  // ---- configuration: validated by src/uapi/set.ts (applySet), applied here, all or nothing.
   /** Applies a validated configuration. The only step that can fail — binding a new port — comes first. */
   applyConfig(next: DeviceConfig, changes: ConfigChanges): void {
     const boundPort = this.udp?.port ?? 0;

@@ -2,7 +2,7 @@
 // endpoint record (zig/src/udp.zig): family, port, remote address, and the local address the peer reached us at,
 // which replies reuse as their source ("sticky sockets"). Records compare as ten 32-bit words per packet; the
 // display strings are made only when the endpoint changes.
-import { formatIp, parseIp } from "./allowedips.ts";
+import { formatIp, parseIp } from "../text/codec.ts";
 
 export const EP_SIZE = 48;
 const V4_MAPPED = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
@@ -22,7 +22,7 @@ export class Endpoint {
     this.address = formatIp(this.family === 4 ? this.rec.subarray(20, 24) : this.rec.subarray(8, 24));
   }
 
-  /** From a validated configuration endpoint (uapi.ts checked the address). */
+  /** From a validated configuration endpoint (src/uapi/set.ts checked the address). */
   static fromAddress(address: string, port: number, family: 4 | 6): Endpoint {
     const ip = parseIp(address);
     if (ip === null || ip.length !== (family === 4 ? 4 : 16)) throw new Error(`endpoint: expected an IPv${family} address, got "${address}"`);

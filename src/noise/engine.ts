@@ -8,7 +8,8 @@ import { CookieChecker } from "./cookie.ts";
 import { type LocalStatic, type NoiseCrypto, consumeInitiation, initialHashFor, receiverIndexOf } from "./handshake.ts";
 import { IndexTable } from "./indextable.ts";
 import type { Keypair } from "./keypair.ts";
-import { clampPrivateKey, keyToBase64 } from "./keys.ts";
+import { clampPrivateKey } from "./keys.ts";
+import { keyToBase64 } from "../text/codec.ts";
 import { COOKIE_REPLY, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE, messageType, readU32 } from "./messages.ts";
 import { Peer, type InitiationRefusal, type PeerHost } from "./peer.ts";
 import { equalBytes } from "./primitives.ts";
@@ -90,6 +91,21 @@ export class Engine implements PeerHost {
 
   get publicKey(): Uint8Array | null {
     return this.local_ && Uint8Array.from(this.local_.publicKey);
+  }
+
+  /** The public key of any 32 bytes (clamped here) by this engine's X25519: a configuration checks a new private
+   *  key against its peers' keys before it is applied. Keeps no copy of the private key. */
+  publicKeyOf(privateKey: Uint8Array): Uint8Array {
+    const clamped = clampPrivateKey(privateKey);
+    try {
+      if (this.privateKey_ !== null && equalBytes(clamped, this.privateKey_)) return this.publicKey!;
+      const k = this.crypto.x25519.privateKey(clamped);
+      const pub = Uint8Array.from(k.publicKey);
+      k.destroy();
+      return pub;
+    } finally {
+      clamped.fill(0);
+    }
   }
 
   /** Any 32 bytes (clamped here), or null. A new key discards every session and handshake in progress; setting

@@ -4,7 +4,7 @@ export * from "./constants.ts";
 export { Engine, type EngineOptions, type HandshakeOutcome, type InitiationDetail, type RejectReason } from "./engine.ts";
 export { Peer, type InitiationRefusal, type TimerAction } from "./peer.ts";
 export { Keypair } from "./keypair.ts";
-export { clampPrivateKey, keyFromBase64, keyFromHex, keyToBase64, keyToHex } from "./keys.ts";
+export { clampPrivateKey } from "./keys.ts";
 export { type X25519, type X25519PrivateKey, defaultX25519, nobleX25519, nodeX25519 } from "./x25519.ts";
 export {
   COOKIE_REPLY,

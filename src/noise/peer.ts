@@ -35,7 +35,7 @@ import {
 } from "./handshake.ts";
 import type { IndexTable } from "./indextable.ts";
 import { Keypair } from "./keypair.ts";
-import { keyToBase64 } from "./keys.ts";
+import { keyToBase64 } from "../text/codec.ts";
 import { INITIATION, RESPONSE } from "./messages.ts";
 import { equalBytes } from "./primitives.ts";
 import { tai64n, tai64nAfter } from "./tai64n.ts";

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { clampPrivateKey, keyFromBase64, keyFromHex, keyToBase64, keyToHex } from "../../src/noise/keys.ts";
+import { clampPrivateKey } from "../../src/noise/keys.ts";
+import { keyFromBase64, keyFromHex, keyToBase64, keyToHex } from "../../src/text/codec.ts";
 import { Engine } from "../../src/noise/index.ts";
 import { nobleAead } from "../../src/crypto/aead.ts";
 import { hex, seededRandom, UNIX_OFFSET } from "./helpers.ts";

@@ -6,37 +6,41 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { LABEL_COOKIE } from "../../src/noise/constants.ts";
 import { labelKey, xaeadOpen } from "../../src/noise/cookie.ts";
-import { OURS, ROOT, Scope, genKey, sh, tag, wg } from "../helpers/net.ts";
 import { Rng, getU32, mac1KeyOf, writeMac1 } from "./fuzzer.ts";
-import { PEER_NAME, PEER_PROGRAM, alive, cpuSeconds, startDaemon, udpDrops } from "./live.ts";
+import { startDaemon } from "../support/daemon.ts";
+import { udpDrops } from "../support/net.ts";
+import { run } from "../support/process.ts";
+import { BUNWG, PEER_NAME, PEER_PROGRAM, genKey, isRoot, uniqueTag, wgTool } from "../support/programs.ts";
+import { Scope, alive } from "../support/scope.ts";
+import { cpuSeconds } from "../../bench/lib/proc.ts";
 
 const FLOOD_RATE = Number(process.env.BUNWG_FLOOD_RATE ?? 25_000); // initiations per second asked for
 const FLOOD_MAX_SECONDS = 12;
 
-describe.skipIf(!ROOT)("handshake flood", () => {
+describe.skipIf(!isRoot)("handshake flood", () => {
   const scope = new Scope();
   afterAll(() => scope.close());
 
   test(`cookie mode under ${FLOOD_RATE / 1000}k initiations/s; ${PEER_NAME} still completes its handshake`, async () => {
-    const t = tag();
+    const t = uniqueTag();
     const n = parseInt(t.slice(0, 2), 16), m = parseInt(t.slice(2, 4), 16);
     const dName = `bwr${t}d`, wName = `bwr${t}w`;
     const dV4 = `10.${n}.${m}.1`, wV4 = `10.${n}.${m}.2`;
     for (const ns of [dName, wName]) await scope.netns(ns);
-    const D = await startDaemon(scope, OURS, dName);
+    const D = await startDaemon(scope, BUNWG, dName);
     await startDaemon(scope, PEER_PROGRAM, wName);
     const dKey = genKey(), wKey = genKey();
     for (const [i, k] of [[dName, dKey], [wName, wKey]] as const) {
-      await wg(["set", i, "private-key", scope.file(`${i}.key`, k.priv + "\n"), "listen-port", "0"]);
+      await wgTool(["set", i, "private-key", scope.file(`${i}.key`, k.priv + "\n"), "listen-port", "0"]);
     }
-    const dPort = Number((await wg(["show", dName, "listen-port"])).stdout.trim());
+    const dPort = Number((await wgTool(["show", dName, "listen-port"])).stdout.trim());
     // D does not know W's endpoint: only W's initiation can bring the tunnel up.
-    await wg(["set", dName, "peer", wKey.pub, "allowed-ips", `${wV4}/32`]);
-    await wg(["set", wName, "peer", dKey.pub, "endpoint", `127.0.0.1:${dPort}`, "allowed-ips", `${dV4}/32`]);
+    await wgTool(["set", dName, "peer", wKey.pub, "allowed-ips", `${wV4}/32`]);
+    await wgTool(["set", wName, "peer", dKey.pub, "endpoint", `127.0.0.1:${dPort}`, "allowed-ips", `${dV4}/32`]);
     for (const [i, a] of [[dName, dV4], [wName, wV4]] as const) {
-      await sh(["ip", "link", "set", i, "netns", i]);
-      await sh(["ip", "-n", i, "addr", "add", `${a}/24`, "dev", i]);
-      await sh(["ip", "-n", i, "link", "set", i, "up"]);
+      await run(["ip", "link", "set", i, "netns", i]);
+      await run(["ip", "-n", i, "addr", "add", `${a}/24`, "dev", i]);
+      await run(["ip", "-n", i, "link", "set", i, "up"]);
     }
 
     // Bogus initiations: random ephemeral, static and timestamp, random sender index, valid mac1 for D.
@@ -99,7 +103,7 @@ describe.skipIf(!ROOT)("handshake flood", () => {
       await Bun.sleep(1000);
       expect(replyCount).toBeGreaterThan(0); // under load already
       const h0 = performance.now();
-      const r = await sh(["ip", "netns", "exec", wName, "ping", "-n", "-c", "1", "-w", "15", dV4], { check: false, timeoutMs: 20_000 });
+      const r = await run(["ip", "netns", "exec", wName, "ping", "-n", "-c", "1", "-w", "15", dV4], { check: false, timeoutMs: 20_000 });
       if (r.code === 0) handshakeMs = performance.now() - h0;
       await Bun.sleep(500); // a little more flood after the handshake
     } finally {

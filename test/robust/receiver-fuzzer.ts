@@ -14,7 +14,9 @@ import { Logger } from "../../src/device/log.ts";
 import type { DevicePeer } from "../../src/device/peer.ts";
 import type { Tun } from "../../src/device/tun.ts";
 import type { Udp } from "../../src/device/udp.ts";
-import { applySet, emptyDeviceConfig, keyToHex } from "../../src/device/uapi.ts";
+import { emptyDeviceConfig } from "../../src/config/model.ts";
+import { keyToHex } from "../../src/text/codec.ts";
+import { applySet } from "../../src/uapi/set.ts";
 import { REKEY_TIMEOUT } from "../../src/noise/constants.ts";
 import { Engine, type Peer } from "../../src/noise/index.ts";
 import { seal } from "../noise/helpers.ts";
@@ -175,7 +177,7 @@ export class ReceiverFuzzer {
       "allowed_ip=fd09::2/128",
       `public_key=${keyToHex(other.publicKey!)}`,
       "allowed_ip=10.9.0.3/32",
-    ]);
+    ], { derivePublicKey: (k) => this.dev.engine.publicKeyOf(k) });
     if (!set.ok) throw new Error(`receiver fuzzer: configuration refused: ${set.message}`);
     this.dev.applyConfig(set.config, set.changes);
     const devPub = this.dev.engine.publicKey!;
