@@ -11,9 +11,11 @@ import { join } from "node:path";
 import { nobleAead, zigAead, type Aead } from "../../src/crypto/aead.ts";
 import { checkAead } from "../../src/crypto/aeadCheck.ts";
 import { loadNative } from "../../src/native/lib.ts";
-import { genKey, ping, pingUntil, Scope, sh as run, tag, wg } from "../helpers/net.ts";
-import { PEER_NAME, PEER_PROGRAM, startDaemon } from "../robust/live.ts";
-import { exec, hasCommand, isRoot, ROOT } from "./helpers.ts";
+import { startDaemon } from "../support/daemon.ts";
+import { ping, pingUntil } from "../support/net.ts";
+import { hasCommand, run } from "../support/process.ts";
+import { PEER_NAME, PEER_PROGRAM, REPO, genKey, isRoot, uniqueTag, wgTool } from "../support/programs.ts";
+import { Scope } from "../support/scope.ts";
 
 setDefaultTimeout(240_000);
 
@@ -31,7 +33,7 @@ let bin = "";
 
 /** The arm64 executable under qemu-user, with the aarch64 glibc as its root for the loader and libc. */
 function runArm(args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}) {
-  return exec(["qemu-aarch64", "-L", SYSROOT, bin, ...args], { cwd: dir, stdin: opts.stdin, env: { BUNWG_DAEMON: "", ...opts.env }, timeoutMs: 120_000 });
+  return run(["qemu-aarch64", "-L", SYSROOT, bin, ...args], { check: false, cwd: dir, stdin: opts.stdin, env: { BUNWG_DAEMON: "", ...opts.env }, timeoutMs: 120_000 });
 }
 
 function elfMachine(path: string): number {
@@ -46,7 +48,7 @@ describe.skipIf(qemuMissing !== null)("standalone executable for linux-arm64, un
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "bunwg-arm64-"));
     bin = join(dir, "bunwg-arm64");
-    const r = await exec([process.execPath, "run", "compile", "--target", "linux-arm64", "--outfile", bin], { cwd: ROOT, timeoutMs: 230_000 });
+    const r = await run([process.execPath, "run", "compile", "--target", "linux-arm64", "--outfile", bin], { check: false, cwd: REPO, timeoutMs: 230_000 });
     if (r.code !== 0) throw new Error(`bun run compile --target linux-arm64 failed:\n${r.stdout}${r.stderr}`);
   });
   afterAll(() => {
@@ -75,8 +77,8 @@ describe.skipIf(qemuMissing !== null)("standalone executable for linux-arm64, un
     expect(pub.stdout).not.toBe(priv.stdout);
     // The same key's public key computed natively: wg(8) where installed, else our own source checkout.
     const reference = hasCommand("wg")
-      ? await exec(["wg", "pubkey"], { stdin: priv.stdout })
-      : await exec([process.execPath, join(ROOT, "wg.ts"), "pubkey"], { stdin: priv.stdout });
+      ? await run(["wg", "pubkey"], { check: false, stdin: priv.stdout })
+      : await run([process.execPath, join(REPO, "wg.ts"), "pubkey"], { check: false, stdin: priv.stdout });
     expect(pub.stdout).toBe(reference.stdout);
     const bad = await runArm(["pubkey"], { stdin: "nope\n" });
     expect(bad.code).not.toBe(0);
@@ -95,7 +97,7 @@ describe.skipIf(qemuMissing !== null)("standalone executable for linux-arm64, un
   test.skipIf(!isRoot || !hasCommand("wg"))(`as the daemon, carries pings to ${PEER_NAME} across two namespaces`, async () => {
     const scope = new Scope();
     try {
-      const t = tag();
+      const t = uniqueTag();
       const nsA = await scope.netns(`bwarma${t}`);
       const nsB = await scope.netns(`bwarmb${t}`);
       scope.track(nsA);
@@ -114,8 +116,8 @@ describe.skipIf(qemuMissing !== null)("standalone executable for linux-arm64, un
       const b = genKey();
       const keyA = scope.file("a.key", `${a.priv}\n`);
       const keyB = scope.file("b.key", `${b.priv}\n`);
-      await wg(["set", ifA, "private-key", keyA, "listen-port", "51820", "peer", b.pub, "allowed-ips", "10.232.0.2/32", "endpoint", "10.231.0.2:51821"]);
-      await wg(["set", ifB, "private-key", keyB, "listen-port", "51821", "peer", a.pub, "allowed-ips", "10.232.0.1/32", "endpoint", "10.231.0.1:51820"]);
+      await wgTool(["set", ifA, "private-key", keyA, "listen-port", "51820", "peer", b.pub, "allowed-ips", "10.232.0.2/32", "endpoint", "10.231.0.2:51821"]);
+      await wgTool(["set", ifB, "private-key", keyB, "listen-port", "51821", "peer", a.pub, "allowed-ips", "10.232.0.1/32", "endpoint", "10.231.0.1:51820"]);
       await run(["ip", "-n", nsA, "addr", "add", "10.232.0.1/24", "dev", ifA]);
       await run(["ip", "-n", nsB, "addr", "add", "10.232.0.2/24", "dev", ifB]);
       await run(["ip", "-n", nsA, "link", "set", ifA, "up"]);
@@ -125,20 +127,21 @@ describe.skipIf(qemuMissing !== null)("standalone executable for linux-arm64, un
       const big = await run(["ip", "netns", "exec", nsB, "ping", "-n", "-c", "5", "-W", "3", "-i", "0.2", "-s", "1372", "10.232.0.1"], { check: false, timeoutMs: 30_000 });
       expect(big.stdout).toContain("5 received");
       expect(await ping(nsA, "10.232.0.2", 3, 3)).toBe(true);
-      const [peer, when] = (await wg(["show", ifA, "latest-handshakes"])).stdout.trim().split("\t");
+      const [peer, when] = (await wgTool(["show", ifA, "latest-handshakes"])).stdout.trim().split("\t");
       expect(peer).toBe(b.pub);
       expect(Number(when)).toBeGreaterThan(0);
     } finally {
-      scope.close();
+      await scope.close();
     }
   });
 
   test("the Zig unit tests pass built for aarch64", async () => {
     const onPath = Bun.which("zig");
-    const zig = onPath && (await exec([onPath, "version"])).stdout.trim() === "0.14.1" ? [onPath] : ["python3", "-m", "ziglang"];
+    const zig = onPath && (await run([onPath, "version"])).stdout.trim() === "0.14.1" ? [onPath] : ["python3", "-m", "ziglang"];
     // --glibc-runtimes /usr: Zig runs qemu with -L /usr/aarch64-linux-gnu, where libc6-arm64-cross puts glibc.
-    const r = await exec([...zig, "build", "test", "-Doptimize=ReleaseFast", "-Dtarget=aarch64-linux-gnu", "-fqemu", "--glibc-runtimes", "/usr", "--summary", "all"], {
-      cwd: join(ROOT, "zig"),
+    const r = await run([...zig, "build", "test", "-Doptimize=ReleaseFast", "-Dtarget=aarch64-linux-gnu", "-fqemu", "--glibc-runtimes", "/usr", "--summary", "all"], {
+      check: false,
+      cwd: join(REPO, "zig"),
       timeoutMs: 230_000,
     });
     if (r.code !== 0) console.error(r.stdout, r.stderr);
@@ -183,12 +186,12 @@ describe("the AEAD self-test itself (natively)", () => {
   });
 
   test("BUNWG_SELFTEST fails when the Zig library cannot be loaded, instead of comparing @noble with itself", async () => {
-    const entry = join(ROOT, "src", "cli", "compiledEntry.ts");
-    const r = await exec([process.execPath, entry], { env: { BUNWG_SELFTEST: "aead:3", BUNWG_NATIVE_VARIANT: "no_such_variant" } });
+    const entry = join(REPO, "src", "cli", "compiledEntry.ts");
+    const r = await run([process.execPath, entry], { check: false, env: { BUNWG_SELFTEST: "aead:3", BUNWG_NATIVE_VARIANT: "no_such_variant" } });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("aead self-test: the Zig library did not load");
     expect(r.stderr).toContain('"no_such_variant"');
-    const bad = await exec([process.execPath, entry], { env: { BUNWG_SELFTEST: "aed" } });
+    const bad = await run([process.execPath, entry], { check: false, env: { BUNWG_SELFTEST: "aed" } });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('BUNWG_SELFTEST="aed"');
   });
