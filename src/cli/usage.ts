@@ -25,7 +25,7 @@ function visibleLength(text: string): number {
 
 /**
  * Wraps every line longer than `width` at blanks. A continuation lines up under the text after the line's last run
- * of two or more blanks that leaves 20 columns (a description column), else 4 columns in from the line's own.
+ * of two or more blanks that leaves 20 columns (a description column), else 2 columns in from the line's own (prose: none).
  */
 export function fitWidth(text: string, width: number): string {
   const out: string[] = [];
@@ -38,7 +38,7 @@ export function fitWidth(text: string, width: number): string {
     const indent = plain.match(/^ */)![0].length;
     const gaps = [...plain.slice(indent).matchAll(/ {2,}(?=\S)/g)].filter((m) => indent + m.index! + m[0].length <= width - 20);
     const last = gaps.at(-1);
-    let hang = last ? indent + last.index! + last[0].length : indent + 4;
+    let hang = last ? indent + last.index! + last[0].length : indent === 0 ? 0 : indent + 2;
         let rest = plain;
     let first = true;
     while (rest.length > 0) {
