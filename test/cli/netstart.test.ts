@@ -262,7 +262,7 @@ describe.skipIf(!isRoot)(`wg.ts netstart brings interfaces up (${daemonName})`, 
     made.namespaces.push(nsB);
     const portA = await freePort();
     const dir = confDir({
-      [`hostname.${a}`]: `wgport ${portA} wgkey ${KEY_A}\ninet 10.91.0.1/24\n`,
+      [`hostname.${a}`]: `wgport ${portA} wgkey ${KEY_A}\ninet 10.91.0.1 255.255.255.0 10.91.0.127 description "Bob's uplink"\n`,
       // Parses, then fails half-way: its daemon, its interface and the namespace it made must go again.
       [`hostname.${b}`]: `wgport 0 wgkey ${KEY_B} rdomain ${nsB}\ninet 10.92.0.1/24\n!test "$if" = ${b} && exit 3\n`,
       // Fails to parse on line 3: nothing is started for it.
@@ -278,6 +278,8 @@ describe.skipIf(!isRoot)(`wg.ts netstart brings interfaces up (${daemonName})`, 
     expect(r.stderr).toContain(`${dir}/hostname.${d}: wgport ${portA}: UDP port already in use`);
     expect(socketExists(a) && linkExists(a)).toBe(true);
     expect(sh(`ip -br addr show dev ${a}`).stdout).toContain("10.91.0.1/24");
+    expect(sh(`ip -o -4 addr show dev ${a}`).stdout).toContain("brd 10.91.0.127");
+    expect(sh(`ip -d link show dev ${a}`).stdout).toContain("alias Bob's uplink");
     for (const x of [b, c, d]) {
       expect(socketExists(x)).toBe(false);
       expect(linkExists(x) || linkExists(x, nsB)).toBe(false);
