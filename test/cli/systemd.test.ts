@@ -1,9 +1,10 @@
 // The systemd units in src/systemd/: `systemd-analyze verify` accepts them, and — as root, without systemd running —
-// their own ExecStart/ExecReload/ExecStop lines, run with only the capabilities of their CapabilityBoundingSet and
-// NoNewPrivileges, bring the seed's EXAMPLES up from hostname.if files, re-apply them keeping the session, and take
-// them down. Each capability of the set is needed: without it, the start fails and leaves nothing behind.
-import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+// their own ExecStart/ExecReload/ExecStop lines, with the standalone executable (dist/bunwg) as the service binary
+// and only the capabilities of their CapabilityBoundingSet and NoNewPrivileges, bring the seed's EXAMPLES up from
+// hostname.if files, re-apply them keeping the session, and take them down. Each capability of the set is needed:
+// without it, the start fails and leaves nothing behind.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { exec, hasCommand, isRoot, linkExists, Made, ROOT, sh, socketExists, udpPortFree, uid, WG_TS } from "./helpers.ts";
@@ -15,10 +16,12 @@ const BINARY = "/usr/local/bin/bunwg"; // where README installs dist/bunwg
 const dir = mkdtempSync(join(tmpdir(), "bunwg-systemd-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-// Stands in for the installed executable: the same command line, run from source.
-const wrapper = join(dir, "bunwg");
+// Stands in for the installed executable where only its existence matters (systemd-analyze verify).
+const wrapper = join(dir, "bunwg-source");
 writeFileSync(wrapper, `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(WG_TS)} "$@"\n`);
 chmodSync(wrapper, 0o755);
+// The service binary itself, as README installs it: `bun run compile`'s dist/bunwg, copied out alone.
+const serviceBinary = join(dir, "bunwg");
 
 function unitText(name: string): string {
   return readFileSync(join(UNIT_DIR, name), "utf8");
@@ -79,7 +82,7 @@ describe("src/systemd units", () => {
 /** A command line of a unit (`-` prefix dropped, %i filled in, the stand-in for the executable) run with only the
  *  unit's capabilities and no new privileges, as systemd would run it. */
 async function runUnitLine(line: string, ifname: string, caps: string[], confdir: string) {
-  const argv = line.replace(/^-/, "").replaceAll("%i", ifname).replaceAll(BINARY, wrapper).split(/\s+/);
+  const argv = line.replace(/^-/, "").replaceAll("%i", ifname).replaceAll(BINARY, serviceBinary).split(/\s+/);
   const bounding = ["-all", ...caps.map((c) => `+${c.replace(/^CAP_/, "").toLowerCase()}`)].join(",");
   return exec(["setpriv", "--bounding-set", bounding, "--inh-caps", "-all", "--no-new-privs", "--", ...argv], {
     env: { BUNWG_CONFDIR: confdir },
@@ -98,6 +101,12 @@ async function privilegedPort(not: number[] = []): Promise<number> {
 describe.skipIf(!isRoot || !hasCommand("setpriv"))("the units' command lines with the units' capabilities", () => {
   const id = uid();
   const made = new Made();
+  beforeAll(async () => {
+    const r = await exec([process.execPath, "run", "compile"], { cwd: ROOT, timeoutMs: 170_000 });
+    if (r.code !== 0) throw new Error(`bun run compile failed:\n${r.stdout}${r.stderr}`);
+    copyFileSync(join(ROOT, "dist", "bunwg"), serviceBinary);
+    chmodSync(serviceBinary, 0o755);
+  });
   afterAll(async () => {
     await made.cleanup();
   });
@@ -124,6 +133,11 @@ describe.skipIf(!isRoot || !hasCommand("setpriv"))("the units' command lines wit
     expect(start.stderr).toBe("");
     expect(start.code).toBe(0);
     expect(linkExists(if1, ns1) && linkExists(if2, ns2)).toBe(true);
+    // The daemon is the service binary, bounded to the unit's capabilities (12 NET_ADMIN, 10 NET_BIND_SERVICE, 21 SYS_ADMIN).
+    const pid = sh(`ss -xlpnH src /var/run/wireguard/${if1}.sock`).stdout.match(/pid=(\d+)/)?.[1];
+    expect(pid).toBeDefined();
+    expect(sh(`readlink /proc/${pid}/exe`).stdout.trim()).toBe(serviceBinary);
+    expect(readFileSync(`/proc/${pid}/status`, "utf8")).toMatch(/^CapBnd:\s+0*201400$/m);
     const ping = () => sh(`ip netns exec ${ns1} ping -c 2 -i 0.2 -W 3 192.168.5.2`).code === 0;
     expect(ping()).toBe(true);
     const handshake = () => sh(`wg show ${if1} latest-handshakes`).stdout.trim();
