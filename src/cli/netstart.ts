@@ -6,6 +6,8 @@
 // destroyed again if any later step of its file fails (the others still come up). Running it again on an interface
 // that is up applies the file as `wg syncconf` does: only what differs is sent, so peers the file leaves unchanged
 // keep their sessions (src/device/uapi.ts diffConfigs; wireguard-go does the same for peers it is not told about).
+// The words of all lines are applied together (one set request, then the address/MTU/up-down steps in file order);
+// "!command" lines run after that, in file order, and a command that fails fails its file.
 import { defineCommand } from "citty";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -255,10 +257,10 @@ export interface NetstartOptions {
 
 /** Returns the exit status: 0 when every interface came up, 1 when any failed (the others still came up). */
 export async function netstart(o: NetstartOptions): Promise<number> {
+  for (const n of o.names) checkIfname(n);
   if (!existsSync(o.dir) || !statSync(o.dir).isDirectory()) {
     throw new CliError(`${o.dir}: no such directory (the hostname.IFNAME files are read from --dir DIR, else $BUNWG_CONFDIR, else ${DEFAULT_CONFDIR})`);
   }
-  for (const n of o.names) checkIfname(n);
   if (!o.dryRun) requireRoot("netstart");
   const names = o.names.length > 0 ? o.names : listHostnameInterfaces(o.dir);
   if (names.length === 0) o.warn(`no hostname.wg* files in ${o.dir}: nothing to bring up`);
