@@ -247,6 +247,12 @@ describe.skipIf(!isRoot)(`wg.ts netstart brings interfaces up (${daemonName})`, 
     expect(r.stdout).toBe(`${o.if1}: 1 peer changed\n`);
     expect(sh(`wg show ${o.if1} allowed-ips`).stdout).toContain(`${other}\t10.77.0.0/16 10.79.0.0/16`);
     expect(sh(`wg show ${o.if1} persistent-keepalive`).stdout).toContain(`${other}\t25`);
+    // A mistake on the last line: nothing of the file is applied to the running interface (the peer stays as it was).
+    write(`wgpeer ${other} wgaip 10.80.0.0/16\nmtu 9\n`);
+    r = await wg(["netstart", "--dir", dir, o.if1], { env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`hostname.${o.if1}:5: mtu: expected an MTU of 68-65535 bytes, got "9"`);
+    expect(sh(`wg show ${o.if1} allowed-ips`).stdout).toContain(`${other}\t10.77.0.0/16 10.79.0.0/16`);
     write("");
     r = await wg(["netstart", "--dir", dir, o.if1], { env });
     expect(r.stdout).toBe(`${o.if1}: 1 peer removed\n`);
