@@ -43,7 +43,8 @@ function applyLinkOp(ifname: string, ns: string | null, op: LinkOp): void {
     case "address": {
       const cidr = `${op.prefix.address}/${op.prefix.bits}`;
       // "replace" makes repeating a command harmless, as re-adding an address is on OpenBSD.
-      ip(ns, ["addr", "replace", cidr, "dev", ifname], `address ${op.text}`);
+      const bcast = op.broadcast ? ["broadcast", op.broadcast] : [];
+      ip(ns, ["addr", "replace", cidr, ...bcast, "dev", ifname], `address ${op.text}`);
       // OpenBSD brings an interface up when it is given an address.
       ip(ns, ["link", "set", "dev", ifname, "up"], `address ${op.text}`);
       break;
@@ -54,6 +55,10 @@ function applyLinkOp(ifname: string, ns: string | null, op: LinkOp): void {
       break;
     case "mtu":
       ip(ns, ["link", "set", "dev", ifname, "mtu", String(op.mtu)], `mtu ${op.mtu}`);
+      break;
+    case "description":
+      // Linux keeps an interface's description as its alias (ifalias).
+      ip(ns, ["link", "set", "dev", ifname, "alias", op.text], `description ${op.text}`);
       break;
   }
 }

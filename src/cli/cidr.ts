@@ -34,3 +34,16 @@ export function netmaskHex(bits: number): string {
   const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
   return `0x${mask.toString(16).padStart(8, "0")}`;
 }
+
+/** Prefix length of an IPv4 netmask as OpenBSD ifconfig takes it ("255.255.255.0" or "0xffffff00"), or null when the
+ *  text is no netmask or its one-bits are not contiguous. */
+export function netmaskBits(text: string): number | null {
+  let mask: number;
+  const ip = parseIp(text);
+  if (/^0x[0-9a-fA-F]{8}$/.test(text)) mask = Number.parseInt(text.slice(2), 16);
+  else if (ip !== null && ip.length === 4) mask = ip.reduce((m, o) => m * 256 + o, 0);
+  else return null;
+  const inverted = ~mask >>> 0;
+  if ((inverted & (inverted + 1)) !== 0) return null; // ones must be contiguous from the top
+  return 32 - Math.log2(inverted + 1);
+}
