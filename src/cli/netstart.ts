@@ -12,15 +12,18 @@ import { defineCommand } from "citty";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { CliError, requireRoot, runReporting } from "./errors.ts";
-import { daemonAnswers, getAnswer, socketPath } from "./configSocket.ts";
+import { daemonAnswers, getAnswer } from "./configSocket.ts";
+import { socketPath } from "../uapi/socket.ts";
 import { applyPlan, destroyInterface } from "./apply.ts";
 import { locate, netnsExists, run } from "./iproute.ts";
 import { endpointText } from "./setRequest.ts";
 import { canonicalNetwork } from "./cidr.ts";
 import { checkIfname, type EndpointWord, type LinkOp, type PeerPlan, type Plan } from "./words.ts";
 import { HOSTNAME_FILE, parseHostnameFile, shellWord, type HostnameLine } from "./hostname.ts";
-import { clampPrivateKey, formatEndpoint, hexToKey, keyToHex, parseGet, type DeviceConfig } from "../device/uapi.ts";
-import { formatCidr } from "../device/allowedips.ts";
+import { clampPrivateKey } from "../noise/index.ts";
+import type { DeviceConfig } from "../config/model.ts";
+import { parseGet } from "../uapi/get.ts";
+import { formatCidr, formatEndpoint, keyFromHex, keyToHex } from "../text/codec.ts";
 
 export const DEFAULT_CONFDIR = "/etc/bunwg";
 const COMMAND_TIMEOUT_MS = 60_000;
@@ -101,7 +104,7 @@ export function desiredState(lines: HostnameLine[]): Desired {
 }
 
 function clampedHex(hex: string): string {
-  return keyToHex(clampPrivateKey(hexToKey(hex)!));
+  return keyToHex(clampPrivateKey(keyFromHex(hex)));
 }
 
 export interface SyncSummary {

@@ -3,7 +3,8 @@
 // terminal and never with NO_COLOR.
 import { describe, expect, test } from "bun:test";
 import { fitWidth, styleFor } from "../../src/cli/usage.ts";
-import { hasCommand, WG_TS, wg } from "./helpers.ts";
+import { hasCommand } from "../support/process.ts";
+import { WG_TS, bunwg } from "../support/programs.ts";
 
 const COMMANDS = ["ifconfig", "netstart", "show", "genkey", "pubkey", "genpsk", "demo"];
 const ANSI = /\x1b\[/;
@@ -23,7 +24,7 @@ function onTerminal(args: string, cols: number, env: Record<string, string> = {}
 
 describe("bunwg --help", () => {
   test("the daemon invocation first, then one line per command, and no ifconfig word list", async () => {
-    const r = await wg(["--help"], { env: { COLUMNS: "" } });
+    const r = await bunwg(["--help"], { env: { COLUMNS: "" } });
     expect(r.code).toBe(0);
     expect(r.stderr).toBe("");
     const lines = r.stdout.split("\n");
@@ -39,34 +40,34 @@ describe("bunwg --help", () => {
     expect(r.stdout).not.toMatch(/ {6,}\S* *$/m); // no padding run to the right
     expect(r.stdout).not.toMatch(ANSI); // a pipe is no terminal
     for (const l of lines) expect(l.length).toBeLessThanOrEqual(80);
-    expect((await wg(["-h"])).stdout).toBe(r.stdout);
+    expect((await bunwg(["-h"])).stdout).toBe(r.stdout);
   });
 
   test("lines fit $COLUMNS when not on a terminal", async () => {
-    const r = await wg(["--help"], { env: { COLUMNS: "56" } });
+    const r = await bunwg(["--help"], { env: { COLUMNS: "56" } });
     expect(r.code).toBe(0);
     for (const l of r.stdout.split("\n")) expect(l.length).toBeLessThanOrEqual(56);
     expect(r.stdout).toContain("netstart");
   });
 
   test("no words: the usage on stderr, exit 2; an unknown option is named", async () => {
-    const none = await wg([]);
+    const none = await bunwg([]);
     expect(none.code).toBe(2);
     expect(none.stdout).toBe("");
     expect(none.stderr).toStartWith("Usage: bunwg [-f|--foreground]");
     expect(none.stderr).toContain("\n  netstart  ");
-    const bad = await wg(["--bogus"]);
+    const bad = await bunwg(["--bogus"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toStartWith(`bunwg: unknown option "--bogus"\nUsage: bunwg`);
   });
 
   test("the word list is under ifconfig --help; netstart --help names its options", async () => {
-    const i = await wg(["ifconfig", "--help"], { env: { COLUMNS: "" } });
+    const i = await bunwg(["ifconfig", "--help"], { env: { COLUMNS: "" } });
     expect(i.code).toBe(0);
     for (const word of ["wgpeer PUB", "wgendpoint ADDR PORT", "netmask MASK", "description TEXT", "rdomain NS"]) expect(i.stdout).toContain(word);
     expect(i.stdout).not.toMatch(ANSI);
     for (const l of i.stdout.split("\n")) expect(l.length).toBeLessThanOrEqual(80);
-    const n = await wg(["netstart", "--help"]);
+    const n = await bunwg(["netstart", "--help"]);
     expect(n.code).toBe(0);
     for (const word of ["--dir", "--dry-run", "BUNWG_CONFDIR", "hostname.IFNAME"]) expect(n.stdout).toContain(word);
   });

@@ -9,7 +9,11 @@ import { parseHostnameFile, splitWords, unpackLine } from "../../src/cli/hostnam
 import { desiredState } from "../../src/cli/netstart.ts";
 import { parseWords } from "../../src/cli/words.ts";
 import { CliError } from "../../src/cli/errors.ts";
-import { daemonName, freePort, hasCommand, isRoot, linkExists, Made, sh, socketExists, uid, wg } from "./helpers.ts";
+import { freePort, linkExists, socketExists } from "../support/net.ts";
+import { hasCommand, shell, runSync } from "../support/process.ts";
+import { bunwg, daemonName, isRoot, uniqueTag } from "../support/programs.ts";
+import { Scope } from "../support/scope.ts";
+import { socketPath } from "../../src/uapi/socket.ts";
 
 setDefaultTimeout(120_000);
 
@@ -115,35 +119,35 @@ describe("hostname.if(5) lines", () => {
 
 describe("wg.ts netstart: directories and files", () => {
   test("a missing directory is named, from --dir and from BUNWG_CONFDIR", async () => {
-    const missing = join(tmpdir(), `bunwg-no-such-dir-${uid()}`);
-    const r = await wg(["netstart", "--dir", missing]);
+    const missing = join(tmpdir(), `bunwg-no-such-dir-${uniqueTag()}`);
+    const r = await bunwg(["netstart", "--dir", missing]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`netstart: ${missing}: no such directory`);
-    const e = await wg(["netstart", "-n"], { env: { BUNWG_CONFDIR: missing } });
+    const e = await bunwg(["netstart", "-n"], { env: { BUNWG_CONFDIR: missing } });
     expect(e.code).toBe(1);
     expect(e.stderr).toContain(`${missing}: no such directory`);
   });
 
   test("an empty directory brings up nothing and says so; a named interface without a file fails", async () => {
     const dir = confDir({ "hostname.wg0.bak": "up\n", "hostname.wg0~": "up\n", "hostname.eth0": "up\n" });
-    const r = await wg(["netstart", "--dir", dir, "--dry-run"]);
+    const r = await bunwg(["netstart", "--dir", dir, "--dry-run"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain(`no hostname.wg* files in ${dir}`);
-    const named = await wg(["netstart", "-n", "--dir", dir, "wgnone"]);
+    const named = await bunwg(["netstart", "-n", "--dir", dir, "wgnone"]);
     expect(named.code).toBe(1);
     expect(named.stderr).toContain(`${join(dir, "hostname.wgnone")}: no such file`);
   });
 
   test("--dry-run prints each file's ifconfig words in name order and the bad file's error; changes nothing", async () => {
-    const id = uid();
+    const id = uniqueTag();
     const dir = confDir({
       [`hostname.wgb${id}`]: `wgport 0 wgkey ${KEY_B}\ninet6 fd00::2 64\n!echo "$if"\n`,
       [`hostname.wga${id}`]: `wgport 0 wgkey ${KEY_A}\ninet 192.168.5.1 255.255.255.0\ndescription "Bob's uplink"\n`,
       [`hostname.wgc${id}`]: `up\nwgpka 25\n`,
     });
     chmodSync(join(dir, `hostname.wgb${id}`), 0o644);
-    const r = await wg(["netstart", "--dir", dir, "--dry-run"]);
+    const r = await bunwg(["netstart", "--dir", dir, "--dry-run"]);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe(
       [
@@ -166,32 +170,32 @@ describe("wg.ts netstart: directories and files", () => {
   });
 });
 
-/** The seed's EXAMPLES as two hostname.if files (keys made with wg genkey instead of openssl rand: both are 32 random
+/** The seed's EXAMPLES as two hostname.if files (keys scope with wg genkey instead of openssl rand: both are 32 random
  *  bytes in base64; the peers' public keys are written in, where the script reads them back with ifconfig). */
 function seedFiles(o: { if1: string; if2: string; ns1: string; ns2: string; port1: number; port2: number }) {
   const k = () => {
-    const priv = sh("wg genkey").stdout.trim();
-    return { priv, pub: sh(`echo ${priv} | wg pubkey`).stdout.trim() };
+    const priv = shell("wg genkey").stdout.trim();
+    return { priv, pub: shell(`echo ${priv} | wg pubkey`).stdout.trim() };
   };
   const k1 = k();
   const k2 = k();
   return {
     k1,
     k2,
-    file1: (extra = "") => `# wg(4) EXAMPLES, wg1\nwgport ${o.port1} wgkey ${k1.priv} rdomain ${o.ns1}\nwgpeer ${k2.pub} wgendpoint 127.0.0.1 ${o.port2} wgaip 192.168.5.2/32\n${extra}inet 192.168.5.1 255.255.255.0\n`,
-    file2: `# wg(4) EXAMPLES, wg2\nwgport ${o.port2} wgkey ${k2.priv} rdomain ${o.ns2}\nwgpeer ${k1.pub} wgendpoint 127.0.0.1 ${o.port1} wgaip 192.168.5.1/32\ninet 192.168.5.2/24\n`,
+    file1: (extra = "") => `# bunwg(4) EXAMPLES, wg1\nwgport ${o.port1} wgkey ${k1.priv} rdomain ${o.ns1}\nwgpeer ${k2.pub} wgendpoint 127.0.0.1 ${o.port2} wgaip 192.168.5.2/32\n${extra}inet 192.168.5.1 255.255.255.0\n`,
+    file2: `# bunwg(4) EXAMPLES, wg2\nwgport ${o.port2} wgkey ${k2.priv} rdomain ${o.ns2}\nwgpeer ${k1.pub} wgendpoint 127.0.0.1 ${o.port1} wgaip 192.168.5.1/32\ninet 192.168.5.2/24\n`,
   };
 }
 
 function ping(ns: string, addr: string): boolean {
-  const r = sh(`ip netns exec ${ns} ping -c 2 -i 0.2 -W 3 ${addr}`);
+  const r = shell(`ip netns exec ${ns} ping -c 2 -i 0.2 -W 3 ${addr}`);
   if (r.code !== 0) console.error(r.stdout, r.stderr);
   return r.code === 0;
 }
 
 function handshakes(ifname: string): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const line of sh(`wg show ${ifname} latest-handshakes`).stdout.trim().split("\n")) {
+  for (const line of shell(`wg show ${ifname} latest-handshakes`).stdout.trim().split("\n")) {
     const [peer, t] = line.split("\t");
     if (peer) out[peer] = Number(t);
   }
@@ -199,10 +203,10 @@ function handshakes(ifname: string): Record<string, number> {
 }
 
 describe.skipIf(!isRoot)(`wg.ts netstart brings interfaces up (${daemonName})`, () => {
-  const id = uid();
-  const made = new Made();
+  const id = uniqueTag();
+  const scope = new Scope();
   afterAll(async () => {
-    await made.cleanup();
+    await scope.close();
   });
 
   // Against wireguard-go too: it drops a peer's session when the peer is removed and added again (as a setconf-like
@@ -212,17 +216,17 @@ describe.skipIf(!isRoot)(`wg.ts netstart brings interfaces up (${daemonName})`, 
   test.each(daemons)("the seed's EXAMPLES as two hostname.if files (%s): the ping crosses; a re-run keeps the session and syncs changes", async (tag, env) => {
     const n = tag === "wireguard-go" ? "g" : "1";
     const o = { if1: `wg${n}a${id}`, if2: `wg${n}b${id}`, ns1: `bwns${n}a${id}`, ns2: `bwns${n}b${id}`, port1: await freePort(), port2: await freePort() };
-    made.interfaces.push(o.if1, o.if2);
-    made.namespaces.push(o.ns1, o.ns2);
+    scope.interface(o.if1); scope.interface(o.if2);
+    scope.track(o.ns1); scope.track(o.ns2);
     const seed = seedFiles(o);
     const dir = confDir({ [`hostname.${o.if1}`]: seed.file1(), [`hostname.${o.if2}`]: seed.file2 });
 
-    const up = await wg(["netstart"], { env: { ...env, BUNWG_CONFDIR: dir }, timeoutMs: 60_000 });
+    const up = await bunwg(["netstart"], { env: { ...env, BUNWG_CONFDIR: dir }, timeoutMs: 60_000 });
     expect(up.stderr).toBe("");
     expect(up.stdout).toBe(`${o.if1}: created\n${o.if2}: created\n`);
     expect(up.code).toBe(0);
     expect(linkExists(o.if1, o.ns1) && linkExists(o.if2, o.ns2)).toBe(true);
-    expect(sh(`ip -n ${o.ns1} -br addr show dev ${o.if1}`).stdout).toContain("192.168.5.1/24");
+    expect(shell(`ip -n ${o.ns1} -br addr show dev ${o.if1}`).stdout).toContain("192.168.5.1/24");
     // route -T1 exec ping 192.168.5.2
     expect(ping(o.ns1, "192.168.5.2")).toBe(true);
     const before = handshakes(o.if1)[seed.k2.pub]!;
@@ -230,33 +234,33 @@ describe.skipIf(!isRoot)(`wg.ts netstart brings interfaces up (${daemonName})`, 
 
     // Unchanged files: nothing is sent; the session survives (a new handshake would carry a later time).
     await Bun.sleep(1100);
-    const again = await wg(["netstart", "--dir", dir, o.if1, o.if2], { env, timeoutMs: 60_000 });
+    const again = await bunwg(["netstart", "--dir", dir, o.if1, o.if2], { env, timeoutMs: 60_000 });
     expect(again.stderr).toBe("");
     expect(ping(o.ns1, "192.168.5.2")).toBe(true);
     expect(handshakes(o.if1)[seed.k2.pub]).toBe(before);
     expect(again.stdout).toBe(`${o.if1}: configuration unchanged\n${o.if2}: configuration unchanged\n`);
 
     // A second peer added, then changed, then removed: the first peer's session is untouched throughout.
-    const other = sh("wg genkey | wg pubkey").stdout.trim();
+    const other = shell("wg genkey | wg pubkey").stdout.trim();
     const write = (extra: string) => writeFileSync(join(dir, `hostname.${o.if1}`), seed.file1(extra), { mode: 0o600 });
     write(`wgpeer ${other} wgaip 10.77.0.0/16 wgaip 10.78.0.0/16\n`);
-    let r = await wg(["netstart", "--dir", dir, o.if1], { env });
+    let r = await bunwg(["netstart", "--dir", dir, o.if1], { env });
     expect(r.stdout).toBe(`${o.if1}: 1 peer added\n`);
     write(`wgpeer ${other} wgaip 10.77.0.0/16 wgaip 10.79.0.0/16 wgpka 25\n`);
-    r = await wg(["netstart", "--dir", dir, o.if1], { env });
+    r = await bunwg(["netstart", "--dir", dir, o.if1], { env });
     expect(r.stdout).toBe(`${o.if1}: 1 peer changed\n`);
-    expect(sh(`wg show ${o.if1} allowed-ips`).stdout).toContain(`${other}\t10.77.0.0/16 10.79.0.0/16`);
-    expect(sh(`wg show ${o.if1} persistent-keepalive`).stdout).toContain(`${other}\t25`);
+    expect(shell(`wg show ${o.if1} allowed-ips`).stdout).toContain(`${other}\t10.77.0.0/16 10.79.0.0/16`);
+    expect(shell(`wg show ${o.if1} persistent-keepalive`).stdout).toContain(`${other}\t25`);
     // A mistake on the last line: nothing of the file is applied to the running interface (the peer stays as it was).
     write(`wgpeer ${other} wgaip 10.80.0.0/16\nmtu 9\n`);
-    r = await wg(["netstart", "--dir", dir, o.if1], { env });
+    r = await bunwg(["netstart", "--dir", dir, o.if1], { env });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`hostname.${o.if1}:5: mtu: expected an MTU of 68-65535 bytes, got "9"`);
-    expect(sh(`wg show ${o.if1} allowed-ips`).stdout).toContain(`${other}\t10.77.0.0/16 10.79.0.0/16`);
+    expect(shell(`wg show ${o.if1} allowed-ips`).stdout).toContain(`${other}\t10.77.0.0/16 10.79.0.0/16`);
     write("");
-    r = await wg(["netstart", "--dir", dir, o.if1], { env });
+    r = await bunwg(["netstart", "--dir", dir, o.if1], { env });
     expect(r.stdout).toBe(`${o.if1}: 1 peer removed\n`);
-    expect(sh(`wg show ${o.if1} peers`).stdout.trim()).toBe(seed.k2.pub);
+    expect(shell(`wg show ${o.if1} peers`).stdout.trim()).toBe(seed.k2.pub);
     expect(ping(o.ns1, "192.168.5.2")).toBe(true);
     expect(handshakes(o.if1)[seed.k2.pub]).toBe(before);
   });
@@ -264,33 +268,33 @@ describe.skipIf(!isRoot)(`wg.ts netstart brings interfaces up (${daemonName})`, 
   test("a failing file leaves no daemon, interface or namespace of its own; the files around it still come up", async () => {
     const [a, b, c, d] = ["a", "b", "c", "d"].map((x) => `wgf${x}${id}`) as [string, string, string, string];
     const nsB = `bwnsf${id}`;
-    made.interfaces.push(a, b, c, d);
-    made.namespaces.push(nsB);
+    scope.interface(a); scope.interface(b); scope.interface(c); scope.interface(d);
+    scope.track(nsB);
     const portA = await freePort();
     const dir = confDir({
       [`hostname.${a}`]: `wgport ${portA} wgkey ${KEY_A}\ninet 10.91.0.1 255.255.255.0 10.91.0.127 description "Bob's uplink"\n`,
-      // Parses, then fails half-way: its daemon, its interface and the namespace it made must go again.
+      // Parses, then fails half-way: its daemon, its interface and the namespace it scope must go again.
       [`hostname.${b}`]: `wgport 0 wgkey ${KEY_B} rdomain ${nsB}\ninet 10.92.0.1/24\n!test "$if" = ${b} && exit 3\n`,
       // Fails to parse on line 3: nothing is started for it.
       [`hostname.${c}`]: `wgport 0\ninet 10.93.0.1/24\nwgpeer ${KEY_A} wgendpoint 127.0.0.1 notaport\n`,
       // Fails when its port is taken (by a, brought up first).
       [`hostname.${d}`]: `wgport ${portA}\n`,
     });
-    const r = await wg(["netstart", "--dir", dir], { timeoutMs: 90_000 });
+    const r = await bunwg(["netstart", "--dir", dir], { timeoutMs: 90_000 });
     expect(r.code).toBe(1);
     expect(r.stdout).toBe(`${a}: created\n`);
     expect(r.stderr).toContain(`${dir}/hostname.${b}:3: !test "$if" = ${b} && exit 3: exited with status 3`);
     expect(r.stderr).toContain(`${dir}/hostname.${c}:3: wgendpoint: expected a UDP port 1-65535 after the address`);
     expect(r.stderr).toContain(`${dir}/hostname.${d}: wgport ${portA}: UDP port already in use`);
     expect(socketExists(a) && linkExists(a)).toBe(true);
-    expect(sh(`ip -br addr show dev ${a}`).stdout).toContain("10.91.0.1/24");
-    expect(sh(`ip -o -4 addr show dev ${a}`).stdout).toContain("brd 10.91.0.127");
-    expect(sh(`ip -d link show dev ${a}`).stdout).toContain("alias Bob's uplink");
+    expect(shell(`ip -br addr show dev ${a}`).stdout).toContain("10.91.0.1/24");
+    expect(shell(`ip -o -4 addr show dev ${a}`).stdout).toContain("brd 10.91.0.127");
+    expect(shell(`ip -d link show dev ${a}`).stdout).toContain("alias Bob's uplink");
     for (const x of [b, c, d]) {
       expect(socketExists(x)).toBe(false);
       expect(linkExists(x) || linkExists(x, nsB)).toBe(false);
-      expect(sh(`ss -xlpnH src /var/run/wireguard/${x}.sock`).stdout.trim()).toBe("");
+      expect(runSync(["ss", "-xlpnH", "src", socketPath(x)], { check: false }).stdout.trim()).toBe("");
     }
-    expect(sh("ip netns list").stdout).not.toContain(nsB);
+    expect(shell("ip netns list").stdout).not.toContain(nsB);
   });
 });

@@ -7,11 +7,17 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { exec, hasCommand, isRoot, linkExists, Made, ROOT, sh, socketExists, udpPortFree, uid, WG_TS } from "./helpers.ts";
+import { linkExists, socketExists, udpPortFree } from "../support/net.ts";
+import { type RunOptions, hasCommand, run, shell, runSync } from "../support/process.ts";
+import { REPO, WG_TS, daemonEnv, isRoot, uniqueTag } from "../support/programs.ts";
+import { Scope } from "../support/scope.ts";
+import { socketPath } from "../../src/uapi/socket.ts";
+// A program run as the CLI tests run one: from the repository, with the daemon choice, whatever its exit code.
+const runIn = (cmd: string[], opts: RunOptions = {}) => run(cmd, { check: false, cwd: REPO, ...opts, env: { ...daemonEnv, ...opts.env } });
 
 setDefaultTimeout(120_000);
 
-const UNIT_DIR = join(ROOT, "src", "systemd");
+const UNIT_DIR = join(REPO, "src", "systemd");
 const BINARY = "/usr/local/bin/bunwg"; // where README installs dist/bunwg
 const dir = mkdtempSync(join(tmpdir(), "bunwg-systemd-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -69,13 +75,13 @@ describe("src/systemd units", () => {
       writeFileSync(p, unitText(from!).replaceAll(BINARY, wrapper));
       return p;
     });
-    const r = await exec(["systemd-analyze", "verify", ...copies]);
+    const r = await runIn(["systemd-analyze", "verify", ...copies]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     // And it does complain about a broken unit (so the check above can fail).
     const bad = join(dir, "bunwg-bad.service");
     writeFileSync(bad, unitText("bunwg-netstart.service").replaceAll(BINARY, wrapper).replace("Type=oneshot", "Type=oneshoot"));
-    expect((await exec(["systemd-analyze", "verify", bad])).stderr).toContain("oneshoot");
+    expect((await runIn(["systemd-analyze", "verify", bad])).stderr).toContain("oneshoot");
   });
 });
 
@@ -84,7 +90,7 @@ describe("src/systemd units", () => {
 async function runUnitLine(line: string, ifname: string, caps: string[], confdir: string) {
   const argv = line.replace(/^-/, "").replaceAll("%i", ifname).replaceAll(BINARY, serviceBinary).split(/\s+/);
   const bounding = ["-all", ...caps.map((c) => `+${c.replace(/^CAP_/, "").toLowerCase()}`)].join(",");
-  return exec(["setpriv", "--bounding-set", bounding, "--inh-caps", "-all", "--no-new-privs", "--", ...argv], {
+  return runIn(["setpriv", "--bounding-set", bounding, "--inh-caps", "-all", "--no-new-privs", "--", ...argv], {
     env: { BUNWG_CONFDIR: confdir },
     timeoutMs: 90_000,
   });
@@ -99,16 +105,16 @@ async function privilegedPort(not: number[] = []): Promise<number> {
 }
 
 describe.skipIf(!isRoot || !hasCommand("setpriv"))("the units' command lines with the units' capabilities", () => {
-  const id = uid();
-  const made = new Made();
+  const id = uniqueTag();
+  const scope = new Scope();
   beforeAll(async () => {
-    const r = await exec([process.execPath, "run", "compile"], { cwd: ROOT, timeoutMs: 170_000 });
+    const r = await runIn([process.execPath, "run", "compile"], { cwd: REPO, timeoutMs: 170_000 });
     if (r.code !== 0) throw new Error(`bun run compile failed:\n${r.stdout}${r.stderr}`);
-    copyFileSync(join(ROOT, "dist", "bunwg"), serviceBinary);
+    copyFileSync(join(REPO, "dist", "bunwg"), serviceBinary);
     chmodSync(serviceBinary, 0o755);
   });
   afterAll(async () => {
-    await made.cleanup();
+    await scope.close();
   });
   const netstartUnit = serviceSettings(unitText("bunwg-netstart.service"));
   const template = serviceSettings(unitText("bunwg@.service"));
@@ -116,13 +122,13 @@ describe.skipIf(!isRoot || !hasCommand("setpriv"))("the units' command lines wit
 
   test("netstart's ExecStart brings up the seed's EXAMPLES (rdomain, ports < 1024); the template reloads and stops them", async () => {
     const [if1, if2, ns1, ns2] = [`wgsa${id}`, `wgsb${id}`, `bwsdna${id}`, `bwsdnb${id}`] as const;
-    made.interfaces.push(if1, if2);
-    made.namespaces.push(ns1, ns2);
+    scope.interface(if1); scope.interface(if2);
+    scope.track(ns1); scope.track(ns2);
     const p1 = await privilegedPort();
     const p2 = await privilegedPort([p1]);
     const key = () => {
-      const priv = sh("wg genkey").stdout.trim();
-      return { priv, pub: sh(`echo ${priv} | wg pubkey`).stdout.trim() };
+      const priv = shell("wg genkey").stdout.trim();
+      return { priv, pub: shell(`echo ${priv} | wg pubkey`).stdout.trim() };
     };
     const [k1, k2] = [key(), key()];
     const conf = mkdtempSync(join(dir, "etc-"));
@@ -134,13 +140,13 @@ describe.skipIf(!isRoot || !hasCommand("setpriv"))("the units' command lines wit
     expect(start.code).toBe(0);
     expect(linkExists(if1, ns1) && linkExists(if2, ns2)).toBe(true);
     // The daemon is the service binary, bounded to the unit's capabilities (12 NET_ADMIN, 10 NET_BIND_SERVICE, 21 SYS_ADMIN).
-    const pid = sh(`ss -xlpnH src /var/run/wireguard/${if1}.sock`).stdout.match(/pid=(\d+)/)?.[1];
+    const pid = runSync(["ss", "-xlpnH", "src", socketPath(if1)], { check: false }).stdout.match(/pid=(\d+)/)?.[1];
     expect(pid).toBeDefined();
-    expect(sh(`readlink /proc/${pid}/exe`).stdout.trim()).toBe(serviceBinary);
+    expect(shell(`readlink /proc/${pid}/exe`).stdout.trim()).toBe(serviceBinary);
     expect(readFileSync(`/proc/${pid}/status`, "utf8")).toMatch(/^CapBnd:\s+0*201400$/m);
-    const ping = () => sh(`ip netns exec ${ns1} ping -c 2 -i 0.2 -W 3 192.168.5.2`).code === 0;
+    const ping = () => shell(`ip netns exec ${ns1} ping -c 2 -i 0.2 -W 3 192.168.5.2`).code === 0;
     expect(ping()).toBe(true);
-    const handshake = () => sh(`wg show ${if1} latest-handshakes`).stdout.trim();
+    const handshake = () => shell(`wg show ${if1} latest-handshakes`).stdout.trim();
     const before = handshake();
 
     await Bun.sleep(1100);
@@ -162,11 +168,11 @@ describe.skipIf(!isRoot || !hasCommand("setpriv"))("the units' command lines wit
     for (const missing of caps) {
       const ifname = `wgsc${missing.length}${id}`;
       const ns = `bwsdc${missing.length}${id}`;
-      made.interfaces.push(ifname);
-      made.namespaces.push(ns);
+      scope.interface(ifname);
+      scope.track(ns);
       const conf = mkdtempSync(join(dir, "etc-"));
       const port = await privilegedPort();
-      writeFileSync(join(conf, `hostname.${ifname}`), `wgport ${port} wgkey ${sh("wg genkey").stdout.trim()} rdomain ${ns}\ninet 10.66.0.1/24\n`, { mode: 0o600 });
+      writeFileSync(join(conf, `hostname.${ifname}`), `wgport ${port} wgkey ${shell("wg genkey").stdout.trim()} rdomain ${ns}\ninet 10.66.0.1/24\n`, { mode: 0o600 });
       const r = await runUnitLine(template.get("ExecStart")![0]!, ifname, caps.filter((c) => c !== missing), conf);
       expect(r.code, `without ${missing}`).toBe(1);
       expect(r.stderr).toContain(`hostname.${ifname}`);
