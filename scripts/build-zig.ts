@@ -2,7 +2,7 @@
 // Builds the Zig library (zig/) into zig/zig-out/lib/: one shared library per CPU level, chosen at load time by
 // src/native/lib.ts. Runs as `bun install`'s postinstall; `bun run build:zig` (= --force) rebuilds unconditionally.
 // Skips the build when the sources, the Zig version and the outputs are unchanged.
-// `--arch=arm64` cross-builds the library for 64-bit ARM Linux instead (libbunwg-aarch64.so, for
+// `--test` runs the Zig unit tests instead. `--arch=arm64` cross-builds the library for 64-bit ARM Linux instead (libbunwg-aarch64.so, for
 // `bun run compile --target linux-arm64`); `bun install` builds only this machine's architecture.
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
@@ -75,6 +75,14 @@ function sourceStamp(): string {
     h.update(readFileSync(join(zigDir, f)));
   }
   return h.digest("hex");
+}
+
+// `--test`: the Zig `test` blocks (zig build test) with the same pinned Zig, as .ci/run runs them.
+if (process.argv.includes("--test")) {
+  const r = run([...findZig(), "build", "test", "--summary", "all"], zigDir);
+  console.log(r.out);
+  if (!r.ok) fail("zig build test failed");
+  process.exit(0);
 }
 
 const expected = libraryFileNames(arch).map((f) => join(outDir, f));
