@@ -56,11 +56,16 @@ export class Udp {
     if (this.poller !== null && !this.closed) this.native.sym.bunwg_poller_rearm(this.poller as never);
   }
 
-  /** Packets k < return value: buf[offs[k]] .. +lens[k], source at eps[k*EP_SIZE]. 0 = nothing waiting. */
-  recvBatch(buf: Uint8Array, stride: number, maxMsgs: number, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array, maxPkts: number): number {
-    const n = this.native.sym.bunwg_udp_recv_batch(this.fd, buf, stride, maxMsgs, offs, lens, eps, maxPkts);
+  /** Packets k < return value: buf[offs[k]] .. +lens[k], source at eps[k*EP_SIZE]. 0 = nothing waiting.
+   *  state (newReceiveState) holds the datagrams already taken but not yet reported (a GRO burst larger than
+   *  maxPkts): keep it and buf together, and call until 0, leaving buf outside the reported packets unchanged. */
+  recvBatch(buf: Uint8Array, stride: number, maxMsgs: number, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array, maxPkts: number, state: Uint8Array): number {
+    const n = this.native.sym.bunwg_udp_recv_batch(this.fd, buf, stride, maxMsgs, offs, lens, eps, maxPkts, state);
     return n < 0 ? 0 : n;
   }
+
+  /** The carry-over between receive calls (zig/src/udp.zig RecvState), empty. */
+  static newReceiveState(): Uint8Array { return new Uint8Array(loadNative().sym.bunwg_udp_recv_state_size()); }
 
   /** Sends n packets; eps[i*EP_SIZE+40] comes back as 1 where a vanished sticky source was dropped. */
   sendBatch(buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array, n: number): number {

@@ -181,54 +181,78 @@ const Cmsgs = struct {
     }
 };
 
-/// Receives up to `max_msgs` datagrams into `buf` (datagram i at i*stride, stride >= 65536 when GRO is on) and
-/// reports up to `max_pkts` packets: packet k at buf[offs[k]] of lens[k] bytes from the endpoint at eps[k*EP_SIZE].
-/// A GRO-coalesced datagram is split into its segments here. Returns the packet count (0 = would block) or -errno.
-pub fn recvBatch(fd: i32, buf: [*]u8, stride: u32, max_msgs: u32, offs: [*]u32, lens: [*]u32, eps: [*]u8, max_pkts: u32) i32 {
-    var msgs: [MAX_BATCH]MMsgHdr = undefined;
-    var iovs: [MAX_BATCH]IoVec = undefined;
-    var names: [MAX_BATCH]SockAddrIn6 = undefined;
-    var controls: [MAX_BATCH][CMSG_ROOM]u8 align(8) = undefined;
-    const vlen = @min(max_msgs, MAX_BATCH, max_pkts);
-    if (vlen == 0) return 0;
-    for (0..vlen) |i| {
-        iovs[i] = .{ .base = buf + i * stride, .len = stride };
-        msgs[i] = .{ .hdr = .{
-            .name = &names[i],
-            .namelen = @sizeOf(SockAddrIn6),
-            .iov = @ptrCast(&iovs[i]),
-            .iovlen = 1,
-            .control = &controls[i],
-            .controllen = CMSG_ROOM,
-            .flags = 0,
-        }, .len = 0 };
-    }
-    const got = recvmmsg(fd, &msgs, vlen, MSG_DONTWAIT, null);
-    if (got < 0) {
-        const e = std.posix.errno(got);
-        if (e == .AGAIN) return 0;
-        return neg(e);
+/// What one receive call took from the kernel and has not reported yet, in caller-owned memory (RECV_STATE_SIZE
+/// bytes, kept with the receive buffer between calls): datagrams taken are never discarded, however many segments
+/// GRO coalesced into them — a call that runs out of packet room mid-datagram resumes there on the next call.
+pub const RecvState = extern struct {
+    count: u32, // datagrams in buf from the last recvmmsg
+    next: u32, // the datagram being split
+    at: u32, // offset of its next segment
+    pad: u32,
+    dg: [MAX_BATCH]Datagram,
+
+    const Datagram = extern struct { total: u32, seg: u32, ep: [EP_SIZE]u8 };
+};
+pub const RECV_STATE_SIZE: u32 = @sizeOf(RecvState);
+
+/// Reports up to `max_pkts` packets: packet k at buf[offs[k]] of lens[k] bytes from the endpoint at eps[k*EP_SIZE].
+/// Datagrams left from an earlier call (state) come first; only when none are left does it receive up to
+/// `max_msgs` more (datagram i at i*stride, stride >= 65536 when GRO is on). A GRO-coalesced datagram is split into
+/// its segments here. Until a call returns 0 the caller must keep buf and state and change no bytes of buf outside
+/// the packets reported. Returns the packet count (0 = would block) or -errno.
+pub fn recvBatch(fd: i32, buf: [*]u8, stride: u32, max_msgs: u32, offs: [*]u32, lens: [*]u32, eps: [*]u8, max_pkts: u32, st: *align(1) RecvState) i32 {
+    if (max_pkts == 0) return 0;
+    if (st.next >= st.count or st.count > MAX_BATCH) {
+        st.count = 0;
+        st.next = 0;
+        st.at = 0;
+        var msgs: [MAX_BATCH]MMsgHdr = undefined;
+        var iovs: [MAX_BATCH]IoVec = undefined;
+        var names: [MAX_BATCH]SockAddrIn6 = undefined;
+        var controls: [MAX_BATCH][CMSG_ROOM]u8 align(8) = undefined;
+        const vlen = @min(max_msgs, MAX_BATCH);
+        if (vlen == 0) return 0;
+        for (0..vlen) |i| {
+            iovs[i] = .{ .base = buf + i * stride, .len = stride };
+            msgs[i] = .{ .hdr = .{
+                .name = &names[i],
+                .namelen = @sizeOf(SockAddrIn6),
+                .iov = @ptrCast(&iovs[i]),
+                .iovlen = 1,
+                .control = &controls[i],
+                .controllen = CMSG_ROOM,
+                .flags = 0,
+            }, .len = 0 };
+        }
+        const got = recvmmsg(fd, &msgs, vlen, MSG_DONTWAIT, null);
+        if (got < 0) {
+            const e = std.posix.errno(got);
+            if (e == .AGAIN) return 0;
+            return neg(e);
+        }
+        // The segments of one datagram share its endpoint: parse it once.
+        for (0..@intCast(got)) |i| {
+            const m = &msgs[i];
+            const control = controls[i][0..m.hdr.controllen];
+            const d = &st.dg[i];
+            d.total = m.len;
+            const seg = groSize(control);
+            d.seg = if (seg == 0 or seg >= m.len) m.len else seg;
+            fillEndpoint(&d.ep, &names[i], m.hdr.namelen, control);
+        }
+        st.count = @intCast(got);
     }
     var k: u32 = 0;
-    for (0..@intCast(got)) |i| {
-        const m = &msgs[i];
-        const control = controls[i][0..m.hdr.controllen];
-        const total: u32 = m.len;
-        var seg = groSize(control);
-        if (seg == 0 or seg >= total) seg = total;
-        const base: u32 = @intCast(i * stride);
-        const first = k; // the segments of one datagram share its endpoint: parse it once
-        var at: u32 = 0;
-        while (at < total or (total == 0 and at == 0)) {
-            if (k == max_pkts) return @intCast(k);
-            const n = @min(seg, total - at);
-            offs[k] = base + at;
-            lens[k] = n;
-            const ep = eps[k * EP_SIZE .. (k + 1) * EP_SIZE];
-            if (k == first) fillEndpoint(ep, &names[i], m.hdr.namelen, control) else @memcpy(ep, eps[first * EP_SIZE .. (first + 1) * EP_SIZE]);
-            k += 1;
-            if (total == 0) break;
-            at += n;
+    while (st.next < st.count and k < max_pkts) : (k += 1) {
+        const d = &st.dg[st.next];
+        const n = @min(d.seg, d.total - st.at); // an empty datagram is one empty packet
+        offs[k] = st.next * stride + st.at;
+        lens[k] = n;
+        @memcpy(eps[k * EP_SIZE .. (k + 1) * EP_SIZE], &d.ep);
+        st.at += n;
+        if (st.at >= d.total) {
+            st.next += 1;
+            st.at = 0;
         }
     }
     return @intCast(k);
@@ -400,8 +424,11 @@ export fn bunwg_udp_set_gro(fd: i32, on: u32) callconv(.c) i32 {
 export fn bunwg_udp_set_mark(fd: i32, mark: u32) callconv(.c) i32 {
     return setMark(fd, mark);
 }
-export fn bunwg_udp_recv_batch(fd: i32, buf: [*]u8, stride: u32, max_msgs: u32, offs: [*]u32, lens: [*]u32, eps: [*]u8, max_pkts: u32) callconv(.c) i32 {
-    return recvBatch(fd, buf, stride, max_msgs, offs, lens, eps, max_pkts);
+export fn bunwg_udp_recv_batch(fd: i32, buf: [*]u8, stride: u32, max_msgs: u32, offs: [*]u32, lens: [*]u32, eps: [*]u8, max_pkts: u32, state: *align(1) RecvState) callconv(.c) i32 {
+    return recvBatch(fd, buf, stride, max_msgs, offs, lens, eps, max_pkts, state);
+}
+export fn bunwg_udp_recv_state_size() callconv(.c) u32 {
+    return RECV_STATE_SIZE;
 }
 export fn bunwg_udp_send_batch(fd: i32, family: u32, buf: [*]u8, offs: [*]const u32, lens: [*]const u32, eps: [*]u8, n: u32, gso: u32, dropped_out: *u32) callconv(.c) i32 {
     return sendBatch(fd, family == 6, buf, offs, lens, eps, n, gso != 0, dropped_out);

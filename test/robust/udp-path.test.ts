@@ -1,0 +1,59 @@
+// The outer UDP path off the happy path (issue 10): GRO bursts larger than one receive call, sends that meet a full
+// socket buffer, sticky source addresses that outlive what made them valid, and endpoint re-sets. Unit tests go
+// through the native library on real loopback sockets; the rest through real daemons in namespaces of our own.
+import { describe, expect, test } from "bun:test";
+import { Udp } from "../../src/device/udp.ts";
+import { EP_SIZE, Endpoint } from "../../src/device/endpoint.ts";
+import { STRIDE } from "../../src/device/batch.ts";
+
+// As the receive path (src/device/receive.ts): 64 datagrams and 1,024 packets per call.
+const MSGS = 64;
+const PKTS = 1024;
+
+describe("UDP receive: GRO bursts", () => {
+  test("30 coalesced datagrams of 64 segments queued at once: every segment comes out, in order", () => {
+    const rx = Udp.open(0, { gso: true, gro: true });
+    const tx = Udp.open(0, { gso: true, gro: false });
+    try {
+      expect(rx.gro).toBe(true);
+      // 30 × 64 segments of 1,000 bytes: each GSO send is one datagram, which loopback hands over coalesced.
+      const DGRAMS = 30, SEGS = 64, SIZE = 1000, N = DGRAMS * SEGS;
+      const buf = new Uint8Array(N * SIZE);
+      const offs = new Uint32Array(N), lens = new Uint32Array(N);
+      const eps = new Uint8Array(N * EP_SIZE);
+      const to = Endpoint.fromAddress("127.0.0.1", rx.port, 4);
+      for (let i = 0; i < N; i++) {
+        offs[i] = i * SIZE;
+        lens[i] = SIZE;
+        new DataView(buf.buffer).setUint32(i * SIZE, i);
+        eps.set(to.rec, i * EP_SIZE);
+      }
+      // One datagram per send call, so that the whole burst waits in the socket before the first receive.
+      for (let d = 0; d < DGRAMS; d++) {
+        const s = d * SEGS;
+        expect(tx.sendBatch(buf, offs.subarray(s, s + SEGS), lens.subarray(s, s + SEGS), eps.subarray(s * EP_SIZE), SEGS)).toBe(SEGS);
+      }
+      const rbuf = new Uint8Array(MSGS * STRIDE);
+      const rOffs = new Uint32Array(PKTS), rLens = new Uint32Array(PKTS), rEps = new Uint8Array(PKTS * EP_SIZE);
+      const state = Udp.newReceiveState();
+      const seen: number[] = [];
+      let coalesced = false;
+      for (let calls = 0; calls < 200; calls++) {
+        const n = rx.recvBatch(rbuf, STRIDE, MSGS, rOffs, rLens, rEps, PKTS, state);
+        if (n === 0) break;
+        for (let k = 0; k < n; k++) {
+          expect(rLens[k]).toBe(SIZE);
+          expect(rEps[k * EP_SIZE]).toBe(4);
+          seen.push(new DataView(rbuf.buffer).getUint32(rOffs[k]!));
+          if (k > 0 && rOffs[k]! - rOffs[k - 1]! === SIZE) coalesced = true;
+        }
+      }
+      expect(coalesced).toBe(true); // segments of one datagram sit back to back: GRO was in play
+      expect(seen.length).toBe(N);
+      expect(seen).toEqual(Array.from({ length: N }, (_, i) => i));
+    } finally {
+      rx.close();
+      tx.close();
+    }
+  });
+});
