@@ -128,7 +128,7 @@ export class Device {
             break;
           }
           this.log.debug(`Sending handshake initiation to peer ${peer.name}`);
-          this.udp.sendBytes(action.packet, peer.endpoint);
+          if (!this.udp.sendBytes(action.packet, peer.endpoint)) this.log.error(`Failed to send handshake initiation to peer ${peer.name} (${peer.endpoint})`);
           peer.txBytes += action.packet.length;
           break;
         case "keepalive":

@@ -121,7 +121,7 @@ export class Receiver {
         dev.log.debug(`Received handshake initiation from peer ${peer.name} (${ep})`);
         peer.endpoint = ep;
         peer.rxBytes += msg.length;
-        dev.udp?.sendBytes(outcome.packet, ep);
+        if (dev.udp?.sendBytes(outcome.packet, ep) === false) dev.log.error(`Failed to send handshake response to peer ${peer.name} (${ep})`);
         peer.txBytes += outcome.packet.length;
         dev.touch(peer);
         break;
@@ -139,7 +139,7 @@ export class Receiver {
         break;
       }
       case "cookie-reply":
-        dev.udp?.sendBytes(outcome.packet, ep);
+        if (dev.udp?.sendBytes(outcome.packet, ep) === false) dev.log.debug(`Failed to send cookie reply to ${ep}`);
         break;
       case "cookie-consumed":
         break;

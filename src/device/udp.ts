@@ -72,14 +72,16 @@ export class Udp {
     return this.native.sym.bunwg_udp_send_batch(this.fd, this.family, buf, offs, lens, eps, n, this.gso ? 1 : 0, this.dropped);
   }
 
-  /** One datagram (handshake messages, cookie replies): the slow path. */
-  sendBytes(bytes: Uint8Array, ep: Endpoint): void {
+  /** One datagram (handshake messages, cookie replies): the slow path. False when it could not be sent (the
+   *  caller says so in the log: a lost handshake message is retried only by the §6.4 timers). */
+  sendBytes(bytes: Uint8Array, ep: Endpoint): boolean {
     const o = this.one;
     o.buf.set(bytes);
     o.lens[0] = bytes.length;
     o.eps.set(ep.rec);
-    this.sendBatch(o.buf, o.offs, o.lens, o.eps, 1);
+    const sent = this.sendBatch(o.buf, o.offs, o.lens, o.eps, 1);
     if (o.eps[40] === 1) ep.clearSource();
+    return sent === 1;
   }
 
   setFwmark(mark: number): void {

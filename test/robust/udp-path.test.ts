@@ -5,6 +5,8 @@ import { describe, expect, test } from "bun:test";
 import { Udp } from "../../src/device/udp.ts";
 import { EP_SIZE, Endpoint } from "../../src/device/endpoint.ts";
 import { STRIDE } from "../../src/device/batch.ts";
+import { join } from "node:path";
+import { ROOT, Scope, sh, tag } from "../helpers/net.ts";
 
 // As the receive path (src/device/receive.ts): 64 datagrams and 1,024 packets per call.
 const MSGS = 64;
@@ -56,4 +58,20 @@ describe("UDP receive: GRO bursts", () => {
       tx.close();
     }
   });
+});
+
+describe("UDP send: a full socket buffer", () => {
+  test.skipIf(!ROOT)("a batch larger than the send buffer waits for room instead of dropping its tail", async () => {
+    const scope = new Scope();
+    try {
+      const ns = await scope.netns(`bwgsnd${tag()}`);
+      // A 1 Gbit/s token bucket on loopback: queued packets hold send-buffer room (8 MiB, zig/src/udp.zig) until they leave.
+      await sh(["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root", "tbf", "rate", "1gbit", "burst", "128k", "limit", "64mb"]);
+      const N = 16_000, SIZE = 1200; // 19 MB in one call: the kernel doubles the 8 MiB to 16
+      const r = await sh(["ip", "netns", "exec", ns, process.execPath, join(import.meta.dir, "udp-burst.ts"), "127.0.0.1", "9", String(N), String(SIZE)], { timeoutMs: 60_000 });
+      expect(JSON.parse(r.stdout.trim())).toEqual({ sent: N });
+    } finally {
+      scope.close();
+    }
+  }, 90_000);
 });

@@ -319,11 +319,25 @@ fn sameEndpoint(a: []const u8, b: []const u8) bool {
     return std.mem.eql(u8, a[0..40], b[0..40]);
 }
 
+/// Longest a send call waits, in total, for room in a full socket buffer before it drops the rest.
+const SEND_WAIT_MS: i64 = 100;
+
+/// Waits until fd is writable, charging the time to wait_left; false once the budget is spent.
+fn waitWritable(fd: i32, wait_left: *i64) bool {
+    if (wait_left.* <= 0) return false;
+    const t0 = std.time.milliTimestamp();
+    var pfd = [1]std.posix.pollfd{.{ .fd = fd, .events = std.posix.POLL.OUT, .revents = 0 }};
+    const ready = std.posix.poll(&pfd, @intCast(wait_left.*)) catch 0;
+    wait_left.* -= @max(1, std.time.milliTimestamp() - t0);
+    return ready > 0 or wait_left.* > 0;
+}
+
 /// Sends n packets: packet i is buf[offs[i]..offs[i]+lens[i]] to the endpoint at eps[i*EP_SIZE]. With gso on,
 /// runs of consecutive packets to one endpoint with equal lengths (the last may be shorter) leave as one
 /// UDP_SEGMENT send. A send that fails because the sticky source address is gone is retried without it, and
 /// that endpoint's local address is zeroed in eps so the caller can forget it. Returns packets handed to the
-/// kernel; other failures drop the packet (UDP is lossy) and are counted in dropped_out.
+/// kernel. A full socket buffer is waited on (SEND_WAIT_MS at most per call); other failures, and a buffer still
+/// full after the wait, drop the packet (UDP is lossy) and are counted in dropped_out.
 pub fn sendBatch(fd: i32, dual: bool, buf: [*]u8, offs: [*]const u32, lens: [*]const u32, eps: [*]u8, n: u32, gso: bool, dropped_out: *u32) i32 {
     var msgs: [MAX_BATCH]MMsgHdr = undefined;
     var iovs: [MAX_BATCH]IoVec = undefined;
@@ -332,6 +346,7 @@ pub fn sendBatch(fd: i32, dual: bool, buf: [*]u8, offs: [*]const u32, lens: [*]c
     var count: [MAX_BATCH]u32 = undefined; // packets in message j
     var sent: u32 = 0;
     var dropped: u32 = 0;
+    var wait_left: i64 = SEND_WAIT_MS;
     var i: u32 = 0;
     while (i < n) {
         // Build up to MAX_BATCH messages.
@@ -373,6 +388,9 @@ pub fn sendBatch(fd: i32, dual: bool, buf: [*]u8, offs: [*]const u32, lens: [*]c
             }
             const e = std.posix.errno(rc);
             if (e == .INTR) continue;
+            // A full send buffer: wait for room rather than drop (back-pressure — the TUN is not read meanwhile),
+            // but at most SEND_WAIT_MS per call, so that timers and the configuration socket still run.
+            if (e == .AGAIN and waitWritable(fd, &wait_left)) continue;
             // Message j failed. A vanished source address: forget it and retry once without.
             const ep = eps[first[j] * EP_SIZE .. (first[j] + 1) * EP_SIZE];
             if ((e == .INVAL or e == .ADDRNOTAVAIL or e == .NETUNREACH) and !isAnyAddr(ep[24..40])) {
