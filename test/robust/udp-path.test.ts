@@ -6,6 +6,8 @@ import { Udp } from "../../src/device/udp.ts";
 import { EP_SIZE, Endpoint } from "../../src/device/endpoint.ts";
 import { STRIDE } from "../../src/device/batch.ts";
 import { join } from "node:path";
+import { Sender } from "../../src/device/send.ts";
+import { loadAead } from "../../src/crypto/aead.ts";
 import { ROOT, Scope, sh, tag } from "../helpers/net.ts";
 
 // As the receive path (src/device/receive.ts): 64 datagrams and 1,024 packets per call.
@@ -74,4 +76,36 @@ describe("UDP send: a full socket buffer", () => {
       scope.close();
     }
   }, 90_000);
+});
+
+describe("send path: a batch that fails after sealing", () => {
+  test("is never sent again by a later flush (no counter is used twice)", () => {
+    // The Sender against a device of its own: a real AEAD, one peer with a session, and a UDP socket that fails
+    // once after the batch was sealed (any exception between sealing and the next batch).
+    const sendKey = new Uint8Array(32).fill(7);
+    const kp = { remoteIndex: 0x01020304, sendKey, sendCounter: 0 };
+    const noise = {
+      sendingKeypair: () => kp,
+      reserveCounters: (k: typeof kp, n: number) => { const c = k.sendCounter; k.sendCounter += n; return c; },
+      packetSent: () => {},
+      wantHandshake: () => {},
+    };
+    const peer = { noise, endpoint: Endpoint.fromAddress("127.0.0.1", 9, 4), staged: { length: 0 }, txBytes: 0 };
+    const datagrams: Uint8Array[] = [];
+    let failNext = true;
+    const udp = {
+      sendBatch(buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, _eps: Uint8Array, n: number): number {
+        if (failNext) { failNext = false; throw new Error("send failed after sealing"); }
+        for (let i = 0; i < n; i++) datagrams.push(buf.slice(offs[i]!, offs[i]! + lens[i]!));
+        return n;
+      },
+    };
+    const dev = { aead: loadAead(), udp, mtu: 1420, touch: () => {} };
+    const sender = new Sender(dev as never);
+    expect(() => sender.sendKeepalive(peer as never, 0)).toThrow("send failed after sealing");
+    sender.sendKeepalive(peer as never, 1);
+    sender.sendKeepalive(peer as never, 2);
+    // Only the two later keepalives leave, each a transport message (§5.4.6) with its own counter.
+    expect(datagrams.map((d) => [d[0], d.length, Number(new DataView(d.buffer).getBigUint64(8, true))])).toEqual([[4, 32, 1], [4, 32, 2]]);
+  });
 });
