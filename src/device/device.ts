@@ -11,6 +11,7 @@ import { Pump } from "./pump.ts";
 import { Receiver } from "./receive.ts";
 import { Udp, PortInUseError } from "./udp.ts";
 import { Endpoint } from "./endpoint.ts";
+import { RouteWatch } from "./route.ts";
 import type { Logger, LogLevel } from "./log.ts";
 import type { Tun } from "./tun.ts";
 
@@ -40,6 +41,7 @@ export class Device {
   readonly sender: Sender;
   readonly receiver: Receiver;
   udp: Udp | null = null;
+  private routes: RouteWatch | null = null;
   mtu: number;
   config: DeviceConfig = emptyDeviceConfig();
 
@@ -66,6 +68,31 @@ export class Device {
     this.udp = this.bind(0);
     this.config = { ...this.config, listenPort: this.udp.port };
     this.tun.onReadable(this.pump.wake);
+    try {
+      this.routes = RouteWatch.open(this.revalidateSources);
+    } catch (e) {
+      this.log.error(`Sticky source addresses will not follow route changes: ${(e as Error).message}`);
+    }
+  }
+
+  /** After a route, address or link change: forget each pinned source whose route to the peer now leaves through
+   *  another interface than the one it was learned on, or that is no longer ours (route.ts). */
+  private readonly revalidateSources = (): void => {
+    if (this.closed || this.routes === null) return;
+    for (const peer of this.peers.values()) {
+      const ep = peer.endpoint;
+      if (ep === null || !ep.hasSource()) continue;
+      const oif = this.routes.outputInterface(ep.rec, this.config.fwmark);
+      if (oif !== ep.sourceInterface) {
+        this.log.debug(`Route to peer ${peer.name} (${ep}) changed: letting the kernel choose the source address`);
+        ep.clearSource();
+      }
+    }
+  };
+
+  /** Sources pinned on another socket or for another endpoint are not to be trusted (as wireguard-go on rebind). */
+  private clearSources(): void {
+    for (const peer of this.peers.values()) peer.endpoint?.clearSource();
   }
 
   private bind(port: number): Udp {
@@ -160,6 +187,7 @@ export class Device {
       }
       this.udp?.close();
       this.udp = udp;
+      this.clearSources();
       next = { ...next, listenPort: udp.port };
     } else if (changes.fwmark && this.udp !== null) {
       try { this.udp.setFwmark(next.fwmark); } catch (e) { throw new ConfigError(EINVAL, (e as Error).message); }
@@ -238,6 +266,8 @@ export class Device {
     if (this.closed) return;
     this.closed = true;
     if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
+    this.routes?.close();
+    this.routes = null;
     this.udp?.close();
     this.udp = null;
     for (const peer of this.peers.values()) this.removePeer(peer);

@@ -130,11 +130,6 @@ export function formatEndpoint(e: Endpoint): string {
   return e.family === 6 ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
 }
 
-function sameEndpoint(a: Endpoint | null, b: Endpoint | null): boolean {
-  if (a === null || b === null) return a === b;
-  return a.address === b.address && a.port === b.port && a.family === b.family;
-}
-
 // Decimal digits only (leading zeros allowed, as Go's ParseUint); -1 when not a number or above max.
 function parseUint(text: string, max: number): number {
   if (text.length === 0) return -1;
@@ -714,7 +709,9 @@ export function diffConfigs(old: DeviceConfig, next: DeviceConfig): ConfigChange
       old: o,
       peer: p,
       presharedKey: !sameBytes(o.presharedKey, p.presharedKey),
-      endpoint: !sameEndpoint(o.endpoint, p.endpoint),
+      // By identity, not value: an endpoint= line always makes a new one, and re-setting the configured value
+      // after the peer roamed must apply (wireguard-go does; the live endpoint differs from the configured one).
+      endpoint: o.endpoint !== p.endpoint,
       persistentKeepalive: o.persistentKeepalive !== p.persistentKeepalive,
       description: o.description !== p.description,
       allowedIpsAdded,

@@ -50,6 +50,12 @@ const symbols = {
   bunwg_udp_recv_state_size: { args: [], returns: u32 },
   bunwg_udp_send_batch: { args: [i32, u32, ptr, ptr, ptr, ptr, u32, u32, ptr], returns: i32 },
   bunwg_udp_close: { args: [i32], returns: i32 },
+  // Route changes (zig/src/route.zig)
+  bunwg_route_open_watch: { args: [], returns: i32 },
+  bunwg_route_open_query: { args: [], returns: i32 },
+  bunwg_route_drain: { args: [i32], returns: i32 },
+  bunwg_route_close: { args: [i32], returns: i32 },
+  bunwg_route_output_interface: { args: [i32, ptr, u32], returns: i32 },
   bunwg_wait2: { args: [i32, i32, i32], returns: i32 },
   // BLAKE2s primitives for the handshake (zig/src/blake2s.zig)
   bunwg_hash: { args: [ptr, ptr, u32, ptr, u32, ptr, u32], returns: voidT },

@@ -8,7 +8,8 @@ import { STRIDE } from "../../src/device/batch.ts";
 import { join } from "node:path";
 import { Sender } from "../../src/device/send.ts";
 import { loadAead } from "../../src/crypto/aead.ts";
-import { ROOT, Scope, sh, tag } from "../helpers/net.ts";
+import { OURS, ROOT, Scope, WGGO_LATEST, genKey, ping, pingUntil, sh, tag, waitFor, wg } from "../helpers/net.ts";
+import { PEER_PROGRAM, startDaemon } from "./live.ts";
 
 // As the receive path (src/device/receive.ts): 64 datagrams and 1,024 packets per call.
 const MSGS = 64;
@@ -108,4 +109,128 @@ describe("send path: a batch that fails after sealing", () => {
     // Only the two later keepalives leave, each a transport message (§5.4.6) with its own counter.
     expect(datagrams.map((d) => [d[0], d.length, Number(new DataView(d.buffer).getBigUint64(8, true))])).toEqual([[4, 32, 1], [4, 32, 2]]);
   });
+});
+
+// ---- through real daemons: the device under test (bunwg, and the newest wireguard-go as the reference where
+// available) in one namespace, a wireguard-go peer in another, joined by veth pairs; each daemon's interface
+// stays in its namespace with a tunnel address, and its UDP socket uses the veths.
+
+interface Side { ns: string; ifname: string; inner: string; key: { priv: string; pub: string }; port: number }
+interface Net { t: string; n: number; d: Side; w: Side }
+
+const DUTS: [string, string[] | null][] = [["bunwg", OURS], ["newest wireguard-go", WGGO_LATEST]];
+
+async function listenPort(ifname: string): Promise<number> {
+  return Number((await wg(["show", ifname, "listen-port"])).stdout.trim());
+}
+
+async function peerEndpoint(of: Side, peer: Side): Promise<string> {
+  const line = (await wg(["show", of.ifname, "endpoints"])).stdout.trim().split("\n").find((l) => l.startsWith(peer.key.pub));
+  return line?.split("\t")[1] ?? "";
+}
+
+/** d (program) in namespace d.ns, the peer w (wireguard-go) in w.ns; veth 172.16.n.1/24 (d) — 172.16.n.2/24 (w);
+ *  tunnel addresses 10.99.n.1 and .2; keys and ports set, no peers yet. */
+async function setup(scope: Scope, program: string[]): Promise<Net> {
+  const t = tag();
+  const n = 1 + (parseInt(t.slice(0, 2), 16) % 250);
+  const mk = (s: string, host: number): Side => ({ ns: `bwu${t}${s}`, ifname: `bwu${t}${s}`, inner: `10.99.${n}.${host}`, key: genKey(), port: 0 });
+  const d = mk("d", 1), w = mk("w", 2);
+  for (const s of [d, w]) {
+    await scope.netns(s.ns);
+    for (const k of ["all", "default"]) await sh(["ip", "netns", "exec", s.ns, "sysctl", "-qw", `net.ipv4.conf.${k}.rp_filter=0`]);
+  }
+  await sh(["ip", "-n", d.ns, "link", "add", `v1${t}`, "type", "veth", "peer", "name", `v1${t}`, "netns", w.ns]);
+  await sh(["ip", "-n", d.ns, "addr", "add", `172.16.${n}.1/24`, "dev", `v1${t}`]);
+  await sh(["ip", "-n", w.ns, "addr", "add", `172.16.${n}.2/24`, "dev", `v1${t}`]);
+  for (const s of [d, w]) await sh(["ip", "-n", s.ns, "link", "set", `v1${t}`, "up"]);
+  await startDaemon(scope, program, d.ifname, { netns: d.ns });
+  await startDaemon(scope, PEER_PROGRAM, w.ifname, { netns: w.ns });
+  for (const s of [d, w]) {
+    await wg(["set", s.ifname, "private-key", scope.file(`${s.ifname}.key`, s.key.priv + "\n"), "listen-port", "0"]);
+    s.port = await listenPort(s.ifname);
+    await sh(["ip", "-n", s.ns, "addr", "add", `${s.inner}/24`, "dev", s.ifname]);
+    await sh(["ip", "-n", s.ns, "link", "set", s.ifname, "up"]);
+  }
+  return { t, n, d, w };
+}
+
+describe.skipIf(!ROOT)("sticky sources and endpoints, through real daemons", () => {
+  for (const [name, program] of DUTS) {
+    test.skipIf(program === null)(`${name}: after a listen-port change the peer records our new port and the kernel's source`, async () => {
+      const scope = new Scope();
+      try {
+        const { n, d, w } = await setup(scope, program!);
+        // The peer reaches d at a secondary address, which d pins as the source of its replies.
+        await sh(["ip", "-n", d.ns, "addr", "add", `172.16.${n}.11/24`, "dev", `v1${d.ns.slice(3, 9)}`]);
+        await wg(["set", d.ifname, "peer", w.key.pub, "allowed-ips", `${w.inner}/32`]);
+        await wg(["set", w.ifname, "peer", d.key.pub, "allowed-ips", `${d.inner}/32`, "endpoint", `172.16.${n}.11:${d.port}`]);
+        await pingUntil(w.ns, d.inner);
+        // (The newest wireguard-go answers a handshake from the kernel's choice already; bunwg pins.)
+        if (name === "bunwg") expect(await peerEndpoint(w, d)).toBe(`172.16.${n}.11:${d.port}`);
+        await wg(["set", d.ifname, "listen-port", "0"]);
+        const port = await listenPort(d.ifname);
+        expect(port).not.toBe(d.port);
+        // New socket, no pinned source: the kernel's choice towards the peer is the interface's primary address.
+        expect(await ping(d.ns, w.inner)).toBe(true);
+        expect(await peerEndpoint(w, d)).toBe(`172.16.${n}.1:${port}`);
+      } finally {
+        scope.close();
+      }
+    }, 60_000);
+
+    test.skipIf(program === null)(`${name}: the configured endpoint set again after the peer roamed is applied`, async () => {
+      const scope = new Scope();
+      try {
+        const { n, d, w } = await setup(scope, program!);
+        const configured = `172.16.${n}.2:${w.port}`;
+        await wg(["set", d.ifname, "peer", w.key.pub, "allowed-ips", `${w.inner}/32`, "endpoint", configured]);
+        await wg(["set", w.ifname, "peer", d.key.pub, "allowed-ips", `${d.inner}/32`]);
+        await pingUntil(d.ns, w.inner);
+        // The peer moves to another port and talks: d follows it (§2 roaming).
+        await wg(["set", w.ifname, "listen-port", "0"]);
+        const roamed = await listenPort(w.ifname);
+        expect(await ping(w.ns, d.inner)).toBe(true);
+        expect(await peerEndpoint(d, w)).toBe(`172.16.${n}.2:${roamed}`);
+        // The operator sets the configured endpoint again: it applies at once.
+        await wg(["set", d.ifname, "peer", w.key.pub, "endpoint", configured]);
+        expect(await peerEndpoint(d, w)).toBe(configured);
+        // And it is used: the peer back on its first port answers.
+        await wg(["set", w.ifname, "listen-port", String(w.port)]);
+        expect(await ping(d.ns, w.inner)).toBe(true);
+      } finally {
+        scope.close();
+      }
+    }, 60_000);
+
+    test.skipIf(program === null)(`${name}: a second, better route to the peer added and removed: the source follows it`, async () => {
+      const scope = new Scope();
+      try {
+        const { t, n, d, w } = await setup(scope, program!);
+        await sh(["ip", "-n", d.ns, "link", "add", `v2${t}`, "type", "veth", "peer", "name", `v2${t}`, "netns", w.ns]);
+        await sh(["ip", "-n", d.ns, "addr", "add", `172.17.${n}.1/24`, "dev", `v2${t}`]);
+        await sh(["ip", "-n", w.ns, "addr", "add", `172.17.${n}.2/24`, "dev", `v2${t}`]);
+        for (const s of [d, w]) await sh(["ip", "-n", s.ns, "link", "set", `v2${t}`, "up"]);
+        for (const s of [d, w]) await sh(["ip", "netns", "exec", s.ns, "sysctl", "-qw", `net.ipv4.conf.v2${t}.rp_filter=0`, `net.ipv4.conf.v1${t}.rp_filter=0`]);
+        await wg(["set", d.ifname, "peer", w.key.pub, "allowed-ips", `${w.inner}/32`, "endpoint", `172.16.${n}.2:${w.port}`]);
+        await wg(["set", w.ifname, "peer", d.key.pub, "allowed-ips", `${d.inner}/32`]);
+        await pingUntil(d.ns, w.inner);
+        expect(await peerEndpoint(w, d)).toBe(`172.16.${n}.1:${d.port}`);
+        // A more specific route to the peer through the second link: the source must be that link's address.
+        await sh(["ip", "-n", d.ns, "route", "add", `172.16.${n}.2/32`, "via", `172.17.${n}.2`, "dev", `v2${t}`]);
+        await waitFor("the peer to record the second link's address", async () => {
+          await ping(d.ns, w.inner, 1, 1);
+          return (await peerEndpoint(w, d)) === `172.17.${n}.1:${d.port}`;
+        }, 5000);
+        // Removed again: back to the first link's address.
+        await sh(["ip", "-n", d.ns, "route", "del", `172.16.${n}.2/32`]);
+        await waitFor("the peer to record the first link's address again", async () => {
+          await ping(d.ns, w.inner, 1, 1);
+          return (await peerEndpoint(w, d)) === `172.16.${n}.1:${d.port}`;
+        }, 5000);
+      } finally {
+        scope.close();
+      }
+    }, 60_000);
+  }
 });

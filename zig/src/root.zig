@@ -136,6 +136,7 @@ test {
 // ---- UDP (udp.zig exports bunwg_udp_*; added by the lead) ----
 comptime {
     _ = @import("udp.zig");
+    _ = @import("route.zig");
     _ = @import("wait.zig");
     _ = @import("blake2s.zig");
 }
