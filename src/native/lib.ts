@@ -35,6 +35,7 @@ const symbols = {
   bunwg_tun_offload_write_batch: { args: [ptr, ptr, ptr, ptr, u32], returns: i32 },
   bunwg_poller_start_offload: { args: [ptr, fnT], returns: ptr },
   bunwg_offload_split: { args: [ptr, u32, ptr, u32, ptr, u32], returns: i32 },
+  bunwg_offload_take_read: { args: [ptr, ptr, ptr, u32, u32], returns: i32 },
   bunwg_offload_coalesce: { args: [ptr, ptr, ptr, u32, ptr, u32, ptr, ptr, u32], returns: i32 },
   bunwg_aead_seal: { args: [ptr, u64, ptr, u32, ptr, u32, ptr], returns: voidT },
   bunwg_aead_open: { args: [ptr, u64, ptr, u32, ptr, u32, ptr], returns: i32 },
