@@ -13,6 +13,8 @@ export class Endpoint {
   readonly family: 4 | 6;
   readonly port: number;
   readonly address: string;
+  /** Set once the refusal to send to this endpoint (IPv6 on an IPv4-only socket) was logged. */
+  refusedLogged = false;
 
   /** From a record at buf[off] (received datagram's source). */
   constructor(buf: Uint8Array, off: number) {

@@ -5,6 +5,7 @@ import type { Device } from "./device.ts";
 import type { DevicePeer } from "./peer.ts";
 import { BATCH, HEADER, KeyTable, STRIDE, TAG } from "./batch.ts";
 import { EP_SIZE } from "./endpoint.ts";
+import { FAMILY_REFUSED, SOURCE_DROPPED } from "./udp.ts";
 import { writeTransportHeader } from "../noise/index.ts";
 
 export class Sender {
@@ -118,7 +119,12 @@ export class Sender {
     let keepalivesOnly = true;
     for (let j = 0; j < m; j++) {
       const peer = this.outPeers[j]!;
-      if (eps[j * EP_SIZE + 40] === 1) peer.endpoint?.clearSource();
+      const flag = eps[j * EP_SIZE + 40];
+      if (flag === SOURCE_DROPPED) peer.endpoint?.clearSource();
+      else if (flag === FAMILY_REFUSED && peer.endpoint !== null && !peer.endpoint.refusedLogged) {
+        peer.endpoint.refusedLogged = true; // once per endpoint, not per packet
+        dev.log.error(`Not sending to peer ${peer.name}: endpoint ${peer.endpoint} is IPv6 and the UDP socket is IPv4-only (this host has no IPv6)`);
+      }
       const keepalive = this.lens[j] === HEADER + TAG;
       if (peer !== run) {
         if (run !== null) this.sent(run, now, keepalivesOnly);

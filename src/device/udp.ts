@@ -10,6 +10,10 @@ const READABLE = 1;
 
 export class PortInUseError extends Error {}
 
+/** Values of byte 40 of an endpoint record after a send (zig/src/udp.zig). */
+export const SOURCE_DROPPED = 1;
+export const FAMILY_REFUSED = 2;
+
 export class Udp {
   private poller: unknown = null;
   private callback: ReturnType<typeof pollCallback> | null = null;
@@ -21,12 +25,13 @@ export class Udp {
 
   private constructor(private readonly native: Native, readonly fd: number, readonly port: number, readonly family: 4 | 6) {}
 
-  /** Binds port (0 = any free port). Throws PortInUseError naming the port when it is taken. */
-  static open(port: number, opts: { gso: boolean; gro: boolean } = { gso: true, gro: true }): Udp {
+  /** Binds port (0 = any free port), dual-stack unless ipv4Only (or the host has no IPv6). Throws PortInUseError
+   *  naming the port when it is taken. */
+  static open(port: number, opts: { gso: boolean; gro: boolean; ipv4Only?: boolean } = { gso: true, gro: true }): Udp {
     const native = loadNative();
     const portOut = new Uint16Array(1);
     const famOut = new Uint8Array(1);
-    const fd = native.sym.bunwg_udp_open(port, portOut, famOut);
+    const fd = native.sym.bunwg_udp_open_family(port, opts.ipv4Only ? 4 : 0, portOut, famOut);
     if (fd === -EADDRINUSE) throw new PortInUseError(`listen_port: UDP port ${port} is already in use`);
     if (fd < 0) throw new Error(`listen_port: could not bind UDP port ${port} (errno ${-fd})`);
     const u = new Udp(native, fd, portOut[0]!, famOut[0] === 6 ? 6 : 4);
@@ -67,7 +72,8 @@ export class Udp {
   /** The carry-over between receive calls (zig/src/udp.zig RecvState), empty. */
   static newReceiveState(): Uint8Array { return new Uint8Array(loadNative().sym.bunwg_udp_recv_state_size()); }
 
-  /** Sends n packets; eps[i*EP_SIZE+40] comes back as 1 where a vanished sticky source was dropped. */
+  /** Sends n packets; eps[i*EP_SIZE+40] comes back as SOURCE_DROPPED where a vanished sticky source was dropped,
+   *  FAMILY_REFUSED where an IPv6 endpoint was not sent to because this socket is IPv4-only. */
   sendBatch(buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array, n: number): number {
     return this.native.sym.bunwg_udp_send_batch(this.fd, this.family, buf, offs, lens, eps, n, this.gso ? 1 : 0, this.dropped);
   }
@@ -80,7 +86,7 @@ export class Udp {
     o.lens[0] = bytes.length;
     o.eps.set(ep.rec);
     const sent = this.sendBatch(o.buf, o.offs, o.lens, o.eps, 1);
-    if (o.eps[40] === 1) ep.clearSource();
+    if (o.eps[40] === SOURCE_DROPPED) ep.clearSource();
     return sent === 1;
   }
 

@@ -45,6 +45,7 @@ const symbols = {
   bunwg_open_transport: { args: [u32, ptr, u32, ptr, ptr, ptr, u32, ptr, ptr], returns: i32 },
   // UDP (zig/src/udp.zig)
   bunwg_udp_open: { args: [u32, ptr, ptr], returns: i32 },
+  bunwg_udp_open_family: { args: [u32, u32, ptr, ptr], returns: i32 },
   bunwg_udp_set_gro: { args: [i32, u32], returns: i32 },
   bunwg_udp_set_mark: { args: [i32, u32], returns: i32 },
   bunwg_udp_recv_batch: { args: [i32, ptr, u32, u32, ptr, ptr, ptr, u32, ptr], returns: i32 },

@@ -79,6 +79,36 @@ describe("UDP send: a full socket buffer", () => {
   }, 90_000);
 });
 
+describe("UDP send: an IPv6 endpoint on an IPv4-only socket", () => {
+  test("is refused (flagged in the record), never sent to the IPv4 address in its last four bytes", async () => {
+    const rx = Udp.open(0, { gso: false, gro: false });
+    const tx = Udp.open(0, { gso: true, gro: false, ipv4Only: true });
+    try {
+      expect(tx.family).toBe(4);
+      // fd00::7f00:1 ends in the bytes of 127.0.0.1, where rx listens.
+      const wrong = Endpoint.fromAddress("fd00::7f00:1", rx.port, 6);
+      const right = Endpoint.fromAddress("127.0.0.1", rx.port, 4);
+      const buf = new Uint8Array(300).fill(0x5a);
+      const eps = new Uint8Array(3 * EP_SIZE);
+      eps.set(wrong.rec, 0);
+      eps.set(right.rec, EP_SIZE);
+      eps.set(wrong.rec, 2 * EP_SIZE);
+      const offs = Uint32Array.of(0, 100, 200), lens = Uint32Array.of(100, 100, 100);
+      expect(tx.sendBatch(buf, offs, lens, eps, 3)).toBe(1);
+      expect([eps[40], eps[EP_SIZE + 40], eps[2 * EP_SIZE + 40]]).toEqual([2, 0, 2]);
+      await Bun.sleep(50);
+      const rbuf = new Uint8Array(4 * 65536), rOffs = new Uint32Array(8), rLens = new Uint32Array(8), rEps = new Uint8Array(8 * EP_SIZE);
+      const state = Udp.newReceiveState();
+      let got = 0;
+      for (let n = rx.recvBatch(rbuf, 65536, 4, rOffs, rLens, rEps, 8, state); n > 0; n = rx.recvBatch(rbuf, 65536, 4, rOffs, rLens, rEps, 8, state)) got += n;
+      expect(got).toBe(1); // only the IPv4 endpoint's datagram
+    } finally {
+      rx.close();
+      tx.close();
+    }
+  });
+});
+
 describe("send path: a batch that fails after sealing", () => {
   test("is never sent again by a later flush (no counter is used twice)", () => {
     // The Sender against a device of its own: a real AEAD, one peer with a session, and a UDP socket that fails

@@ -9,7 +9,8 @@
 //!   [4..8]   local interface index (from the packet info; 0 = unknown)
 //!   [8..24]  remote address, IPv6; IPv4 as ::ffff:a.b.c.d
 //!   [24..40] local address the datagram was sent to, same form; all zero = let the kernel choose
-//!   [40]     set to 1 by sendBatch when it dropped an unusable local address (the caller should forget it)
+//!   [40]     set by sendBatch: 1 when it dropped an unusable local address (the caller should forget it), 2 when
+//!            the packet was not sent because the endpoint is IPv6 and the socket IPv4-only
 const std = @import("std");
 const linux = std.os.linux;
 const c = std.c;
@@ -70,10 +71,11 @@ fn setInt(fd: i32, level: i32, opt: i32, v: i32) bool {
     return c.setsockopt(fd, level, @intCast(opt), std.mem.asBytes(&v), @sizeOf(i32)) == 0;
 }
 
-/// Opens a non-blocking UDP socket on `port` (0 = any free port), dual-stack where IPv6 exists. Writes the bound
-/// port to port_out and the address family (6 = dual-stack, 4 = IPv4 only) to family_out. Returns fd or -errno.
-pub fn open(port: u16, port_out: *u16, family_out: *u8) i32 {
-    var fd: i32 = c.socket(linux.AF.INET6, linux.SOCK.DGRAM | linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC, 0);
+/// Opens a non-blocking UDP socket on `port` (0 = any free port), dual-stack where IPv6 exists (unless v4only).
+/// Writes the bound port to port_out and the address family (6 = dual-stack, 4 = IPv4 only) to family_out.
+/// Returns fd or -errno.
+pub fn open(port: u16, v4only: bool, port_out: *u16, family_out: *u8) i32 {
+    var fd: i32 = if (v4only) -1 else c.socket(linux.AF.INET6, linux.SOCK.DGRAM | linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC, 0);
     var dual = true;
     if (fd < 0) {
         dual = false;
@@ -354,6 +356,13 @@ pub fn sendBatch(fd: i32, dual: bool, buf: [*]u8, offs: [*]const u32, lens: [*]c
         var ni: u32 = 0;
         while (i < n and nm < MAX_BATCH and ni < MAX_BATCH) {
             const ep = eps[i * EP_SIZE .. (i + 1) * EP_SIZE];
+            if (!dual and !std.mem.eql(u8, ep[8..20], &v4mapped_prefix)) {
+                // An IPv6 endpoint cannot be reached from an IPv4-only socket: never send to some other address.
+                ep[40] = 2;
+                dropped += 1;
+                i += 1;
+                continue;
+            }
             const size = lens[i];
             var run: u32 = 1;
             if (gso) {
@@ -434,7 +443,12 @@ pub fn close(fd: i32) i32 {
 // ---- C ABI (bun:ffi) ----
 export fn bunwg_udp_open(port: u32, port_out: *u16, family_out: *u8) callconv(.c) i32 {
     if (port > 65535) return neg(.INVAL);
-    return open(@intCast(port), port_out, family_out);
+    return open(@intCast(port), false, port_out, family_out);
+}
+/// As bunwg_udp_open; family 4 asks for an IPv4-only socket (as on a host without IPv6).
+export fn bunwg_udp_open_family(port: u32, family: u32, port_out: *u16, family_out: *u8) callconv(.c) i32 {
+    if (port > 65535) return neg(.INVAL);
+    return open(@intCast(port), family == 4, port_out, family_out);
 }
 export fn bunwg_udp_set_gro(fd: i32, on: u32) callconv(.c) i32 {
     return setGro(fd, on != 0);
