@@ -28,19 +28,26 @@ export class RouteWatch {
     const w = new RouteWatch(native, watchFd, queryFd);
     const callback = pollCallback((event: number) => {
       if (w.closed) return;
-      const changes = event === READABLE ? native.sym.bunwg_route_drain(watchFd) : 0;
-      if (changes !== 0) onChange(); // an error reading counts as a change: re-checking is always safe
-      if (!w.closed && w.poller !== null) native.sym.bunwg_poller_rearm(w.poller as never);
+      const changes = native.sym.bunwg_route_drain(watchFd);
+      if (changes !== 0 || event !== READABLE) onChange(); // lost notifications or an error: re-checking is always safe
+      if (w.closed) return;
+      // Netlink reports an overrun as a socket error, which parks the poll thread for good: start a fresh one.
+      if (event !== READABLE) w.startPoller();
+      else if (w.poller !== null) native.sym.bunwg_poller_rearm(w.poller as never);
     });
-    const p = native.sym.bunwg_poller_start(watchFd, callback.ptr!);
-    if (!p) {
+    w.callback = callback;
+    if (!w.startPoller()) {
       releaseCallback(callback);
       w.closeFds();
       throw new Error("route notifications: cannot start the poll thread");
     }
-    w.callback = callback;
-    w.poller = p;
     return w;
+  }
+
+  private startPoller(): boolean {
+    if (this.poller !== null) this.native.sym.bunwg_poller_stop(this.poller as never);
+    this.poller = this.native.sym.bunwg_poller_start(this.watchFd, this.callback!.ptr!) || null;
+    return this.poller !== null;
   }
 
   /** The interface index the kernel would send through to rec's remote address from its pinned local address

@@ -11,6 +11,8 @@ const neg = @import("tun.zig").neg;
 const EP_SIZE = @import("udp.zig").EP_SIZE;
 
 const NETLINK_ROUTE: u32 = 0;
+const SOL_SOCKET: i32 = 1;
+const SO_RCVBUFFORCE: u32 = 33;
 const RTMGRP_LINK: u32 = 0x1;
 const RTMGRP_IPV4_IFADDR: u32 = 0x10;
 const RTMGRP_IPV4_ROUTE: u32 = 0x40;
@@ -51,7 +53,13 @@ fn openNetlink(groups: u32) i32 {
 
 /// A socket that becomes readable when a route, an address or a link changes (IPv4 and IPv6). Returns fd or -errno.
 pub fn openWatch() i32 {
-    return openNetlink(RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_IFADDR | RTMGRP_IPV6_ROUTE);
+    const fd = openNetlink(RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_IFADDR | RTMGRP_IPV6_ROUTE);
+    // Room for bursts (a full routing table reload) between event-loop turns; an overrun is handled anyway (drain).
+    if (fd >= 0) {
+        const size: i32 = 1 << 20;
+        _ = c.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, std.mem.asBytes(&size), @sizeOf(i32));
+    }
+    return fd;
 }
 
 /// A socket for route queries (no notifications). Returns fd or -errno.
