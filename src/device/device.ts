@@ -220,6 +220,7 @@ export class Device {
     }
     if (changes.debug) this.log.setDebug(next.debug, this.baseLevel);
     this.config = next;
+    if (changes.fwmark) this.revalidateSources(); // the mark selects the routing (policy rules)
     this.runDueTimers(now);
   }
 
