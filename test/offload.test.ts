@@ -307,6 +307,41 @@ describe("offload: coalescing segments (write path)", () => {
   });
 });
 
+describe("offload: a read's reported length is checked before anything is copied", () => {
+  // What the read path makes of one TUN read (zig/src/offload.zig takeRead), fed with the length a kernel read
+  // reported: a length beyond the buffer the packet was read into must drop the read, not be copied or split.
+  const t = sym.bunwg_tun_offload_new(-1, 0);
+  afterAll(() => sym.bunwg_tun_offload_free(t));
+  const DIRECT = 65664; // the send path's stride (src/device/batch.ts): large enough to be read into directly
+  const take = (hdr: Uint8Array, pkt: Uint8Array, stride: number, reported: number): number => {
+    const area = new Uint8Array(3 * 65664); // the slot with room behind it, as in a batch buffer
+    area.set(pkt);
+    return sym.bunwg_offload_take_read(t, hdr, area, stride, 10 + reported);
+  };
+  const plain = tcp(flow4, { payload: pattern(1000), flags: ACK });
+  const sup = tcpSuper(flow4, { payload: pattern(3000) }, 1000);
+  const supHdr = sup.subarray(0, 10), supPkt = sup.subarray(10);
+
+  test("reads that fit: a plain packet is kept, a super-packet is split", () => {
+    expect(take(vnet(0, 0, 0, 0, 0, 0), plain, DIRECT, plain.length)).toBe(plain.length);
+    expect(take(vnet(0, 0, 0, 0, 0, 0), plain, 2048, plain.length)).toBe(plain.length);
+    expect(take(supHdr, supPkt, DIRECT, supPkt.length)).toBe(0x10000 + 3);
+    expect(take(supHdr, supPkt, 2048, supPkt.length)).toBe(0x10000 + 3);
+  });
+
+  test("a length beyond the slot read into directly is dropped", () => {
+    expect(take(vnet(0, 0, 0, 0, 0, 0), plain, DIRECT, DIRECT + 100)).toBe(-1);
+  });
+
+  test("a super-packet longer than the split buffer (64 KiB) is dropped, not copied into it", () => {
+    // The longest IPv6 packet without a jumbogram: 40 + 65,535 bytes, 40 more than the split buffer holds.
+    const big = tcpSuper(flow6, { payload: pattern(65535 - 20) }, 1388);
+    expect(big.length - 10).toBe(65575);
+    expect(take(big.subarray(0, 10), big.subarray(10), DIRECT, big.length - 10)).toBe(-1);
+    expect(take(supHdr, supPkt, DIRECT, 65600)).toBe(-1);
+  });
+});
+
 // ---- live: two offload TUNs bridged in-process ----
 
 interface Stats { packets: number; maxLen: number; taken: number }

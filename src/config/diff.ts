@@ -1,7 +1,7 @@
 // What differs between two configurations, so the device applies a set to its live state cheaply and keeps the
 // sessions of peers the set did not touch (model.ts: unchanged peers are shared by identity).
 import { keyToHex, type AllowedIp } from "../text/codec.ts";
-import { prefixKey, sameBytes, sameEndpoint, type DeviceConfig, type PeerConfig, type PrefixKey } from "./model.ts";
+import { prefixKey, sameBytes, type DeviceConfig, type PeerConfig, type PrefixKey } from "./model.ts";
 
 export interface PeerChange {
   old: PeerConfig;
@@ -56,7 +56,9 @@ export function diffConfigs(old: DeviceConfig, next: DeviceConfig): ConfigChange
       old: o,
       peer: p,
       presharedKey: !sameBytes(o.presharedKey, p.presharedKey),
-      endpoint: !sameEndpoint(o.endpoint, p.endpoint),
+      // By identity, not value: an endpoint= line always makes a new one, and re-setting the configured value
+      // after the peer roamed must apply (wireguard-go does; the live endpoint differs from the configured one).
+      endpoint: o.endpoint !== p.endpoint,
       persistentKeepalive: o.persistentKeepalive !== p.persistentKeepalive,
       description: o.description !== p.description,
       allowedIpsAdded,

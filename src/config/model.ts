@@ -63,11 +63,6 @@ export function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
   return true;
 }
 
-export function sameEndpoint(a: EndpointAddress | null, b: EndpointAddress | null): boolean {
-  if (a === null || b === null) return a === b;
-  return a.address === b.address && a.port === b.port && a.family === b.family;
-}
-
 /** A prefix's identity: one number for IPv4 (address × 64 + length), a short string for IPv6. */
 export type PrefixKey = number | string;
 export function prefixKey(p: AllowedIp): PrefixKey {

@@ -14,6 +14,7 @@ import { Pump } from "./pump.ts";
 import { Receiver } from "./receive.ts";
 import { Udp, PortInUseError } from "./udp.ts";
 import { Endpoint } from "./endpoint.ts";
+import { RouteWatch } from "./route.ts";
 import type { Logger, LogLevel } from "./log.ts";
 import type { Tun } from "./tun.ts";
 
@@ -37,6 +38,7 @@ export class Device {
   readonly sender: Sender;
   readonly receiver: Receiver;
   udp: Udp | null = null;
+  private routes: RouteWatch | null = null;
   mtu: number;
   config: DeviceConfig = emptyDeviceConfig();
 
@@ -63,6 +65,31 @@ export class Device {
     this.udp = this.bind(0);
     this.config = { ...this.config, listenPort: this.udp.port };
     this.tun.onReadable(this.pump.wake);
+    try {
+      this.routes = RouteWatch.open(this.revalidateSources);
+    } catch (e) {
+      this.log.error(`Sticky source addresses will not follow route changes: ${(e as Error).message}`);
+    }
+  }
+
+  /** After a route, address or link change: forget each pinned source whose route to the peer now leaves through
+   *  another interface than the one it was learned on, or that is no longer ours (route.ts). */
+  private readonly revalidateSources = (): void => {
+    if (this.closed || this.routes === null) return;
+    for (const peer of this.peers.values()) {
+      const ep = peer.endpoint;
+      if (ep === null || !ep.hasSource()) continue;
+      const oif = this.routes.outputInterface(ep.rec, this.config.fwmark);
+      if (oif !== ep.sourceInterface) {
+        this.log.debug(`Route to peer ${peer.name} (${ep}) changed: letting the kernel choose the source address`);
+        ep.clearSource();
+      }
+    }
+  };
+
+  /** Sources pinned on another socket or for another endpoint are not to be trusted (as wireguard-go on rebind). */
+  private clearSources(): void {
+    for (const peer of this.peers.values()) peer.endpoint?.clearSource();
   }
 
   private bind(port: number): Udp {
@@ -125,7 +152,7 @@ export class Device {
             break;
           }
           this.log.debug(`Sending handshake initiation to peer ${peer.name}`);
-          this.udp.sendBytes(action.packet, peer.endpoint);
+          if (!this.udp.sendBytes(action.packet, peer.endpoint)) this.log.error(`Failed to send handshake initiation to peer ${peer.name} (${peer.endpoint})`);
           peer.txBytes += action.packet.length;
           break;
         case "keepalive":
@@ -157,6 +184,7 @@ export class Device {
       }
       this.udp?.close();
       this.udp = udp;
+      this.clearSources();
       next = { ...next, listenPort: udp.port };
     } else if (changes.fwmark && this.udp !== null) {
       try { this.udp.setFwmark(next.fwmark); } catch (e) { throw new ConfigError(EINVAL, (e as Error).message); }
@@ -189,6 +217,7 @@ export class Device {
     }
     if (changes.debug) this.log.setDebug(next.debug, this.baseLevel);
     this.config = next;
+    if (changes.fwmark) this.revalidateSources(); // the mark selects the routing (policy rules)
     this.runDueTimers(now);
   }
 
@@ -235,6 +264,8 @@ export class Device {
     if (this.closed) return;
     this.closed = true;
     if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
+    this.routes?.close();
+    this.routes = null;
     this.udp?.close();
     this.udp = null;
     for (const peer of this.peers.values()) this.removePeer(peer);

@@ -13,6 +13,8 @@ export class Endpoint {
   readonly family: 4 | 6;
   readonly port: number;
   readonly address: string;
+  /** Set once the refusal to send to this endpoint (IPv6 on an IPv4-only socket) was logged. */
+  refusedLogged = false;
 
   /** From a record at buf[off] (received datagram's source). */
   constructor(buf: Uint8Array, off: number) {
@@ -44,8 +46,18 @@ export class Endpoint {
     return true;
   }
 
-  /** Forget the local source address (it no longer exists); the kernel chooses again. */
+  /** Forget the local source address (gone, or no longer the way to the peer); the kernel chooses again, and
+   *  the peer's next packet pins one again. */
   clearSource(): void { this.rec.fill(0, 24, 41); }
+
+  /** Whether replies are pinned to a local source address. */
+  hasSource(): boolean {
+    const w = this.words;
+    return (w[6]! | w[7]! | w[8]! | w[9]!) !== 0;
+  }
+
+  /** The interface the pinned source was learned on (0 = unknown). */
+  get sourceInterface(): number { return (this.rec[4]! | (this.rec[5]! << 8) | (this.rec[6]! << 16) | (this.rec[7]! << 24)) >>> 0; }
 
   toString(): string { return this.family === 6 ? `[${this.address}]:${this.port}` : `${this.address}:${this.port}`; }
 

@@ -11,6 +11,7 @@ import {
 } from "../noise/index.ts";
 import { HEADER, KeyTable, STRIDE, TAG } from "./batch.ts";
 import { EP_SIZE, Endpoint } from "./endpoint.ts";
+import { Udp } from "./udp.ts";
 
 
 /** Datagrams per receive call, and packets after GRO splitting (each datagram may hold up to 64 segments). */
@@ -28,6 +29,8 @@ export class Receiver {
   private readonly inLens = new Uint32Array(PKTS);
   private readonly eps = new Uint8Array(PKTS * EP_SIZE);
   private readonly epWords = new Uint32Array(this.eps.buffer);
+  /** Datagrams taken from the socket but not yet reported (a GRO burst beyond PKTS segments): see Udp.recvBatch. */
+  private readonly carry = Udp.newReceiveState();
 
   private readonly offs = new Uint32Array(PKTS);
   private readonly lens = new Uint32Array(PKTS);
@@ -50,7 +53,7 @@ export class Receiver {
     if (udp === null) return 0;
     let total = 0;
     for (;;) {
-      const n = udp.recvBatch(this.buf, STRIDE, MSGS, this.inOffs, this.inLens, this.eps, PKTS);
+      const n = udp.recvBatch(this.buf, STRIDE, MSGS, this.inOffs, this.inLens, this.eps, PKTS, this.carry);
       if (n <= 0) return total;
       total += n;
       this.process(n);
@@ -118,7 +121,7 @@ export class Receiver {
         dev.log.debug(`Received handshake initiation from peer ${peer.name} (${ep})`);
         peer.endpoint = ep;
         peer.rxBytes += msg.length;
-        dev.udp?.sendBytes(outcome.packet, ep);
+        if (dev.udp?.sendBytes(outcome.packet, ep) === false) dev.log.error(`Failed to send handshake response to peer ${peer.name} (${ep})`);
         peer.txBytes += outcome.packet.length;
         dev.touch(peer);
         break;
@@ -136,7 +139,7 @@ export class Receiver {
         break;
       }
       case "cookie-reply":
-        dev.udp?.sendBytes(outcome.packet, ep);
+        if (dev.udp?.sendBytes(outcome.packet, ep) === false) dev.log.debug(`Failed to send cookie reply to ${ep}`);
         break;
       case "cookie-consumed":
         break;

@@ -5,6 +5,7 @@ import type { Device } from "./device.ts";
 import type { DevicePeer } from "./peer.ts";
 import { BATCH, HEADER, KeyTable, STRIDE, TAG } from "./batch.ts";
 import { EP_SIZE } from "./endpoint.ts";
+import { FAMILY_REFUSED, SOURCE_DROPPED } from "./udp.ts";
 import { writeTransportHeader } from "../noise/index.ts";
 
 export class Sender {
@@ -92,6 +93,17 @@ export class Sender {
   private finish(buf: Uint8Array, now: number): void {
     const m = this.m;
     if (m === 0) return;
+    // Whatever happens from here on, this batch is over: a later flush must never seal or send these slots again
+    // (their counters are spent; sealing twice under one nonce would break the AEAD, §5.4.6).
+    try {
+      this.sealAndSend(buf, m, now);
+    } finally {
+      this.outPeers.fill(null, 0, m);
+      this.begin();
+    }
+  }
+
+  private sealAndSend(buf: Uint8Array, m: number, now: number): void {
     const dev = this.dev;
     dev.aead.sealTransport(m, buf, this.offs, this.lens, this.keyTable.keys, this.keyTable.index);
     const eps = this.eps;
@@ -107,8 +119,12 @@ export class Sender {
     let keepalivesOnly = true;
     for (let j = 0; j < m; j++) {
       const peer = this.outPeers[j]!;
-      this.outPeers[j] = null;
-      if (eps[j * EP_SIZE + 40] === 1) peer.endpoint?.clearSource();
+      const flag = eps[j * EP_SIZE + 40];
+      if (flag === SOURCE_DROPPED) peer.endpoint?.clearSource();
+      else if (flag === FAMILY_REFUSED && peer.endpoint !== null && !peer.endpoint.refusedLogged) {
+        peer.endpoint.refusedLogged = true; // once per endpoint, not per packet
+        dev.log.error(`Not sending to peer ${peer.name}: endpoint ${peer.endpoint} is IPv6 and the UDP socket is IPv4-only (this host has no IPv6)`);
+      }
       const keepalive = this.lens[j] === HEADER + TAG;
       if (peer !== run) {
         if (run !== null) this.sent(run, now, keepalivesOnly);
@@ -117,7 +133,6 @@ export class Sender {
       } else keepalivesOnly &&= keepalive;
     }
     if (run !== null) this.sent(run, now, keepalivesOnly);
-    this.begin();
   }
 
   private sent(peer: DevicePeer, now: number, keepalivesOnly: boolean): void {

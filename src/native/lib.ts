@@ -35,6 +35,7 @@ const symbols = {
   bunwg_tun_offload_write_batch: { args: [ptr, ptr, ptr, ptr, u32], returns: i32 },
   bunwg_poller_start_offload: { args: [ptr, fnT], returns: ptr },
   bunwg_offload_split: { args: [ptr, u32, ptr, u32, ptr, u32], returns: i32 },
+  bunwg_offload_take_read: { args: [ptr, ptr, ptr, u32, u32], returns: i32 },
   bunwg_offload_coalesce: { args: [ptr, ptr, ptr, u32, ptr, u32, ptr, ptr, u32], returns: i32 },
   bunwg_aead_seal: { args: [ptr, u64, ptr, u32, ptr, u32, ptr], returns: voidT },
   bunwg_aead_open: { args: [ptr, u64, ptr, u32, ptr, u32, ptr], returns: i32 },
@@ -44,11 +45,19 @@ const symbols = {
   bunwg_open_transport: { args: [u32, ptr, u32, ptr, ptr, ptr, u32, ptr, ptr], returns: i32 },
   // UDP (zig/src/udp.zig)
   bunwg_udp_open: { args: [u32, ptr, ptr], returns: i32 },
+  bunwg_udp_open_family: { args: [u32, u32, ptr, ptr], returns: i32 },
   bunwg_udp_set_gro: { args: [i32, u32], returns: i32 },
   bunwg_udp_set_mark: { args: [i32, u32], returns: i32 },
-  bunwg_udp_recv_batch: { args: [i32, ptr, u32, u32, ptr, ptr, ptr, u32], returns: i32 },
+  bunwg_udp_recv_batch: { args: [i32, ptr, u32, u32, ptr, ptr, ptr, u32, ptr], returns: i32 },
+  bunwg_udp_recv_state_size: { args: [], returns: u32 },
   bunwg_udp_send_batch: { args: [i32, u32, ptr, ptr, ptr, ptr, u32, u32, ptr], returns: i32 },
   bunwg_udp_close: { args: [i32], returns: i32 },
+  // Route changes (zig/src/route.zig)
+  bunwg_route_open_watch: { args: [], returns: i32 },
+  bunwg_route_open_query: { args: [], returns: i32 },
+  bunwg_route_drain: { args: [i32], returns: i32 },
+  bunwg_route_close: { args: [i32], returns: i32 },
+  bunwg_route_output_interface: { args: [i32, ptr, u32], returns: i32 },
   bunwg_wait2: { args: [i32, i32, i32], returns: i32 },
   // BLAKE2s primitives for the handshake (zig/src/blake2s.zig)
   bunwg_hash: { args: [ptr, ptr, u32, ptr, u32, ptr, u32], returns: voidT },

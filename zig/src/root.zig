@@ -95,6 +95,10 @@ export fn bunwg_poller_start_offload(t: *offload.Tun, cb: poller.Callback) callc
 export fn bunwg_offload_split(pkt: [*]u8, len: u32, out: [*]u8, stride: u32, lens: [*]u32, max: u32) callconv(.c) i32 {
     return offload.splitOne(pkt, len, out, stride, lens, max);
 }
+/// For tests: what readBatch makes of one read that reported rc bytes (see offload.takeReadForTest).
+export fn bunwg_offload_take_read(t: *offload.Tun, vhdr: [*]const u8, slot: [*]u8, stride: u32, rc: u32) callconv(.c) i32 {
+    return offload.takeReadForTest(t, vhdr, slot, stride, rc);
+}
 /// Pure, for tests: coalesce like a write, into out (header + packet each); output count or -errno.
 export fn bunwg_offload_coalesce(buf: [*]const u8, offs: [*]const u32, lens: [*]const u32, n: u32, out: [*]u8, cap: u32, out_offs: [*]u32, out_lens: [*]u32, max_out: u32) callconv(.c) i32 {
     return offload.coalesceToMemory(buf, offs, lens, n, out, cap, out_offs, out_lens, max_out);
@@ -138,6 +142,7 @@ test {
 // ---- UDP (udp.zig exports bunwg_udp_*; added by the lead) ----
 comptime {
     _ = @import("udp.zig");
+    _ = @import("route.zig");
     _ = @import("wait.zig");
     _ = @import("blake2s.zig");
 }
