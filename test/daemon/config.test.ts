@@ -124,6 +124,11 @@ describe.skipIf(!ROOT)("configuration through wg(8)", () => {
     await wg(["set", theirs, "peer", me.pub, "endpoint", `127.0.0.1:${po}`, "allowed-ips", "10.77.0.1/32"]);
     const ns = await scope.netns(`bwd${t}n`);
     scope.track(ns);
+    // Ours must be up to send and accept anything (as the kernel's and wireguard-go's devices): in a namespace of its own.
+    const nsOurs = await scope.netns(`bwd${t}o`);
+    scope.track(nsOurs);
+    await sh(["ip", "link", "set", ours, "netns", nsOurs]);
+    await sh(["ip", "-n", nsOurs, "link", "set", ours, "up"]);
     await sh(["ip", "link", "set", theirs, "netns", ns]);
     await sh(["ip", "-n", ns, "addr", "add", "10.77.0.3/24", "dev", theirs]); // not in our allowed IPs for them
     await sh(["ip", "-n", ns, "link", "set", theirs, "up"]);
