@@ -29,7 +29,7 @@ export interface DataPathOptions {
 }
 export const DEFAULT_DATA_PATH: DataPathOptions = { gso: true, gro: true, pump: true };
 
-/** Largest MTU followed: an inner packet fits a 64 KiB TUN read slot (batch.ts STRIDE), as wireguard-go caps its MTU. */
+/** Largest MTU followed: an inner packet must fit a 64 KiB TUN read slot (batch.ts STRIDE). */
 const MAX_MTU = 65535 - 80;
 
 function endpointOf(pc: PeerConfig): Endpoint | null {
@@ -46,8 +46,8 @@ export class Device {
   udp: Udp | null = null;
   /** The interface's MTU in force (followed through `link`): §5.4.6 padding stops there. */
   mtu: number;
-  /** The interface's up/down state is the device's (kernel device.c wg_open/wg_stop, wireguard-go Up/Down): while
-   *  down nothing is sent or accepted. A device whose link is not followed (start() not called) counts as up. */
+  /** The interface's up/down state is the device's, as in the kernel's and wireguard-go's: while down nothing is
+   *  sent or accepted. A device whose link is not followed (start() not called) counts as up. */
   up = true;
   /** Datagrams received and dropped while the link was down. */
   droppedWhileDown = 0;

@@ -1,6 +1,6 @@
 // The interface's link state as the kernel has it — up or down, and the MTU in force — followed by a native thread
 // (zig/src/link.zig) in whichever network namespace the interface lives, also after it moved (`rdomain`). The
-// device takes its up/down state and its MTU from here, as wireguard-go's device does from its TUN events.
+// device takes its up/down state and its MTU from here (device.ts setUp; send.ts pads to the MTU, §5.4.6).
 import type { JSCallback } from "bun:ffi";
 import { loadNative, pollCallback, releaseCallback, type Native } from "../native/lib.ts";
 
