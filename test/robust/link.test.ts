@@ -152,11 +152,19 @@ describe.skipIf(!ROOT)("the interface's link state and MTU", () => {
 
   // Not asserted against the newest wireguard-go: it reads the MTU by name in its own namespace, which the interface
   // has left (its log: "Failed to load updated MTU of device").
-  test("bunwg: MTU 1380 as wg-quick sets it, then 1412: full-size packets are padded to the MTU and never past it", async () => {
+  test("bunwg: MTU 1380 as wg-quick sets it, then 1412, then 1396 after a move to another namespace: full-size packets are padded to the MTU and never past it", async () => {
     const scope = new Scope();
     try {
       const { D, W, relay } = await tunnel(scope, OURS);
-      for (const mtu of [1380, 1412]) {
+      const moved = await scope.netns(`${D.ns}m`);
+      // 1380 and 1412 where the interface is; then 1396 after it moved on to another namespace (the daemon's
+      // netlink socket there is one it had to open anew).
+      for (const mtu of [1380, 1412, 1396]) {
+        if (mtu === 1396) {
+          await sh(["ip", "-n", D.ns, "link", "set", D.ifname, "netns", moved]);
+          D.ns = moved;
+          await sh(["ip", "-n", D.ns, "addr", "add", `${D.v4}/24`, "dev", D.ifname]);
+        }
         await sh(["ip", "-n", D.ns, "link", "set", D.ifname, "mtu", String(mtu), "up"]);
         await Bun.sleep(200);
         relay.captured.b2a = [];
