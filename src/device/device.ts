@@ -17,6 +17,7 @@ import { Endpoint } from "./endpoint.ts";
 import { RouteWatch } from "./route.ts";
 import type { Logger, LogLevel } from "./log.ts";
 import type { Tun } from "./tun.ts";
+import { LinkWatch, type LinkState } from "./link.ts";
 
 /** Each step of the fast data path can be switched off, to measure what it gives (bench/, BUNWG_NO_* variables). */
 export interface DataPathOptions {
@@ -25,6 +26,9 @@ export interface DataPathOptions {
   pump: boolean; // wait for packets on the event-loop thread while traffic flows (pump.ts)
 }
 export const DEFAULT_DATA_PATH: DataPathOptions = { gso: true, gro: true, pump: true };
+
+/** Largest MTU followed: an inner packet must fit a 64 KiB TUN read slot (batch.ts STRIDE). */
+const MAX_MTU = 65535 - 80;
 
 function endpointOf(pc: PeerConfig): Endpoint | null {
   return pc.endpoint ? Endpoint.fromAddress(pc.endpoint.address, pc.endpoint.port, pc.endpoint.family) : null;
@@ -39,7 +43,14 @@ export class Device {
   readonly receiver: Receiver;
   udp: Udp | null = null;
   private routes: RouteWatch | null = null;
+  /** The interface's MTU in force (followed through `link`): §5.4.6 padding stops there. */
   mtu: number;
+  /** The interface's up/down state is the device's, as in the kernel's and wireguard-go's: while down nothing is
+   *  sent or accepted. A device whose link is not followed (start() not called) counts as up. */
+  up = true;
+  /** Datagrams received and dropped while the link was down. */
+  droppedWhileDown = 0;
+  private link: LinkWatch | null = null;
   config: DeviceConfig = emptyDeviceConfig();
 
   private touched: DevicePeer[] = [];
@@ -60,7 +71,8 @@ export class Device {
     this.mtu = mtu;
   }
 
-  /** Binds the initial UDP socket (port 0: a free one, as wireguard-go does before configuration). */
+  /** Binds the initial UDP socket (port 0: a free one, as wireguard-go does before configuration) and starts
+   *  following the interface's link state (a fresh interface is down until `ip link set up`). */
   start(): void {
     this.udp = this.bind(0);
     this.config = { ...this.config, listenPort: this.udp.port };
@@ -70,6 +82,50 @@ export class Device {
     } catch (e) {
       this.log.error(`Sticky source addresses will not follow route changes: ${(e as Error).message}`);
     }
+    this.link = LinkWatch.start(this.tun.fd, this.tun.name, (s) => this.linkChanged(s));
+    this.tun.onDownWrite = () => this.link?.kick();
+    const s = this.link.state();
+    if (s.known) this.linkChanged(s);
+    else this.setUp(false);
+  }
+
+  private linkChanged(s: LinkState & { known?: boolean }): void {
+    if (this.closed) return;
+    if (s.deleted) return this.onFatal("interface deleted");
+    if (s.known === false) return; // between namespaces: keep the last state
+    if (s.mtu > 0 && s.mtu !== this.mtu) {
+      this.mtu = Math.min(s.mtu, MAX_MTU);
+      this.log.info(`MTU updated: ${s.mtu}${s.mtu > MAX_MTU ? ` (too large, capped at ${MAX_MTU})` : ""}`);
+    }
+    this.setUp(s.up);
+  }
+
+  /**
+   * Brings the device up or down with its interface. Down: every peer's sessions, handshakes in progress, timers
+   * and staged packets are dropped, and nothing is sent or accepted. Up: peers with persistent keepalive send one
+   * at once (and so handshake), as do peers with staged packets.
+   */
+  setUp(up: boolean): void {
+    if (up === this.up) return;
+    this.up = up;
+    this.log.info(`Interface ${this.tun.name} ${up ? "up" : "down"}`);
+    const now = performance.now();
+    for (const peer of this.peers.values()) {
+      if (up) this.startPeer(peer, now);
+      else {
+        peer.staged.clear();
+        peer.noise.stop();
+      }
+    }
+    this.runDueTimers(now);
+  }
+
+  /** The last piece needed to reach a peer is in place (link up, private key, endpoint): what waits goes now. */
+  private startPeer(peer: DevicePeer, now: number): void {
+    if (!this.up || this.engine.privateKey === null) return;
+    if (peer.noise.persistentKeepalive > 0) this.sender.sendKeepalive(peer, now);
+    else if (peer.staged.length > 0) peer.noise.wantHandshake(now);
+    this.touch(peer);
   }
 
   /** After a route, address or link change: forget each pinned source whose route to the peer now leaves through
@@ -143,6 +199,7 @@ export class Device {
   };
 
   private runPeerTimers(peer: DevicePeer, now: number): void {
+    if (!this.up) return peer.noise.stop(); // a timer armed by configuration while down: nothing runs until up
     for (const action of peer.noise.tick(now)) {
       switch (action.kind) {
         case "initiation":
@@ -190,7 +247,10 @@ export class Device {
       try { this.udp.setFwmark(next.fwmark); } catch (e) { throw new ConfigError(EINVAL, (e as Error).message); }
     }
     const now = performance.now();
+    const hadKey = this.engine.privateKey !== null;
     if (changes.privateKey) this.engine.setPrivateKey(next.privateKey);
+    // The private key arrived on an up interface: what waited for it starts (peers added below start on their own).
+    if (!hadKey && this.engine.privateKey !== null) for (const peer of this.peers.values()) this.startPeer(peer, now);
     for (const pc of changes.removed) {
       const peer = this.peers.get(keyToHex(pc.publicKey));
       if (peer) this.removePeer(peer);
@@ -209,7 +269,11 @@ export class Device {
       const peer = this.peers.get(keyToHex(ch.peer.publicKey));
       if (!peer) continue;
       if (ch.presharedKey) peer.noise.setPresharedKey(ch.peer.presharedKey);
-      if (ch.endpoint) peer.endpoint = endpointOf(ch.peer);
+      if (ch.endpoint) {
+        const had = peer.endpoint !== null;
+        peer.endpoint = endpointOf(ch.peer);
+        if (!had && peer.endpoint !== null) this.startPeer(peer, now);
+      }
       // Removing only what the peer owns first, then adding, gives the same table in either order (uapi.ts).
       for (const a of ch.allowedIpsRemoved) this.allowedIps.remove(a.addr, a.cidr, peer);
       for (const a of ch.allowedIpsAdded) this.allowedIps.insert(a.addr, a.cidr, peer);
@@ -224,7 +288,7 @@ export class Device {
   private keepaliveChanged(peer: DevicePeer, before: number, after: number, now: number): void {
     peer.noise.setPersistentKeepalive(after, now);
     // Like wireguard-go: turning persistent keepalive on sends one at once (and so handshakes, §6.5).
-    if (before === 0 && after > 0 && this.engine.privateKey !== null) this.sender.sendKeepalive(peer, now);
+    if (before === 0 && after > 0 && this.engine.privateKey !== null && this.up) this.sender.sendKeepalive(peer, now);
     this.touch(peer);
   }
 
@@ -266,6 +330,8 @@ export class Device {
     if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
     this.routes?.close();
     this.routes = null;
+    this.link?.stop(); // before the TUN fd closes
+    this.link = null;
     this.udp?.close();
     this.udp = null;
     for (const peer of this.peers.values()) this.removePeer(peer);

@@ -56,7 +56,8 @@ export class Receiver {
       const n = udp.recvBatch(this.buf, STRIDE, MSGS, this.inOffs, this.inLens, this.eps, PKTS, this.carry);
       if (n <= 0) return total;
       total += n;
-      this.process(n);
+      if (!this.dev.up) this.dev.droppedWhileDown += n; // link down: nothing is accepted (device.ts setUp)
+      else this.process(n);
     }
   }
 

@@ -68,6 +68,7 @@ export class Sender {
 
   /** Queues one packet (plaintext at hdr+HEADER) for sealing, or stages it when the peer has no session. */
   private add(buf: Uint8Array, hdr: number, len: number, peer: DevicePeer, now: number): void {
+    if (!this.dev.up) return; // link down: nothing is sent (device.ts setUp)
     const noise = peer.noise;
     const kp = peer.endpoint === null ? null : noise.sendingKeypair(now);
     const counter = kp === null ? -1 : noise.reserveCounters(kp, 1);

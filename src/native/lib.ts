@@ -18,6 +18,7 @@ const symbols = {
   bunwg_variant: { args: [], returns: cstring },
   bunwg_poly_ifma: { args: [i32], returns: i32 },
   bunwg_tun_gone_code: { args: [], returns: i32 },
+  bunwg_tun_down_code: { args: [], returns: i32 },
   bunwg_tun_open: { args: [ptr, u32, u32, ptr], returns: i32 },
   bunwg_tun_set_mtu: { args: [ptr, u32], returns: i32 },
   bunwg_tun_get_mtu: { args: [ptr], returns: i32 },
@@ -27,6 +28,11 @@ const symbols = {
   bunwg_poller_start: { args: [i32, fnT], returns: ptr },
   bunwg_poller_rearm: { args: [ptr], returns: voidT },
   bunwg_poller_stop: { args: [ptr], returns: voidT },
+  // the interface's up/down state and MTU, in whichever namespace it lives (zig/src/link.zig)
+  bunwg_link_start: { args: [i32, fnT], returns: ptr },
+  bunwg_link_state: { args: [ptr, ptr], returns: u32 },
+  bunwg_link_kick: { args: [ptr], returns: voidT },
+  bunwg_link_stop: { args: [ptr], returns: voidT },
   // TUN offloads (zig/src/offload.zig)
   bunwg_tun_offload_enable: { args: [i32, u32], returns: i32 },
   bunwg_tun_offload_new: { args: [i32, u32], returns: ptr },
@@ -72,6 +78,7 @@ export interface Native {
   readonly path: string; // file it was loaded from (or "/proc/self/fd/N (embedded libbunwg-….so)")
   readonly sym: NativeSymbols;
   readonly tunGoneCode: number; // what read/write return when the interface was deleted
+  readonly tunDownCode: number; // what write returns when the link is down (EIO): packets dropped, device lives
 }
 
 // Filled by embed.ts inside a compiled executable: library file name → embedded path (readable with fs).
@@ -109,7 +116,7 @@ function open(v: Variant, path: string, fdToClose?: number): Native {
     lib.close();
     throw new Error(`${path}: library ABI version ${abi}, expected ${ABI_VERSION} (rebuild with: bun run build:zig)`);
   }
-  return { variant: v, path, sym: lib.symbols, tunGoneCode: lib.symbols.bunwg_tun_gone_code() };
+  return { variant: v, path, sym: lib.symbols, tunGoneCode: lib.symbols.bunwg_tun_gone_code(), tunDownCode: lib.symbols.bunwg_tun_down_code() };
 }
 
 /** Directory holding the built libraries in a source checkout. */

@@ -415,6 +415,15 @@ export class Peer implements RemoteStatic {
     this.cookies.zero();
   }
 
+  /** The shell's interface went down: sessions and any handshake in progress are erased and every timer stops
+   *  (the persistent keepalive interval stays configured); the next initiation may go out at once. */
+  stop(): void {
+    this.eraseSessions();
+    this.timers.stop();
+    this.timers.zeroAt = Infinity;
+    this.lastSentInitiation = -Infinity;
+  }
+
   private confirmNext(now: number): void {
     this.drop(this.previous_);
     this.previous_ = this.current_;

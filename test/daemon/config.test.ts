@@ -128,6 +128,11 @@ describe.skipIf(!isRoot)("configuration through wg(8)", () => {
     await wgTool(["set", theirs, "peer", me.pub, "endpoint", `127.0.0.1:${po}`, "allowed-ips", "10.77.0.1/32"]);
     const ns = await scope.netns(`bwd${t}n`);
     scope.track(ns);
+    // Ours must be up to send and accept anything (as the kernel's and wireguard-go's devices): in a namespace of its own.
+    const nsOurs = await scope.netns(`bwd${t}o`);
+    scope.track(nsOurs);
+    await run(["ip", "link", "set", ours, "netns", nsOurs]);
+    await run(["ip", "-n", nsOurs, "link", "set", ours, "up"]);
     await run(["ip", "link", "set", theirs, "netns", ns]);
     await run(["ip", "-n", ns, "addr", "add", "10.77.0.3/24", "dev", theirs]); // not in our allowed IPs for them
     await run(["ip", "-n", ns, "link", "set", theirs, "up"]);

@@ -458,6 +458,7 @@ const FdSink = struct {
             switch (e) {
                 .INTR => continue,
                 .AGAIN, .NOBUFS => self.stop = tun.neg(e),
+                .IO => self.stop = tun.DOWN, // link down: the rest of the batch would be refused too
                 else => if (tun.isGone(e)) {
                     self.stop = tun.GONE;
                 },
@@ -563,7 +564,7 @@ pub fn readBatch(t: *Tun, buf: [*]u8, stride: u32, lens: [*]u32, max: u32) i32 {
             const e = std.posix.errno(rc);
             switch (e) {
                 .INTR => continue,
-                .AGAIN => break,
+                .AGAIN, .IO => break, // EIO: link down, nothing to read
                 else => {
                     if (i > 0) break;
                     return if (tun.isGone(e)) tun.GONE else tun.neg(e);

@@ -39,6 +39,9 @@ export fn bunwg_poly_ifma(on: i32) callconv(.c) i32 {
 export fn bunwg_tun_gone_code() callconv(.c) i32 {
     return tun.GONE;
 }
+export fn bunwg_tun_down_code() callconv(.c) i32 {
+    return tun.DOWN;
+}
 export fn bunwg_tun_open(name: [*:0]const u8, flags: u32, mtu: u32, name_out: [*]u8) callconv(.c) i32 {
     return tun.open(name, @truncate(flags), mtu, name_out);
 }
@@ -145,4 +148,5 @@ comptime {
     _ = @import("route.zig");
     _ = @import("wait.zig");
     _ = @import("blake2s.zig");
+    _ = @import("link.zig"); // bunwg_link_*: the interface's up/down state and MTU, in whichever namespace
 }
