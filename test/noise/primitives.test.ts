@@ -1,5 +1,5 @@
 // BLAKE2s, MAC, HMAC and KDF1/2/3 (§5.4) against published vectors and against independent implementations
-// (@noble/hashes, node:crypto), and TAI64N.
+// (@noble/hashes, node:crypto).
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { blake2s } from "@noble/hashes/blake2.js";
@@ -7,7 +7,6 @@ import { hkdf } from "@noble/hashes/hkdf.js";
 import { hmac as nobleHmac } from "@noble/hashes/hmac.js";
 import { Blake2s } from "../../src/noise/blake2s.ts";
 import { hash, hmac, kdf1, kdf2, kdf3, mac } from "../../src/noise/primitives.ts";
-import { tai64n, tai64nAfter } from "../../src/noise/tai64n.ts";
 import { hex, seededRandom } from "./helpers.ts";
 
 const ascii = (s: string) => new TextEncoder().encode(s);
@@ -99,28 +98,5 @@ describe("MAC, HMAC, KDF", () => {
     const k = new Uint8Array(32);
     kdf2(ck, k, ck, input);
     expect(hex(ck) + hex(k)).toBe(hex(ref));
-  });
-});
-
-describe("TAI64N", () => {
-  test("layout: 2^62 + seconds, big-endian; nanoseconds rounded down to 2^24", () => {
-    const out = new Uint8Array(12);
-    tai64n(0, out);
-    expect(hex(out)).toBe("400000000000000000000000");
-    tai64n(1500, out); // 1 s + 500,000,000 ns → 29 × 2^24 = 486,539,264 = 0x1d000000
-    expect(hex(out)).toBe("40000000000000011d000000");
-    tai64n(Date.UTC(2026, 10, 25), out); // 1795564800 s = 0x6b062500
-    expect(hex(out)).toBe("400000006b06250000000000");
-  });
-
-  test("ordering", () => {
-    const a = new Uint8Array(12), b = new Uint8Array(12);
-    tai64n(10_000, a);
-    tai64n(10_020, b);
-    expect(tai64nAfter(b, a)).toBe(true);
-    expect(tai64nAfter(a, b)).toBe(false);
-    expect(tai64nAfter(a, a)).toBe(false);
-    tai64n(10_005, b); // same 2^24-ns slot: not newer
-    expect(tai64nAfter(b, a)).toBe(false);
   });
 });
