@@ -185,6 +185,8 @@ export class Device {
       if (!peer) continue;
       if (ch.presharedKey) peer.noise.setPresharedKey(ch.peer.presharedKey);
       if (ch.endpoint) peer.endpoint = endpointOf(ch.peer);
+      // Packets staged while the peer had no endpoint made no handshake attempt (noise/peer.ts): start one now.
+      if (ch.endpoint && peer.endpoint !== null && peer.staged.length > 0) { peer.noise.wantHandshake(now); this.touch(peer); }
       // Removing only what the peer owns first, then adding, gives the same table in either order (uapi.ts).
       for (const a of ch.allowedIpsRemoved) this.allowedIps.remove(a.addr, a.cidr, peer);
       for (const a of ch.allowedIpsAdded) this.allowedIps.insert(a.addr, a.cidr, peer);

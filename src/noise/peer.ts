@@ -93,6 +93,10 @@ export class Peer implements RemoteStatic {
   private next_: Keypair | null = null;
   private lastHandshake_ = 0;
   private removed = false;
+  /** Whether the shell has an address to send this peer's handshake messages to. Without one no initiation is
+   *  made: it could not go out, and counting it as an attempt would hold back the first real one by REKEY_TIMEOUT
+   *  once the endpoint arrives (issue 10, item 7). The shell keeps this current (src/device/peer.ts). */
+  hasEndpoint = true;
 
   constructor(
     private readonly host: PeerHost,
@@ -244,8 +248,8 @@ export class Peer implements RemoteStatic {
     if (t.initiationAt === Infinity && now - this.lastSentInitiation >= REKEY_TIMEOUT) t.initiationAt = now;
   }
 
-  /** A handshake initiation to send now, or null: no private key, the peer is ourselves, or one went out less
-   *  than REKEY_TIMEOUT ago. Arms the retry timer. */
+  /** A handshake initiation to send now, or null: no private key, no endpoint, the peer is ourselves, or one went
+   *  out less than REKEY_TIMEOUT ago. Arms the retry timer. */
   createInitiation(now: number): Uint8Array | null {
     this.timers.attempts = 0;
     return this.initiate(now);
@@ -305,7 +309,7 @@ export class Peer implements RemoteStatic {
 
   private initiate(now: number): Uint8Array | null {
     const local = this.host.local;
-    if (local === null || this.isSelf_ || this.removed) return null;
+    if (local === null || this.isSelf_ || this.removed || !this.hasEndpoint) return null;
     if (now - this.lastSentInitiation < REKEY_TIMEOUT) return null;
     const indices = this.host.indices;
     const oldIndex = this.pending.ephemeral !== null ? this.pending.localIndex : -1;
