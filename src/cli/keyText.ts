@@ -3,7 +3,7 @@
 // are a private key: the daemon clamps (whitepaper §5.4, wg(4) "Keys"), and so does the public-key derivation
 // here, so `openssl rand -base64 32` output is fine.
 import { clampPrivateKey, keyFromBase64 as decodeBase64, keyFromHex as decodeHex, keyToBase64, keyToHex } from "../noise/keys.ts";
-import { defaultX25519 } from "../noise/x25519.ts";
+import { defaultX25519 } from "../crypto/x25519.ts";
 import { CliError } from "./errors.ts";
 
 export { keyToBase64, keyToHex };

@@ -3,6 +3,7 @@
 // (§6) on Bun's event loop with a single timer set to the earliest deadline.
 import { Engine, type Peer as NoisePeer } from "../noise/index.ts";
 import type { Aead } from "../crypto/aead.ts";
+import { defaultSuite } from "../crypto/suite.ts";
 import { AllowedIps } from "./allowedips.ts";
 import { emptyDeviceConfig, keyToHex, type ConfigChanges, type DeviceConfig, type PeerConfig } from "./uapi.ts";
 import { DevicePeer } from "./peer.ts";
@@ -54,7 +55,7 @@ export class Device {
 
   constructor(readonly tun: Tun, readonly aead: Aead, readonly log: Logger, private readonly baseLevel: LogLevel,
               random: (out: Uint8Array) => void, readonly options: DataPathOptions = DEFAULT_DATA_PATH, mtu = 1420) {
-    this.engine = new Engine({ aead, random });
+    this.engine = new Engine({ crypto: defaultSuite({ aead, random }) }); // swap a backend here (src/crypto/)
     this.sender = new Sender(this);
     this.receiver = new Receiver(this);
     this.pump = new Pump(this, options.pump);

@@ -5,7 +5,7 @@ export { Engine, type EngineOptions, type HandshakeOutcome, type InitiationDetai
 export { Peer, type InitiationRefusal, type TimerAction } from "./peer.ts";
 export { Keypair } from "./keypair.ts";
 export { clampPrivateKey, keyFromBase64, keyFromHex, keyToBase64, keyToHex } from "./keys.ts";
-export { type X25519, type X25519PrivateKey, defaultX25519, nobleX25519, nodeX25519 } from "./x25519.ts";
+export type { Blake2sFunctions, HandshakeAead, NoiseCrypto, X25519, X25519PrivateKey, XAead } from "./crypto.ts";
 export {
   COOKIE_REPLY,
   INITIATION,

@@ -20,10 +20,10 @@ import {
   ZERO_KEYS_AFTER,
 } from "./constants.ts";
 import { CookieState } from "./cookie.ts";
+import type { NoiseCrypto } from "./crypto.ts";
 import {
   type ConsumedInitiation,
   type LocalStatic,
-  type NoiseCrypto,
   PendingInitiation,
   type RemoteStatic,
   consumeResponse,
@@ -105,8 +105,8 @@ export class Peer implements RemoteStatic {
     if (publicKey.length !== KEY_LENGTH) throw new RangeError(`public key: expected 32 bytes, got ${publicKey.length}`);
     this.publicKey = Uint8Array.from(publicKey);
     this.publicKeyBase64 = keyToBase64(this.publicKey);
-    this.initialHash = initialHashFor(this.publicKey);
-    this.cookies = new CookieState(this.publicKey);
+    this.initialHash = initialHashFor(host.crypto, this.publicKey);
+    this.cookies = new CookieState(host.crypto, this.publicKey);
     this.timers = new Timers(host.crypto.random);
     this.localKeyChanged();
   }

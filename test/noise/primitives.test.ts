@@ -1,12 +1,15 @@
-// BLAKE2s, MAC, HMAC and KDF1/2/3 (§5.4) against published vectors and against independent implementations
-// (@noble/hashes, node:crypto).
+// BLAKE2s, MAC, HMAC and KDF1/2/3 (§5.4) of both backends (src/crypto/blake2s.ts) against published vectors and
+// against independent implementations (@noble/hashes, node:crypto); the protocol's C0 and H0.
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { blake2s } from "@noble/hashes/blake2.js";
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { hmac as nobleHmac } from "@noble/hashes/hmac.js";
-import { Blake2s } from "../../src/noise/blake2s.ts";
-import { hash, hmac, kdf1, kdf2, kdf3, mac } from "../../src/noise/primitives.ts";
+import { Blake2s } from "../../src/crypto/blake2s-state.ts";
+import { jsBlake2s, zigBlake2s } from "../../src/crypto/blake2s.ts";
+import { loadNative } from "../../src/native/lib.ts";
+import { CONSTRUCTION, IDENTIFIER, INITIAL_CHAIN_KEY, INITIAL_HASH } from "../../src/noise/constants.ts";
+import type { Blake2sFunctions } from "../../src/noise/crypto.ts";
 import { hex, seededRandom } from "./helpers.ts";
 
 const ascii = (s: string) => new TextEncoder().encode(s);
@@ -17,10 +20,23 @@ const bytes = (n: number) => {
   return b;
 };
 
+const BACKENDS: [string, Blake2sFunctions][] = [["JS", jsBlake2s()]];
+try {
+  BACKENDS.push(["Zig", zigBlake2s(loadNative())]);
+} catch {
+  console.warn("primitives.test.ts: Zig library not built; JS backend only");
+}
+
+test("§5.4.2 C0 = HASH(CONSTRUCTION), H0 = HASH(C0 ‖ IDENTIFIER), as constants.ts writes them", () => {
+  const c0 = blake2s(CONSTRUCTION);
+  expect(hex(INITIAL_CHAIN_KEY)).toBe(hex(c0));
+  expect(hex(INITIAL_HASH)).toBe(hex(blake2s(new Uint8Array([...c0, ...IDENTIFIER]))));
+});
+
 describe("BLAKE2s", () => {
-  test("RFC 7693 Appendix B: BLAKE2s-256(\"abc\")", () => {
+  test.each(BACKENDS)("RFC 7693 Appendix B: BLAKE2s-256(\"abc\"), %s", (_, f) => {
     const out = new Uint8Array(32);
-    hash(out, ascii("abc"));
+    f.hash(out, ascii("abc"));
     expect(hex(out)).toBe("508c5e8c327c14e2e1a72ba34eeb452f37458b209ed63a294d999b4c86675982");
   });
 
@@ -54,7 +70,8 @@ describe("BLAKE2s", () => {
   });
 });
 
-describe("MAC, HMAC, KDF", () => {
+describe.each(BACKENDS)("MAC, HMAC, KDF (%s)", (_, f) => {
+  const { mac, hmac, kdf1, kdf2, kdf3 } = f;
   test("MAC = keyed BLAKE2s-128", () => {
     for (const len of [0, 60, 116]) {
       const key = bytes(32);

@@ -7,8 +7,8 @@ import { x25519 } from "@noble/curves/ed25519.js";
 import { blake2s } from "@noble/hashes/blake2.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { nobleAead } from "../../src/crypto/aead.ts";
-import { Engine } from "../../src/noise/index.ts";
 import { hex, open, seal, seededRandom, SRC_A, UNIX_OFFSET } from "./helpers.ts";
+import { testEngine } from "./helpers.ts";
 
 const ascii = (s: string) => new TextEncoder().encode(s);
 const cat = (...xs: Uint8Array[]) => {
@@ -49,7 +49,7 @@ for (const withPsk of [false, true]) {
     if (withPsk) rand(Q);
     const SrPub = x25519.getPublicKey(sR);
 
-    const engine = new Engine({ aead, random: seededRandom(5), unixTimeOffset: UNIX_OFFSET });
+    const engine = testEngine(5);
     engine.setPrivateKey(sI);
     const SiPub = engine.publicKey!;
     const peer = engine.addPeer(SrPub);

@@ -5,6 +5,7 @@
 import { existsSync, openSync, closeSync, readFileSync, rmSync } from "node:fs";
 import type { udp } from "bun";
 import { loadAead, type Aead } from "../../src/crypto/aead.ts";
+import { defaultSuite } from "../../src/crypto/suite.ts";
 import { Engine, type Keypair, type Peer } from "../../src/noise/index.ts";
 import { keyToHex } from "../../src/device/uapi.ts";
 import { OURS, type Scope, WGGO_DEBIAN, WGGO_LATEST, sh, waitFor } from "../helpers/net.ts";
@@ -136,7 +137,7 @@ export class TestPeer {
 
   private constructor(readonly host: string, readonly daemonPort: number, readonly daemonPublicKey: Uint8Array) {
     this.aead = loadAead();
-    this.engine = new Engine({ aead: this.aead, random: (o) => crypto.getRandomValues(o) });
+    this.engine = new Engine({ crypto: defaultSuite({ aead: this.aead }) });
     const k = new Uint8Array(32);
     crypto.getRandomValues(k);
     this.engine.setPrivateKey(k);
