@@ -136,6 +136,7 @@ export class Device {
           this.sender.sendKeepalive(peer, now);
           break;
         case "gave-up":
+        case "zeroed": // §6.3: the keys are erased; what waited for a session goes with them
           peer.staged.clear();
           break;
         default:
