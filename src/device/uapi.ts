@@ -89,15 +89,15 @@ function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
   return true;
 }
 
-let lastPriv: Uint8Array | null = null;
-let lastPub: Uint8Array | null = null;
-/** The default public-key derivation (noble X25519), remembering the last key: sets repeat the same one. */
+/** The default public-key derivation (noble X25519). Keeps no copy of the private key: a cache of the last one
+ *  kept it alive after it was replaced or refused (issue 10, item 8); a derivation costs well under a millisecond. */
 export function derivePublicKey(privateKey: Uint8Array): Uint8Array {
-  if (lastPriv === null || !sameBytes(lastPriv, privateKey)) {
-    lastPub = x25519.getPublicKey(clampPrivateKey(privateKey));
-    lastPriv = new Uint8Array(privateKey);
+  const clamped = clampPrivateKey(privateKey);
+  try {
+    return x25519.getPublicKey(clamped);
+  } finally {
+    clamped.fill(0);
   }
-  return lastPub!;
 }
 
 // ---- Endpoints -----------------------------------------------------------------------------------------------------
