@@ -104,6 +104,7 @@ export class CookieChecker {
     this.makeCookie(now, src);
     const m2 = mac2Offset(msg);
     this.crypto.blake2s.mac(this.scratch, this.cookie, msg.subarray(0, m2));
+    this.cookie.fill(0); // it would let anyone who read it pass mac2 for src until the secret changes
     return equalBytes(this.scratch, msg.subarray(m2));
   }
 
@@ -119,6 +120,7 @@ export class CookieChecker {
     this.crypto.random(nonce);
     const mac1 = msg.subarray(mac1Offset(msg), mac2Offset(msg));
     this.crypto.xaead.seal(this.cookieKey, nonce, this.cookie, mac1, reply.subarray(COOKIE_REPLY.cookie));
+    this.cookie.fill(0);
     return reply;
   }
 
