@@ -66,6 +66,14 @@ describe("layering", () => {
     expect(outside).toEqual([]);
   });
 
+  test("src/noise/ keeps no replaceable module-level implementation (no use…/set… function exports)", () => {
+    // The core receives its crypto per engine (src/noise/crypto.ts), never through a process-wide setter.
+    const setters = files
+      .filter((f) => f.startsWith(NOISE + "/"))
+      .flatMap((f) => [...readFileSync(f, "utf8").matchAll(/export\s+function\s+((?:use|set)[A-Z]\w*)/g)].map((m) => `${rel(f)}: ${m[1]}`));
+    expect(setters).toEqual([]);
+  });
+
   test("the rest of src/ reaches the core only through src/noise/index.ts", () => {
     const past = edges
       .filter((e) => !e.from.startsWith(NOISE + "/") && e.to.startsWith(NOISE + "/") && e.to !== join(NOISE, "index.ts"))

@@ -2,7 +2,8 @@
 // wants them (64 lowercase hex digits), on top of the one key codec (src/text/codec.ts). Any 32 bytes
 // are a private key: the daemon clamps (whitepaper §5.4, wg(4) "Keys"), and so does the public-key derivation
 // here, so `openssl rand -base64 32` output is fine.
-import { clampPrivateKey, defaultX25519 } from "../noise/index.ts";
+import { clampPrivateKey } from "../noise/index.ts";
+import { defaultX25519 } from "../crypto/x25519.ts";
 import { KEY_BYTES, keyFromBase64 as decodeBase64, keyFromHex as decodeHex, keyToBase64 } from "../text/codec.ts";
 import { CliError } from "./errors.ts";
 

@@ -5,9 +5,6 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from "node:fs";
 import { connect } from "node:net";
 import { loadAead } from "../crypto/aead.ts";
-import { nativeHashPrimitives } from "../crypto/blake2s.ts";
-import { loadNative } from "../native/lib.ts";
-import { useHashPrimitives } from "../noise/primitives.ts";
 import { Device } from "./device.ts";
 import { LOG_DIR, Logger, logPath, parseLogLevel, type LogLevel } from "./log.ts";
 import { Tun } from "./tun.ts";
@@ -101,10 +98,7 @@ export function socketAlive(path: string, timeoutMs = 1000): Promise<boolean> {
 
 async function runForeground(ifname: string, level: LogLevel): Promise<number> {
   const log = new Logger(ifname, level);
-  const aead = loadAead();
-  try {
-    useHashPrimitives(nativeHashPrimitives(loadNative())); // the handshake's BLAKE2s in Zig (bench/handshake.ts)
-  } catch { /* loadAead already said why the library is missing; the core's own BLAKE2s serves */ }
+  const aead = loadAead(); // the rest of the engine's cryptography: src/crypto/suite.ts, chosen by Device
   const off = (name: string) => process.env[name] !== undefined && process.env[name] !== "" && process.env[name] !== "0";
   let tun: Tun;
   try {

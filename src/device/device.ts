@@ -3,6 +3,7 @@
 // (§6) on Bun's event loop with a single timer set to the earliest deadline.
 import { Engine, type Peer as NoisePeer } from "../noise/index.ts";
 import type { Aead } from "../crypto/aead.ts";
+import { defaultSuite } from "../crypto/suite.ts";
 import { AllowedIps } from "./allowedips.ts";
 import { ConfigError, EADDRINUSE, EINVAL } from "../config/errors.ts";
 import { emptyDeviceConfig, type DeviceConfig, type PeerConfig } from "../config/model.ts";
@@ -64,7 +65,7 @@ export class Device {
 
   constructor(readonly tun: Tun, readonly aead: Aead, readonly log: Logger, private readonly baseLevel: LogLevel,
               random: (out: Uint8Array) => void, readonly options: DataPathOptions = DEFAULT_DATA_PATH, mtu = 1420) {
-    this.engine = new Engine({ aead, random });
+    this.engine = new Engine({ crypto: defaultSuite({ aead, random }) }); // swap a backend here (src/crypto/)
     this.sender = new Sender(this);
     this.receiver = new Receiver(this);
     this.pump = new Pump(this, options.pump);
@@ -216,6 +217,7 @@ export class Device {
           this.sender.sendKeepalive(peer, now);
           break;
         case "gave-up":
+        case "zeroed": // §6.3: the keys are erased; what waited for a session goes with them
           peer.staged.clear();
           break;
         default:
@@ -272,9 +274,11 @@ export class Device {
       if (ch.endpoint) {
         const had = peer.endpoint !== null;
         peer.endpoint = endpointOf(ch.peer);
+        // The last missing piece arrived: what waits goes now (packets staged while the peer had no endpoint made
+        // no handshake attempt, noise/peer.ts).
         if (!had && peer.endpoint !== null) this.startPeer(peer, now);
       }
-      // Removing only what the peer owns first, then adding, gives the same table in either order (uapi.ts).
+      // Removing only what the peer owns first, then adding, gives the same table in either order (config/diff.ts).
       for (const a of ch.allowedIpsRemoved) this.allowedIps.remove(a.addr, a.cidr, peer);
       for (const a of ch.allowedIpsAdded) this.allowedIps.insert(a.addr, a.cidr, peer);
       if (ch.persistentKeepalive) this.keepaliveChanged(peer, ch.old.persistentKeepalive, ch.peer.persistentKeepalive, now);

@@ -94,6 +94,7 @@ export class Receiver {
       }
     }
     this.openAndDeliver(m, now);
+    keys.reset(); // the batch's receive keys go now, not at the next batch (batch.ts)
     dev.runDueTimers(now);
   }
 

@@ -47,6 +47,9 @@ const symbols = {
   bunwg_aead_open: { args: [ptr, u64, ptr, u32, ptr, u32, ptr], returns: i32 },
   bunwg_chachapoly_seal: { args: [ptr, ptr, ptr, u32, ptr, u32, ptr], returns: voidT },
   bunwg_chachapoly_open: { args: [ptr, ptr, ptr, u32, ptr, u32, ptr], returns: i32 },
+  // XChaCha20-Poly1305 for cookie replies (zig/src/xchacha.zig)
+  bunwg_xchacha_seal: { args: [ptr, ptr, ptr, u32, ptr, u32, ptr], returns: voidT },
+  bunwg_xchacha_open: { args: [ptr, ptr, ptr, u32, ptr, u32, ptr], returns: i32 },
   bunwg_seal_transport: { args: [u32, ptr, u32, ptr, ptr, ptr, u32, ptr], returns: i32 },
   bunwg_open_transport: { args: [u32, ptr, u32, ptr, ptr, ptr, u32, ptr, ptr], returns: i32 },
   // UDP (zig/src/udp.zig)
@@ -68,6 +71,7 @@ const symbols = {
   // BLAKE2s primitives for the handshake (zig/src/blake2s.zig)
   bunwg_hash: { args: [ptr, ptr, u32, ptr, u32, ptr, u32], returns: voidT },
   bunwg_mac: { args: [ptr, ptr, u32, ptr, u32], returns: voidT },
+  bunwg_hmac: { args: [ptr, ptr, u32, ptr, u32, ptr, u32], returns: voidT },
   bunwg_kdf: { args: [u32, ptr, ptr, ptr, ptr, u32, ptr, u32], returns: voidT },
 } as const;
 

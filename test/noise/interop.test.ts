@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadAead } from "../../src/crypto/aead.ts";
+import { defaultSuite } from "../../src/crypto/suite.ts";
 import { Engine, type Keypair, type Peer } from "../../src/noise/index.ts";
 import { keyToBase64 } from "../../src/text/codec.ts";
 import { readCounter, readU32, writeTransportHeader } from "../../src/noise/messages.ts";
@@ -83,11 +84,11 @@ describe.skipIf(!canRun).each(IMPLS)("against %s", (impl) => {
 
     // our side
     const aead = loadAead();
-    const engine = new Engine({ aead, random });
+    const engine = new Engine({ crypto: defaultSuite({ aead, random }) });
     engine.setPrivateKey(crypto.getRandomValues(new Uint8Array(32)));
     const theirPrivate = crypto.getRandomValues(new Uint8Array(32)); // unclamped on purpose: both must clamp
     const psk = crypto.getRandomValues(new Uint8Array(32));
-    const keyOf = new Engine({ aead, random });
+    const keyOf = new Engine({ crypto: defaultSuite({ aead, random }) });
     keyOf.setPrivateKey(theirPrivate);
     const peer: Peer = engine.addPeer(keyOf.publicKey!);
     peer.setPresharedKey(psk);

@@ -2,6 +2,7 @@
 // with a daemon, send any inner packet, replay, and flood — what no real peer would do on purpose.
 import type { udp } from "bun";
 import { loadAead, type Aead } from "../../src/crypto/aead.ts";
+import { defaultSuite } from "../../src/crypto/suite.ts";
 import { Engine, type Keypair, type Peer } from "../../src/noise/index.ts";
 import { keyFromBase64, keyToBase64, keyToHex } from "../../src/text/codec.ts";
 import { open, seal } from "../noise/helpers.ts";
@@ -24,7 +25,7 @@ export class TestPeer {
 
   private constructor(readonly host: string, readonly daemonPort: number, readonly daemonPublicKey: Uint8Array) {
     this.aead = loadAead();
-    this.engine = new Engine({ aead: this.aead, random: (o) => crypto.getRandomValues(o) });
+    this.engine = new Engine({ crypto: defaultSuite({ aead: this.aead }) });
     const k = new Uint8Array(32);
     crypto.getRandomValues(k);
     this.engine.setPrivateKey(k);

@@ -8,6 +8,7 @@ const aead = @import("aead.zig");
 const chachapoly = @import("chachapoly.zig");
 const poly_ifma = @import("poly1305_ifma.zig");
 const offload = @import("offload.zig");
+const xchacha = @import("xchacha.zig");
 
 /// Bumped whenever an exported signature changes; lib.ts refuses a library with another value.
 const ABI_VERSION: u32 = 1;
@@ -126,6 +127,14 @@ export fn bunwg_chachapoly_open(key: [*]const u8, nonce: [*]const u8, ct: [*]con
     const n = ct_len - 16;
     return @intFromBool(chachapoly.openParams(&p, ct[0..n], ct[n..][0..16], ad[0..ad_len], out[0..n]));
 }
+/// XChaCha20-Poly1305 (xchacha.zig), for cookie replies: out gets pt_len + 16 bytes (ciphertext ‖ tag).
+export fn bunwg_xchacha_seal(key: [*]const u8, nonce: [*]const u8, pt: [*]const u8, pt_len: u32, ad: [*]const u8, ad_len: u32, out: [*]u8) callconv(.c) void {
+    xchacha.seal(key[0..32], nonce[0..24], pt[0..pt_len], ad[0..ad_len], out);
+}
+/// 1 = verified (ct_len − 16 plaintext bytes in out), 0 = rejected (out holds no plaintext).
+export fn bunwg_xchacha_open(key: [*]const u8, nonce: [*]const u8, ct: [*]const u8, ct_len: u32, ad: [*]const u8, ad_len: u32, out: [*]u8) callconv(.c) i32 {
+    return @intFromBool(xchacha.open(key[0..32], nonce[0..24], ct[0..ct_len], ad[0..ad_len], out));
+}
 export fn bunwg_seal_transport(n: u32, buf: [*]u8, buf_len: u32, offs: [*]const u32, lens: [*]const u32, keys: [*]const u8, nkeys: u32, key_idx: [*]const u16) callconv(.c) i32 {
     return aead.sealTransport(n, buf, buf_len, offs, lens, keys, nkeys, key_idx);
 }
@@ -136,6 +145,7 @@ export fn bunwg_open_transport(n: u32, buf: [*]u8, buf_len: u32, offs: [*]const 
 test {
     _ = aead;
     _ = chachapoly;
+    _ = xchacha;
     _ = @import("chacha20.zig");
     _ = @import("poly1305.zig");
     _ = poly_ifma;
