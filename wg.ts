@@ -61,8 +61,8 @@ if (bad !== null) {
   process.exitCode = 2;
 } else if (first === "--version" || first === "-v" || first === "version") {
   console.log(await versionLine());
-} else if (first !== undefined && !(first in subCommands) && (!first.startsWith("-") || first === "-f" || first === "--foreground")) {
-  // Daemon mode, wireguard-go's invocation: [-f|--foreground] IFNAME.
+} else if (first !== undefined && !(first in subCommands) && (!first.startsWith("-") || first === "-f" || first === "--foreground" || first.startsWith("--metrics"))) {
+  // Daemon mode, wireguard-go's invocation: [-f|--foreground] [--metrics ADDR:PORT] IFNAME.
   const { runDaemonCommand } = await import("./src/device/daemon.ts");
   process.exitCode = await runDaemonCommand(argv);
 } else {

@@ -7,6 +7,7 @@ import type { Device } from "./device.ts";
 import { ConfigError } from "./device.ts";
 import type { Logger } from "./log.ts";
 import * as uapi from "./uapi.ts";
+import { formatCounters } from "./counters.ts";
 
 
 /** A connection that sends nothing for this long is closed: a request cut off halfway must not hang anything. */
@@ -102,6 +103,7 @@ export async function startIpc(ifname: string, dev: Device, log: Logger): Promis
 async function handle(dev: Device, log: Logger, req: uapi.Request): Promise<string> {
   switch (req.kind) {
     case "get":
+      if (req.counters) return formatCounters(dev.counters.snapshot(dev.peers.values()));
       return uapi.formatGet(dev.snapshot(), (pub: Uint8Array) => dev.stats(pub), req.extensions);
     case "set": {
       const result = uapi.applySet(dev.config, req.lines, { derivePublicKey: uapi.derivePublicKey });
