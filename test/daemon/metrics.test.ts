@@ -1,0 +1,265 @@
+// Counters and the metrics endpoint, against running daemons. Two bunwg daemons (A with --metrics, B with
+// BUNWG_METRICS) carry 10 pings between two namespaces: exact packet and byte counts on both sides, seen the same
+// through the metrics endpoint, `wg.ts ifconfig` (text and --json) and wg(8). A test peer of our own (T, a protocol
+// engine on 127.0.0.2) sends what a network or a hostile peer would — a replay, a spoofed inner source, a forged
+// tag, an unknown session, a runt, a replayed initiation — and each lands on its drop reason, +1 exactly. The
+// exposition passes `promtool check metrics` and a real Prometheus server scrapes it. A taken metrics port stops
+// the start with an error naming the address, and nothing is left behind.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { OURS, ROOT, Scope, WGGO_DEBIAN, genKey, sh, tag, wg, waitFor } from "../helpers/net.ts";
+import { type Daemon, TestPeer, icmpEcho, startDaemon, uapiRequest } from "../robust/live.ts";
+
+const PROMTOOL = Bun.which("promtool");
+const PROMETHEUS = Bun.which("prometheus");
+
+/** A loopback TCP port nobody listens on right now. */
+function freeTcpPort(): number {
+  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const p = s.port;
+  s.stop(true);
+  return p;
+}
+
+/** Samples of an exposition: `name{labels}` → value. */
+function samples(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const sp = line.lastIndexOf(" ");
+    out.set(line.slice(0, sp), Number(line.slice(sp + 1)));
+  }
+  return out;
+}
+
+async function scrape(addr: string): Promise<{ text: string; type: string | null }> {
+  const r = await fetch(`http://${addr}/metrics`, { signal: AbortSignal.timeout(5000) });
+  expect(r.status).toBe(200);
+  return { text: await r.text(), type: r.headers.get("content-type") };
+}
+
+async function ifconfigJson(ifname: string): Promise<any> {
+  const r = await sh([process.execPath, `${import.meta.dir}/../../wg.ts`, "ifconfig", ifname, "--json"]);
+  return JSON.parse(r.stdout);
+}
+
+describe.skipIf(!ROOT)("counters and metrics", () => {
+  const scope = new Scope();
+  const t = tag();
+  const n = parseInt(t.slice(0, 2), 16), m = parseInt(t.slice(2, 4), 16);
+  const net4 = `10.${n}.${m}`;
+  interface Side { ns: string; ifname: string; v4: string; key: { priv: string; pub: string }; port: number; d: Daemon; metrics: string }
+  let A!: Side, B!: Side;
+
+  beforeAll(async () => {
+    const mk = async (s: string, host: number, how: "flag" | "env"): Promise<Side> => {
+      const name = `bwm${t}${s}`;
+      await scope.netns(name);
+      const metrics = `127.0.0.1:${freeTcpPort()}`;
+      // Flags in any order before IFNAME: startDaemon appends `-f IFNAME`.
+      const d = how === "flag"
+        ? await startDaemon(scope, [...OURS, "--metrics", metrics], name)
+        : await startDaemon(scope, OURS, name, { env: { BUNWG_METRICS: metrics } });
+      const key = genKey();
+      await wg(["set", name, "private-key", scope.file(`${name}.key`, key.priv + "\n"), "listen-port", "0"]);
+      const port = Number((await wg(["show", name, "listen-port"])).stdout.trim());
+      return { ns: name, ifname: name, v4: `${net4}.${host}`, key, port, d, metrics };
+    };
+    A = await mk("a", 1, "flag");
+    B = await mk("b", 2, "env");
+    // IPv4 allowed IPs only: what the kernel sends on its own over the links (IPv6 link-local chatter) has no
+    // route and stays out of the peer counts.
+    await wg(["set", A.ifname, "peer", B.key.pub, "endpoint", `127.0.0.1:${B.port}`, "allowed-ips", `${B.v4}/32`]);
+    await wg(["set", B.ifname, "peer", A.key.pub, "endpoint", `127.0.0.1:${A.port}`, "allowed-ips", `${A.v4}/32`]);
+    for (const s of [A, B]) {
+      await sh(["ip", "link", "set", s.ifname, "netns", s.ns]);
+      await sh(["ip", "-n", s.ns, "addr", "add", `${s.v4}/24`, "dev", s.ifname]);
+      await sh(["ip", "-n", s.ns, "link", "set", s.ifname, "up"]);
+    }
+  }, 60_000);
+  afterAll(() => scope.close());
+
+  test("10 pings: exactly 10 packets each way on both sides, the same through metrics, ifconfig and wg(8)", async () => {
+    const r = await sh(["ip", "netns", "exec", A.ns, "ping", "-n", "-c", "10", "-i", "0.2", "-W", "3", B.v4], { timeoutMs: 30_000 });
+    expect(r.stdout).toContain("10 received");
+    const ping = 84; // IPv4 header 20 + ICMP 8 + 56 bytes of data
+    const a = samples((await scrape(A.metrics)).text);
+    const b = samples((await scrape(B.metrics)).text);
+    const pa = `interface="${A.ifname}",peer="${B.key.pub}"`;
+    const pb = `interface="${B.ifname}",peer="${A.key.pub}"`;
+    for (const [s, p] of [[a, pa], [b, pb]] as const) {
+      expect(s.get(`bunwg_peer_transmit_packets_total{${p}}`)).toBe(10);
+      expect(s.get(`bunwg_peer_receive_packets_total{${p}}`)).toBe(10);
+      expect(s.get(`bunwg_peer_transmit_bytes_total{${p}}`)).toBe(10 * ping);
+      expect(s.get(`bunwg_peer_receive_bytes_total{${p}}`)).toBe(10 * ping);
+      expect(s.get(`bunwg_peer_handshakes_completed_total{${p}}`)).toBe(1);
+      expect(s.get(`bunwg_peer_handshakes_failed_total{${p}}`)).toBe(0);
+    }
+    // A's first ping started the one handshake; B answered it.
+    expect(a.get(`bunwg_peer_handshakes_initiated_total{${pa}}`)).toBe(1);
+    expect(b.get(`bunwg_peer_handshakes_initiated_total{${pb}}`)).toBe(0);
+    expect(a.get(`bunwg_interface_transmit_packets_total{interface="${A.ifname}"}`)).toBe(10);
+    expect(a.get(`bunwg_interface_peers{interface="${A.ifname}"}`)).toBe(1);
+    for (const [s, p] of [[a, pa], [b, pb]] as const) {
+      for (const reason of ["unallowed_source", "bad_mac", "replay", "invalid_handshake"]) {
+        expect(s.get(`bunwg_peer_dropped_packets_total{${p},reason="${reason}"}`)).toBe(0);
+      }
+    }
+    // wg(8)'s transfer is the wire count, handshake messages included.
+    const transfer = (await wg(["show", A.ifname, "transfer"])).stdout.trim().split("\t");
+    expect(Number(transfer[1])).toBe(a.get(`bunwg_peer_wire_receive_bytes_total{${pa}}`)!);
+    expect(Number(transfer[2])).toBe(a.get(`bunwg_peer_wire_transmit_bytes_total{${pa}}`)!);
+    // ifconfig: the same counters, as text and JSON.
+    const j = await ifconfigJson(A.ifname);
+    expect(j.counters).toMatchObject({ tx_packets: 10, rx_packets: 10, tx_bytes: 10 * ping, rx_bytes: 10 * ping, handshakes_initiated: 1 });
+    expect(j.peers[0].counters).toMatchObject({ tx_packets: 10, rx_packets: 10, handshakes_completed: 1, dropped: { replay: 0, unallowed_source: 0 } });
+    const text = (await sh([process.execPath, `${import.meta.dir}/../../wg.ts`, "ifconfig", A.ifname])).stdout;
+    expect(text).toContain(`\t\tpackets: tx 10, rx 10 (bytes: tx ${10 * ping}, rx ${10 * ping})\n`);
+    expect(text).toContain("\t\thandshakes: initiated 1, completed 1, failed 0\n");
+    expect(text).toMatch(/\n\tpackets: tx 10, rx 10 .*\n\thandshakes: initiated 1, completed 1, failed 0, cookies sent 0\n\tdropped: \d+/);
+  }, 60_000);
+
+  test("each hostile packet lands on its drop reason, +1 exactly", async () => {
+    const T = await TestPeer.open("127.0.0.2", A.port, A.key.pub);
+    scope.add(() => T.close());
+    const tAddr = `${net4}.3`;
+    await wg(["set", A.ifname, "peer", T.publicKeyBase64, "allowed-ips", `${tAddr}/32`]);
+    await T.establish();
+    const pt = `interface="${A.ifname}",peer="${T.publicKeyBase64}"`;
+    const iface = `interface="${A.ifname}"`;
+    const read = async () => samples((await scrape(A.metrics)).text);
+    const dropT = (s: Map<string, number>, reason: string) => s.get(`bunwg_peer_dropped_packets_total{${pt},reason="${reason}"}`)!;
+    const dropI = (s: Map<string, number>, reason: string) => s.get(`bunwg_interface_dropped_packets_total{${iface},reason="${reason}"}`)!;
+    await waitFor("A's session with T confirmed", async () => (await read()).get(`bunwg_peer_handshakes_completed_total{${pt}}`) === 1, 5000);
+
+    // Control: one echo request from T's own address is delivered and answered.
+    const from = T.received.length;
+    T.send(T.seal(icmpEcho(tAddr, A.v4, 0x3e7)));
+    await waitFor("the echo reply to T", () => T.openReceived(from).some((p) => p[9] === 1 && p[20] === 0), 5000);
+    let s = await read();
+    expect(s.get(`bunwg_peer_receive_packets_total{${pt}}`)).toBe(1);
+    expect(s.get(`bunwg_peer_receive_bytes_total{${pt}}`)).toBe(60);
+    expect(s.get(`bunwg_peer_transmit_packets_total{${pt}}`)).toBe(1);
+    const before = s;
+
+    // Each step must move exactly the counters it names by +1: T's own, and the interface's.
+    const steps: [string, () => void, string[]][] = [
+      ["replay: the echo request's transport message again", () => T.send(T.sent.at(-1)!), ["replay"]],
+      ["unallowed source: an address T does not own", () => T.send(T.seal(icmpEcho(`${net4}.99`, A.v4, 1))), ["unallowed_source"]],
+      ["bad MAC: a sealed message with its tag changed", () => { const msg = T.seal(icmpEcho(tAddr, A.v4, 2)); msg[msg.length - 1]! ^= 1; T.send(msg); }, ["bad_mac"]],
+      ["unknown session: a receiver index A never gave out", () => { const msg = T.seal(icmpEcho(tAddr, A.v4, 3)); msg[4]! ^= 0x5a; msg[5]! ^= 0xa5; T.send(msg); }, ["unknown_session"]],
+      ["malformed: a 3-byte datagram", () => T.send(new Uint8Array([4, 0, 0])), ["malformed"]],
+    ];
+    const peerReasons = new Set(["replay", "unallowed_source", "bad_mac"]);
+    for (const [what, act, reasons] of steps) {
+      const b = await read();
+      act();
+      await waitFor(what, async () => dropI(await read(), reasons[0]!) === dropI(b, reasons[0]!) + 1, 5000);
+      await Bun.sleep(200); // and not more than once
+      const a = await read();
+      for (const r of reasons) {
+        expect({ what, interface: dropI(a, r) }).toEqual({ what, interface: dropI(b, r) + 1 });
+        if (peerReasons.has(r)) expect({ what, peer: dropT(a, r) }).toEqual({ what, peer: dropT(b, r) + 1 });
+      }
+      expect({ what, delivered: a.get(`bunwg_peer_receive_packets_total{${pt}}`) }).toEqual({ what, delivered: 1 });
+    }
+    // A replayed initiation (same TAI64N timestamp, §5.1): the first one is answered, the copy is refused.
+    const init = T.peer.createInitiation(1e9)!;
+    const b = await read();
+    T.send(init);
+    await waitFor("the answer to T's second initiation", async () => (await read()).get(`bunwg_peer_handshakes_completed_total{${pt}}`) === 2, 5000);
+    T.send(init);
+    await waitFor("the replayed initiation refused", async () => dropT(await read(), "invalid_handshake") === dropT(b, "invalid_handshake") + 1, 5000);
+    s = await read();
+    // Nothing of the above was delivered, and nothing else was dropped for T.
+    expect(s.get(`bunwg_peer_receive_packets_total{${pt}}`)).toBe(before.get(`bunwg_peer_receive_packets_total{${pt}}`)!);
+    for (const r of ["replay", "unallowed_source", "bad_mac", "invalid_handshake"]) expect({ r, n: dropT(s, r) }).toEqual({ r, n: 1 });
+    const j = await ifconfigJson(A.ifname);
+    const jt = j.peers.find((p: any) => p.wgpeer === T.publicKeyBase64);
+    expect(jt.counters.dropped).toMatchObject({ replay: 1, unallowed_source: 1, bad_mac: 1, invalid_handshake: 1 });
+    expect(j.counters.dropped.unknown_session).toBe(dropI(s, "unknown_session"));
+    // A removed peer's counts stay in the interface totals (counters never go backwards).
+    const rxBefore = s.get(`bunwg_interface_receive_packets_total{${iface}}`)!;
+    await wg(["set", A.ifname, "peer", T.publicKeyBase64, "remove"]);
+    s = await read();
+    expect(s.get(`bunwg_interface_receive_packets_total{${iface}}`)).toBe(rxBefore);
+    expect(dropI(s, "replay")).toBe(dropI(before, "replay") + 1);
+    expect(s.has(`bunwg_peer_receive_packets_total{${pt}}`)).toBe(false);
+  }, 60_000);
+
+  test.skipIf(!PROMTOOL)("promtool check metrics passes", async () => {
+    const { text, type } = await scrape(A.metrics);
+    expect(type).toBe("text/plain; version=0.0.4; charset=utf-8");
+    const p = Bun.spawn([PROMTOOL!, "check", "metrics"], { stdin: new TextEncoder().encode(text), stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => p.kill("SIGKILL"), 20_000);
+    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    clearTimeout(timer);
+    expect({ code, out, err }).toEqual({ code: 0, out: "", err: "" });
+  }, 30_000);
+
+  test.skipIf(!PROMETHEUS)("a real Prometheus server scrapes the endpoint", async () => {
+    const dir = `${scope.dir}/prometheus`;
+    mkdirSync(`${dir}/data`, { recursive: true });
+    writeFileSync(`${dir}/prometheus.yml`,
+      `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: bunwg\n    static_configs:\n      - targets: ["${A.metrics}"]\n`);
+    const web = `127.0.0.1:${freeTcpPort()}`;
+    const p = Bun.spawn([PROMETHEUS!, `--config.file=${dir}/prometheus.yml`, `--storage.tsdb.path=${dir}/data`,
+      `--web.listen-address=${web}`], { stdout: "ignore", stderr: "pipe", cwd: dir });
+    scope.add(() => { try { p.kill("SIGKILL"); } catch { /* gone */ } });
+    try {
+      let result: any[] = [];
+      await waitFor("Prometheus to scrape bunwg", async () => {
+        if (p.exitCode !== null) throw new Error(`prometheus exited ${p.exitCode}: ${(await new Response(p.stderr).text()).slice(-2000)}`);
+        try {
+          const q = encodeURIComponent(`bunwg_peer_transmit_packets_total{interface="${A.ifname}"}`);
+          const r = await (await fetch(`http://${web}/api/v1/query?query=${q}`, { signal: AbortSignal.timeout(2000) })).json() as any;
+          result = r.data?.result ?? [];
+          return result.length > 0;
+        } catch {
+          return false;
+        }
+      }, 40_000);
+      expect(result[0].metric.peer).toBe(B.key.pub);
+      expect(Number(result[0].value[1])).toBe(10);
+      const targets = await (await fetch(`http://${web}/api/v1/targets`, { signal: AbortSignal.timeout(2000) })).json() as any;
+      expect(targets.data.activeTargets[0].health).toBe("up");
+    } finally {
+      p.kill("SIGTERM");
+      await Promise.race([p.exited, Bun.sleep(5000)]);
+    }
+  }, 60_000);
+
+  test("a metrics port in use: the daemon refuses to start, names the address, leaves nothing behind", async () => {
+    const taken = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    scope.add(() => taken.stop(true));
+    const addr = `127.0.0.1:${taken.port}`;
+    for (const [i, args] of [["--metrics", addr], ["--metrics", addr, "-f"], [`--metrics=${addr}`]].entries()) {
+      const ifname = `bwm${t}p${i}`;
+      scope.add(() => { Bun.spawnSync(["ip", "link", "del", ifname], { stderr: "ignore" }); rmSync(`/var/log/bunwg/${ifname}.log`, { force: true }); });
+      const r = await sh([...OURS, ...args, ifname], { check: false, timeoutMs: 20_000 });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`metrics: cannot listen on ${addr}: the address is already in use`);
+      expect(existsSync(`/var/run/wireguard/${ifname}.sock`)).toBe(false);
+      expect((await sh(["ip", "link", "show", ifname], { check: false })).code).not.toBe(0);
+    }
+    scope.add(() => rmSync(`/var/log/bunwg/bwm${t}q.log`, { force: true }));
+    const bad = await sh([...OURS, "--metrics", "9586", `bwm${t}q`], { check: false });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('metrics address "9586": expected ADDR:PORT');
+    const env = await sh([...OURS, `bwm${t}q`], { check: false, env: { BUNWG_METRICS: addr } });
+    expect(env.code).toBe(1);
+    expect(env.stderr).toContain(addr);
+  }, 60_000);
+
+  test.skipIf(!WGGO_DEBIAN)("wireguard-go closes on get=bunwg-counters and keeps serving; ifconfig shows no counters for it", async () => {
+    const ifname = `bwm${t}g`;
+    const d = await startDaemon(scope, WGGO_DEBIAN!, ifname);
+    const r = await uapiRequest(ifname, "get=bunwg-counters\n\n");
+    expect(r.closed).toBe(true);
+    expect((await uapiRequest(ifname, "get=1\n\n")).answer).toEndWith("errno=0\n\n");
+    await sh(["ip", "link", "set", ifname, "up"]);
+    const j = await ifconfigJson(ifname);
+    expect(j.counters).toBeNull();
+    expect(d.pid).toBeGreaterThan(0);
+  }, 30_000);
+});
