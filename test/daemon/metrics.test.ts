@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { OURS, ROOT, Scope, WGGO_DEBIAN, genKey, sh, tag, wg, waitFor } from "../helpers/net.ts";
 import { type Daemon, TestPeer, icmpEcho, startDaemon, uapiRequest } from "../robust/live.ts";
+import { DeviceCounters, Drop, PeerCounters, formatCounters, parseCounters } from "../../src/device/counters.ts";
+import { formatMetrics, parseMetricsAddress } from "../../src/device/metrics.ts";
 
 const PROMTOOL = Bun.which("promtool");
 const PROMETHEUS = Bun.which("prometheus");
@@ -42,6 +44,51 @@ async function ifconfigJson(ifname: string): Promise<any> {
   const r = await sh([process.execPath, `${import.meta.dir}/../../wg.ts`, "ifconfig", ifname, "--json"]);
   return JSON.parse(r.stdout);
 }
+
+describe("the counter model and its two text forms", () => {
+  const peer = (hex: string, c: PeerCounters) => ({ counters: c, publicKeyHex: hex, rxBytes: 148, txBytes: 92, staged: { dropped: 2 } });
+
+  test("interface totals: the peers' sums plus removed peers plus drops without a peer; never backwards", () => {
+    const dc = new DeviceCounters();
+    const p1 = peer("11".repeat(32), dc.newPeer()), p2 = peer("22".repeat(32), dc.newPeer());
+    p1.counters.received(84); p1.counters.received(60); p1.counters.sent(84); p1.counters.sent(0); // a keepalive
+    p1.counters.initiated(false); p1.counters.initiated(true); p1.counters.completed();
+    p2.counters.gaveUp(3); p2.counters.drop(Drop.replay);
+    dc.dropFrom(undefined, Drop.replay); dc.drop(Drop.no_route, 4); dc.cookieSent(); dc.tunWritten(5, 3);
+    const s = parseCounters(formatCounters(dc.snapshot([p1, p2])));
+    expect(s.peers.get("11".repeat(32))).toMatchObject({ rx_packets: 2, rx_bytes: 144, tx_packets: 1, tx_bytes: 84, handshakes_initiated: 2,
+      handshakes_failed: 1, handshakes_completed: 1, wire_rx_bytes: 148, drop_queue_full: 2 });
+    expect(s.peers.get("22".repeat(32))).toMatchObject({ handshakes_failed: 1, drop_handshake_timeout: 3, drop_replay: 1 });
+    expect(s.device).toMatchObject({ rx_packets: 2, handshakes_failed: 2, drop_replay: 2, drop_no_route: 4, cookies_sent: 1, drop_tun_write: 2,
+      drop_queue_full: 4, wire_tx_bytes: 184 });
+    dc.retire(p1);
+    const after = parseCounters(formatCounters(dc.snapshot([p2])));
+    expect(after.device).toEqual(s.device);
+    expect([...after.peers.keys()]).toEqual(["22".repeat(32)]);
+  });
+
+  test("BUNWG_NO_COUNTERS: nothing is counted, the text forms still read", () => {
+    const dc = new DeviceCounters(false);
+    const p = peer("33".repeat(32), dc.newPeer());
+    p.counters.received(84); p.counters.sent(84); p.counters.drop(Drop.replay); p.counters.initiated(true); dc.drop(Drop.no_route);
+    const s = parseCounters(formatCounters(dc.snapshot([p])));
+    expect(s.device).toMatchObject({ rx_packets: 0, tx_packets: 0, drop_replay: 0, drop_no_route: 0, handshakes_initiated: 0 });
+    expect(samples(formatMetrics("wg0", dc.snapshot([p]))).get('bunwg_peer_receive_packets_total{interface="wg0",peer="MzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzMzM="}')).toBe(0);
+  });
+
+  test("a counters answer that is not one is refused with the line", () => {
+    expect(() => parseCounters("rx_packets=x\nerrno=0\n\n")).toThrow('counters answer line 1: expected NAME=NUMBER, got "rx_packets=x"');
+    expect(() => parseCounters("rx_packets=1\n")).toThrow("ended without an errno= line");
+  });
+
+  test("metrics addresses: ADDR:PORT or [IPv6]:PORT, nothing else", () => {
+    expect(parseMetricsAddress("127.0.0.1:9586")).toEqual({ hostname: "127.0.0.1", port: 9586, text: "127.0.0.1:9586" });
+    expect(parseMetricsAddress("[::1]:9586").hostname).toBe("::1");
+    for (const bad of ["9586", ":9586", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "::1:9586", "a b:1"]) {
+      expect(() => parseMetricsAddress(bad)).toThrow(`metrics address ${JSON.stringify(bad)}: expected ADDR:PORT`);
+    }
+  });
+});
 
 describe.skipIf(!ROOT)("counters and metrics", () => {
   const scope = new Scope();
