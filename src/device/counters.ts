@@ -33,7 +33,7 @@ export const HS_FAILED = 6; // initiations left unanswered for REKEY_TIMEOUT (ea
 export const COOKIES_SENT = 7; // §5.4.7 cookie replies sent (interface only: under load the peer is not looked up)
 export const WIRE_RX_BYTES = 8; // every datagram from the peer, handshakes included: wg(8)'s "transfer"
 export const WIRE_TX_BYTES = 9;
-const DROP_BASE = 10;
+export const DROP_BASE = 10;
 export const SLOTS = DROP_BASE + DROP_REASONS.length;
 
 /** Index of a drop reason in DROP_REASONS. */
@@ -193,7 +193,7 @@ export function parseCounters(text: string): { device: Counts; peers: Map<string
     const eq = line.indexOf("=");
     const key = line.slice(0, eq);
     const value = line.slice(eq + 1);
-    if (eq < 0 || !/^[0-9]{1,20}$/.test(value) && key !== "public_key" && key !== "errno") {
+    if (eq < 0 || (key !== "public_key" && key !== "errno" && !/^[0-9]{1,20}$/.test(value))) {
       throw new Error(`counters answer line ${i + 1}: expected NAME=NUMBER, got ${JSON.stringify(line)}`);
     }
     if (key === "errno") {

@@ -2,7 +2,7 @@
 // `bunwg --metrics ADDR:PORT IFNAME` or BUNWG_METRICS=ADDR:PORT. GET /metrics answers; the listening socket is
 // bound before anything else of the daemon exists, so a taken port stops the start with nothing half made.
 import {
-  COOKIES_SENT, DROP_REASONS, HS_COMPLETED, HS_FAILED, HS_INITIATED, RX_BYTES, RX_PACKETS, SLOTS, TX_BYTES, TX_PACKETS,
+  COOKIES_SENT, DROP_BASE, DROP_REASONS, HS_COMPLETED, HS_FAILED, HS_INITIATED, RX_BYTES, RX_PACKETS, TX_BYTES, TX_PACKETS,
   WIRE_RX_BYTES, WIRE_TX_BYTES, type CounterSnapshot,
 } from "./counters.ts";
 
@@ -36,7 +36,6 @@ const TRAFFIC: [number, string, string][] = [
 ];
 /** Reasons a peer can be blamed for; the others only exist per interface. */
 const PEER_DROPS = DROP_REASONS.filter((r) => !["no_route", "tun_write", "interface_down", "rate_limited"].includes(r));
-const DROP_BASE = SLOTS - DROP_REASONS.length;
 
 function label(v: string): string {
   return v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
