@@ -117,7 +117,7 @@ describe("framing", () => {
   test("an unknown operation is a protocol error that closes the connection", () => {
     const p = new RequestParser();
     const r = p.feed(enc.encode("hello=1\n\nget=1\n\n"));
-    expect(r).toEqual([{ kind: "error", op: "unknown", errno: EPROTO, message: 'unknown operation "hello=1": expected get=1, get=bunwg or set=1', close: true }]);
+    expect(r).toEqual([{ kind: "error", op: "unknown", errno: EPROTO, message: 'unknown operation "hello=1": expected get=1, get=bunwg, get=bunwg-counters or set=1', close: true }]);
     expect(p.closed).toBe(true);
     expect(p.feed(enc.encode("get=1\n\n"))).toEqual([]);
     expect(parseAll("get=2\n\n")[0]).toMatchObject({ kind: "error", errno: EPROTO, close: true });
@@ -148,7 +148,7 @@ describe("framing", () => {
 
   test("an over-long operation line closes the connection", () => {
     const r = parseAll("x".repeat(100_000) + "\n\n");
-    expect(r).toEqual([{ kind: "error", op: "unknown", errno: EPROTO, message: "unknown operation a line longer than 65536 bytes: expected get=1, get=bunwg or set=1", close: true }]);
+    expect(r).toEqual([{ kind: "error", op: "unknown", errno: EPROTO, message: "unknown operation a line longer than 65536 bytes: expected get=1, get=bunwg, get=bunwg-counters or set=1", close: true }]);
   });
 
   test("NUL bytes and bytes that are not UTF-8 are protocol errors", () => {

@@ -85,8 +85,8 @@ export const IMPLEMENTATIONS: Record<string, Implementation> = {
 };
 
 // Ours with one step of the fast data path switched off, to measure what each step gives (src/device/device.ts
-// DataPathOptions). Opt-in: --impl ours,ours-no-pump,…
-for (const [suffix, variable] of [["no-pump", "BUNWG_NO_PUMP"], ["no-gso", "BUNWG_NO_GSO"], ["no-gro", "BUNWG_NO_GRO"],
+// DataPathOptions), or its counters (src/device/counters.ts), to measure what they cost. Opt-in: --impl ours,ours-no-pump,…
+for (const [suffix, variable] of [["no-pump", "BUNWG_NO_PUMP"], ["no-gso", "BUNWG_NO_GSO"], ["no-gro", "BUNWG_NO_GRO"], ["no-counters", "BUNWG_NO_COUNTERS"],
   ["no-offload", "BUNWG_NO_OFFLOAD"], ["plain", "BUNWG_NO_PUMP BUNWG_NO_GSO BUNWG_NO_GRO BUNWG_NO_OFFLOAD"]] as const) {
   const env: Record<string, string> = { LOG_LEVEL: "error" };
   for (const v of variable.split(" ")) env[v] = "1";

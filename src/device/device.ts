@@ -10,6 +10,7 @@ import { emptyDeviceConfig, type DeviceConfig, type PeerConfig } from "../config
 import type { ConfigChanges } from "../config/diff.ts";
 import { keyToHex } from "../text/codec.ts";
 import { DevicePeer } from "./peer.ts";
+import { DeviceCounters } from "./counters.ts";
 import { Sender } from "./send.ts";
 import { Pump } from "./pump.ts";
 import { Receiver } from "./receive.ts";
@@ -25,6 +26,7 @@ export interface DataPathOptions {
   gso: boolean;  // UDP_SEGMENT sends
   gro: boolean;  // UDP_GRO receives
   pump: boolean; // wait for packets on the event-loop thread while traffic flows (pump.ts)
+  counters?: boolean; // per-peer and per-interface counters (counters.ts); off only to measure their cost
 }
 export const DEFAULT_DATA_PATH: DataPathOptions = { gso: true, gro: true, pump: true };
 
@@ -42,6 +44,7 @@ export class Device {
   private readonly byNoise = new Map<NoisePeer, DevicePeer>();
   readonly sender: Sender;
   readonly receiver: Receiver;
+  readonly counters: DeviceCounters;
   udp: Udp | null = null;
   private routes: RouteWatch | null = null;
   /** The interface's MTU in force (followed through `link`): §5.4.6 padding stops there. */
@@ -66,6 +69,7 @@ export class Device {
   constructor(readonly tun: Tun, readonly aead: Aead, readonly log: Logger, private readonly baseLevel: LogLevel,
               random: (out: Uint8Array) => void, readonly options: DataPathOptions = DEFAULT_DATA_PATH, mtu = 1420) {
     this.engine = new Engine({ crypto: defaultSuite({ aead, random }) }); // swap a backend here (src/crypto/)
+    this.counters = new DeviceCounters(options.counters !== false);
     this.sender = new Sender(this);
     this.receiver = new Receiver(this);
     this.pump = new Pump(this, options.pump);
@@ -211,12 +215,16 @@ export class Device {
           }
           this.log.debug(`Sending handshake initiation to peer ${peer.name}`);
           if (!this.udp.sendBytes(action.packet, peer.endpoint)) this.log.error(`Failed to send handshake initiation to peer ${peer.name} (${peer.endpoint})`);
+          peer.counters.initiated(action.retry);
           peer.txBytes += action.packet.length;
           break;
         case "keepalive":
           this.sender.sendKeepalive(peer, now);
           break;
         case "gave-up":
+          peer.counters.gaveUp(peer.staged.length);
+          peer.staged.clear();
+          break;
         case "zeroed": // §6.3: the keys are erased; what waited for a session goes with them
           peer.staged.clear();
           break;
@@ -259,7 +267,7 @@ export class Device {
     }
     for (const pc of changes.added) {
       const noise = this.engine.addPeer(pc.publicKey);
-      const peer = new DevicePeer(noise, keyToHex(pc.publicKey));
+      const peer = new DevicePeer(noise, keyToHex(pc.publicKey), this.counters.newPeer());
       this.peers.set(peer.publicKeyHex, peer);
       this.byNoise.set(noise, peer);
       noise.setPresharedKey(pc.presharedKey);
@@ -297,6 +305,7 @@ export class Device {
   }
 
   private removePeer(peer: DevicePeer): void {
+    this.counters.retire(peer);
     this.allowedIps.removeValue(peer);
     this.engine.removePeer(peer.noise.publicKey);
     this.peers.delete(peer.publicKeyHex);

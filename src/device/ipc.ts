@@ -10,6 +10,7 @@ import { errnoAnswer, RequestParser, type Request } from "../uapi/framing.ts";
 import { formatGet } from "../uapi/get.ts";
 import { applySet } from "../uapi/set.ts";
 import { SOCKET_DIR, socketPath } from "../uapi/socket.ts";
+import { formatCounters } from "./counters.ts";
 
 /** A connection that sends nothing for this long is closed: a request cut off halfway must not hang anything. */
 const IDLE_TIMEOUT_S = 10;
@@ -104,6 +105,7 @@ export async function startIpc(ifname: string, dev: Device, log: Logger): Promis
 async function handle(dev: Device, log: Logger, req: Request): Promise<string> {
   switch (req.kind) {
     case "get":
+      if (req.counters) return formatCounters(dev.counters.snapshot(dev.peers.values()));
       return formatGet(dev.snapshot(), (pub: Uint8Array) => dev.stats(pub), req.extensions);
     case "set": {
       const result = applySet(dev.config, req.lines, { derivePublicKey: (k) => dev.engine.publicKeyOf(k) });

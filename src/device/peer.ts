@@ -3,6 +3,7 @@
 import type { Peer as NoisePeer } from "../noise/index.ts";
 import type { Endpoint } from "./endpoint.ts";
 import { StagedQueue } from "./queue.ts";
+import { PeerCounters } from "./counters.ts";
 
 export class DevicePeer {
   private endpoint_: Endpoint | null = null;
@@ -12,7 +13,7 @@ export class DevicePeer {
   /** Marks the peer as already collected in the current batch's "touched" list (no Set per batch). */
   touchedEpoch = -1;
 
-  constructor(readonly noise: NoisePeer, readonly publicKeyHex: string) {
+  constructor(readonly noise: NoisePeer, readonly publicKeyHex: string, readonly counters = new PeerCounters()) {
     noise.hasEndpoint = false;
   }
 

@@ -7,6 +7,7 @@ import { BATCH, HEADER, KeyTable, STRIDE, TAG } from "./batch.ts";
 import { EP_SIZE } from "./endpoint.ts";
 import { FAMILY_REFUSED, SOURCE_DROPPED } from "./udp.ts";
 import { writeTransportHeader } from "../noise/index.ts";
+import { Drop } from "./counters.ts";
 
 export class Sender {
   /** TUN reads land at slot*STRIDE + HEADER, leaving room for the transport header. */
@@ -54,7 +55,7 @@ export class Sender {
       let peer: DevicePeer | undefined;
       if (version === 4 && len >= 20) peer = dev.allowedIps.lookupV4(buf, pkt + 16);
       else if (version === 6 && len >= 40) peer = dev.allowedIps.lookupV6(buf, pkt + 24);
-      if (peer === undefined) continue; // §2: no allowed IP matches → drop
+      if (peer === undefined) { dev.counters.drop(Drop.no_route); continue; } // §2: no allowed IP matches → drop
       if (peer.staged.length > 0) this.flushStaged(peer, now);
       this.add(buf, hdr, len, peer, now);
     }
@@ -84,6 +85,7 @@ export class Sender {
     if (padded > this.dev.mtu) padded = Math.max(len, this.dev.mtu);
     buf.fill(0, hdr + HEADER + len, hdr + HEADER + padded);
     const m = this.m++;
+    peer.counters.sent(len);
     this.offs[m] = hdr;
     this.lens[m] = padded;
     this.keyTable.index[m] = this.keyTable.slot(kp.sendKey);

@@ -9,7 +9,8 @@ import { EINVAL, EPROTO, hideSecrets } from "../config/errors.ts";
 import { quote } from "../text/codec.ts";
 
 export type Request =
-  | { kind: "get"; extensions: boolean }
+  // counters: `get=bunwg-counters`, answered by src/device/counters.ts (a request wg(8) never sends)
+  | { kind: "get"; extensions: boolean; counters?: true }
   // lines: the key=value lines without the `set=1` header; line numbers in errors count that header as line 1.
   | { kind: "set"; lines: string[] }
   // A request that could not be read. op says how to answer it (errnoAnswer); after close, nothing more can be
@@ -26,7 +27,7 @@ export interface ParserLimits {
 export class RequestParser {
   private readonly limits: ParserLimits;
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
-  private op: "get" | "getExt" | "set" | null = null;
+  private op: "get" | "getExt" | "counters" | "set" | null = null;
   private lines: string[] = [];
   private lineNo = 0;
   private requestBytes = 0;
@@ -129,8 +130,8 @@ export class RequestParser {
   private take(line: string | null, problem: string | null, out: Request[]): void {
     if (this.op === null) {
       if (line === "") return; // stray empty lines between requests are harmless
-      if (line === "get=1" || line === "get=bunwg" || line === "set=1") {
-        this.op = line === "set=1" ? "set" : line === "get=1" ? "get" : "getExt";
+      if (line === "get=1" || line === "get=bunwg" || line === "get=bunwg-counters" || line === "set=1") {
+        this.op = line === "set=1" ? "set" : line === "get=1" ? "get" : line === "get=bunwg" ? "getExt" : "counters";
         this.lines = [];
         this.lineNo = 1;
         this.requestBytes = 0;
@@ -138,7 +139,7 @@ export class RequestParser {
         return;
       }
       const what = line === null ? `a line ${problem}` : quote(line);
-      out.push({ kind: "error", op: "unknown", errno: EPROTO, message: hideSecrets(`unknown operation ${what}: expected get=1, get=bunwg or set=1`), close: true });
+      out.push({ kind: "error", op: "unknown", errno: EPROTO, message: hideSecrets(`unknown operation ${what}: expected get=1, get=bunwg, get=bunwg-counters or set=1`), close: true });
       this.done = true;
       return;
     }
@@ -147,6 +148,7 @@ export class RequestParser {
       const op = this.op === "set" ? "set" : "get";
       if (this.failure) out.push({ kind: "error", op, ...this.failure, close: false });
       else if (this.op === "set") out.push({ kind: "set", lines: this.lines });
+      else if (this.op === "counters") out.push({ kind: "get", extensions: true, counters: true });
       else out.push({ kind: "get", extensions: this.op === "getExt" });
       this.op = null;
       this.lines = [];

@@ -8,6 +8,7 @@ import { freePort, linkExists, socketExists } from "../support/net.ts";
 import { hasCommand, poll, shell } from "../support/process.ts";
 import { REPO, bunwg, daemonName, isRoot, ourDaemon, uniqueTag } from "../support/programs.ts";
 import { Scope } from "../support/scope.ts";
+import { DROP_REASONS } from "../../src/device/counters.ts";
 
 setDefaultTimeout(60_000);
 
@@ -106,6 +107,24 @@ describe.skipIf(!isRoot)(`ifconfig against ${daemonName}`, () => {
     const p1 = j.peers.find((p: any) => p.wgpeer === peer1);
     expect(p1).toMatchObject({ wgpsk: true, wgpka: 25, wgendpoint: { address: "127.0.0.1", port: 5555 }, rx: 0, lastHandshake: null });
     expect(p1.wgaip.sort()).toEqual(["10.9.0.0/16", "192.168.77.2/32"]);
+  });
+
+  test("counters: the interface's and each peer's in the text, all of them in --json (our daemon; none for others)", async () => {
+    const text = await status(A);
+    const j = await statusJson(A);
+    if (!ourDaemon) {
+      expect(j.counters).toBeNull();
+      expect(text).not.toContain("packets: tx");
+      return;
+    }
+    expect(text).toMatch(/\n\tpackets: tx \d+, rx \d+ \(bytes: tx \d+, rx \d+\)\n\thandshakes: initiated \d+, completed \d+, failed \d+, cookies sent \d+\n\tdropped: \d+/);
+    const block2 = text.slice(text.indexOf(`\twgpeer ${peer2}`));
+    // Nothing went through yet: peer2 has no keepalive, so no handshake either.
+    expect(block2).toContain("\t\tpackets: tx 0, rx 0 (bytes: tx 0, rx 0)\n\t\thandshakes: initiated 0, completed 0, failed 0\n\t\tdropped: 0\n");
+    const p2 = j.peers.find((p: any) => p.wgpeer === peer2);
+    expect(p2.counters).toMatchObject({ rx_packets: 0, tx_packets: 0, rx_bytes: 0, tx_bytes: 0, handshakes_completed: 0 });
+    expect(Object.keys(j.counters.dropped)).toEqual([...DROP_REASONS]);
+    expect(j.counters.cookies_sent).toBe(0);
   });
 
   test("-wgaip, -wgpsk, -wgpka change only what they name", async () => {
