@@ -52,8 +52,6 @@ export class Device {
   /** The interface's up/down state is the device's, as in the kernel's and wireguard-go's: while down nothing is
    *  sent or accepted. A device whose link is not followed (start() not called) counts as up. */
   up = true;
-  /** Datagrams received and dropped while the link was down. */
-  droppedWhileDown = 0;
   private link: LinkWatch | null = null;
   config: DeviceConfig = emptyDeviceConfig();
 
@@ -113,6 +111,7 @@ export class Device {
   setUp(up: boolean): void {
     if (up === this.up) return;
     this.up = up;
+    this.counters.linkDown = !up;
     this.log.info(`Interface ${this.tun.name} ${up ? "up" : "down"}`);
     const now = performance.now();
     for (const peer of this.peers.values()) {

@@ -57,7 +57,7 @@ export class Receiver {
       const n = udp.recvBatch(this.buf, STRIDE, MSGS, this.inOffs, this.inLens, this.eps, PKTS, this.carry);
       if (n <= 0) return total;
       total += n;
-      if (!this.dev.up) this.dev.droppedWhileDown += n; // link down: nothing is accepted (device.ts setUp)
+      if (!this.dev.up) this.dev.counters.drop(Drop.interface_down, n); // link down: nothing is accepted (device.ts setUp)
       else this.process(n);
     }
   }
