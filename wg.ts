@@ -9,7 +9,7 @@ import { commandUsage, mainUsage, styleFor, type DaemonFlag } from "./src/cli/us
  *  of these (or "--flag=value") means daemon mode, and the help's first line is made from this list. */
 const DAEMON_FLAGS: DaemonFlag[] = [
   { flags: ["-f", "--foreground"], help: "daemon: stay in the foreground and log to stderr" },
-  { flags: ["--metrics"], value: "ADDR:PORT", help: "daemon: serve Prometheus metrics at http://ADDR:PORT/metrics" },
+  { flags: ["--metrics"], value: "ADDR:PORT", help: "daemon: serve Prometheus metrics on ADDR:PORT" },
 ];
 
 /** The commands, in the order the help lists them: how to load each, its arguments and one line about it. */

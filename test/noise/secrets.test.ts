@@ -44,12 +44,19 @@ describe("the data path's per-batch key table", () => {
 
 // The child derives the public key of a private key given in hex (so the bytes arrive only through the function
 // under test), wipes its own copy, collects garbage and waits; we then look for the key in its writable memory.
+// What the daemon does with a set's private key (src/device/ipc.ts): applySet derives its public key through the
+// engine's X25519 (Engine.publicKeyOf) to compare it with the peers' keys.
+const src = (path: string) => JSON.stringify(new URL(`../../src/${path}`, import.meta.url).pathname);
 const CHILD = `
-  const { derivePublicKey } = await import(${JSON.stringify(new URL("../../src/device/uapi.ts", import.meta.url).pathname)});
+  const { Engine } = await import(${src("noise/index.ts")});
+  const { defaultSuite } = await import(${src("crypto/suite.ts")});
+  const { applySet } = await import(${src("uapi/set.ts")});
+  const { emptyDeviceConfig } = await import(${src("config/model.ts")});
+  const engine = new Engine({ crypto: defaultSuite() });
   const line = (await new Response(Bun.stdin.stream()).text()).trim();
-  const key = Uint8Array.from(Buffer.from(line, "hex"));
-  const pub = derivePublicKey(key);
-  key.fill(0);
+  let pub = null;
+  const r = applySet(emptyDeviceConfig(), ["private_key=" + line], { derivePublicKey: (k) => (pub = engine.publicKeyOf(k)) });
+  if (!r.ok || pub === null) throw new Error("no derivation");
   Bun.gc(true);
   process.stdout.write(Buffer.from(pub).toString("hex") + "\\n");
   await Bun.sleep(30_000);

@@ -7,6 +7,7 @@ import { EP_SIZE, Endpoint } from "../../src/device/endpoint.ts";
 import { STRIDE } from "../../src/device/batch.ts";
 import { join } from "node:path";
 import { Sender } from "../../src/device/send.ts";
+import { DeviceCounters, PeerCounters } from "../../src/device/counters.ts";
 import { loadAead } from "../../src/crypto/aead.ts";
 import { startDaemon } from "../support/daemon.ts";
 import { ping, pingUntil } from "../support/net.ts";
@@ -124,7 +125,7 @@ describe("send path: a batch that fails after sealing", () => {
       packetSent: () => {},
       wantHandshake: () => {},
     };
-    const peer = { noise, endpoint: Endpoint.fromAddress("127.0.0.1", 9, 4), staged: { length: 0 }, txBytes: 0 };
+    const peer = { noise, endpoint: Endpoint.fromAddress("127.0.0.1", 9, 4), staged: { length: 0 }, txBytes: 0, counters: new PeerCounters() };
     const datagrams: Uint8Array[] = [];
     let failNext = true;
     const udp = {
@@ -134,7 +135,7 @@ describe("send path: a batch that fails after sealing", () => {
         return n;
       },
     };
-    const dev = { aead: loadAead(), udp, mtu: 1420, touch: () => {} };
+    const dev = { aead: loadAead(), udp, mtu: 1420, up: true, counters: new DeviceCounters(), touch: () => {} };
     const sender = new Sender(dev as never);
     expect(() => sender.sendKeepalive(peer as never, 0)).toThrow("send failed after sealing");
     sender.sendKeepalive(peer as never, 1);
