@@ -7,10 +7,11 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { REPO_ROOT, run } from "./run.ts";
 import { libraryFileNames, zigArch } from "../src/native/variants.ts";
 
 const ZIG_VERSION = "0.14.1"; // pinned: std and build.zig APIs change between releases (platform-facts)
-const root = join(import.meta.dir, "..");
+const root = REPO_ROOT;
 const zigDir = join(root, "zig");
 const outDir = join(zigDir, "zig-out", "lib");
 const force = process.argv.includes("--force");
@@ -23,15 +24,6 @@ if (archArg !== undefined && archArg !== process.arch && !CROSS_ARCHES.includes(
 const arch = archArg ?? process.arch;
 // The native build keeps the stamp name it always had; each cross build has its own.
 const stampFile = join(zigDir, "zig-out", arch === process.arch ? ".bunwg-build-stamp" : `.bunwg-build-stamp-${zigArch(arch)}`);
-
-function run(cmd: string[], cwd = root): { ok: boolean; out: string } {
-  try {
-    const r = Bun.spawnSync(cmd, { cwd, stdout: "pipe", stderr: "pipe" });
-    return { ok: r.exitCode === 0, out: (r.stdout.toString() + r.stderr.toString()).trim() };
-  } catch (e) {
-    return { ok: false, out: String(e) };
-  }
-}
 
 function fail(message: string): never {
   console.error(`build-zig: ${message}`);

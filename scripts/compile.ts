@@ -14,6 +14,7 @@
 // once, and handed to `bun build --compile-executable-path`, so compiling needs only the package registry.
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
+import { REPO_ROOT, run } from "./run.ts";
 import { libraryFileNames } from "../src/native/variants.ts";
 
 interface Target {
@@ -29,7 +30,7 @@ const TARGETS: Record<string, Target> = {
   "linux-arm64": { bunTarget: "bun-linux-arm64", arch: "arm64", runtimePackage: "@oven/bun-linux-aarch64", elfMachine: 183, outfile: "bunwg-arm64" },
 };
 
-const root = join(import.meta.dir, "..");
+const root = REPO_ROOT;
 
 function fail(message: string): never {
   console.error(`compile: ${message}`);
@@ -56,15 +57,6 @@ const targetName = option("target") ?? "linux-x64";
 const target = TARGETS[targetName] ?? fail(`--target ${targetName}: expected one of ${Object.keys(TARGETS).join(", ")}`);
 const outfileArg = option("outfile");
 const outfile = outfileArg ? resolve(outfileArg) : join(root, "dist", target.outfile);
-
-function run(cmd: string[], cwd = root): { ok: boolean; out: string } {
-  try {
-    const r = Bun.spawnSync(cmd, { cwd, stdout: "pipe", stderr: "pipe" });
-    return { ok: r.exitCode === 0, out: (r.stdout.toString() + r.stderr.toString()).trim() };
-  } catch (e) {
-    return { ok: false, out: String(e) };
-  }
-}
 
 /** The ELF e_machine field of a file, or undefined when it is not a 64-bit little-endian ELF file. */
 function elfMachine(path: string): number | undefined {
