@@ -184,6 +184,14 @@ export class TestPeer {
     this.send(this.seal(new Uint8Array(0)));
   }
 
+  /** Sends a fresh handshake initiation and does not wait for the answer. */
+  initiate(): void {
+    this.now += 10_000;
+    const init = this.peer.createInitiation(this.now);
+    if (init === null) throw new Error("test peer: cannot create an initiation");
+    this.send(init);
+  }
+
   get keypair(): Keypair {
     const kp = this.peer.sendingKeypair(this.now);
     if (kp === null) throw new Error("test peer: no session");
@@ -246,4 +254,68 @@ function checksum(b: Uint8Array): Uint8Array {
   while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
   const c = ~s & 0xffff;
   return new Uint8Array([c >>> 8, c & 0xff]);
+}
+
+// ---- operator faults (operator.test.ts, operator-routes.test.ts)
+
+/** The implementations an operator-fault test runs against: ours always, the newest wireguard-go when built. */
+export const IMPLEMENTATIONS: [string, string[]][] = [["bunwg", OURS], ...(WGGO_LATEST ? [["newest wireguard-go", WGGO_LATEST] as [string, string[]]] : [])];
+
+export async function listenPort(ifname: string): Promise<number> {
+  return Number((await sh(["wg", "show", ifname, "listen-port"])).stdout.trim());
+}
+
+/** One field of `wg show IFNAME dump` for the peer pub (base64): 2 endpoint, 4 latest handshake, 5 rx, 6 tx. */
+export async function peerField(ifname: string, pub: string, field: 2 | 4 | 5 | 6): Promise<string> {
+  const lines = (await sh(["wg", "show", ifname, "dump"])).stdout.trim().split("\n").slice(1);
+  const cols = lines.map((l) => l.split("\t")).find((c) => c[0] === pub);
+  if (!cols) throw new Error(`${ifname} has no peer ${pub}`);
+  return cols[field]!;
+}
+
+/** rx and tx bytes wg(8) shows for a peer. */
+export async function peerTransfer(ifname: string, pub: string): Promise<{ rx: number; tx: number }> {
+  return { rx: Number(await peerField(ifname, pub, 5)), tx: Number(await peerField(ifname, pub, 6)) };
+}
+
+/** A statistics counter of an interface (rx_packets, tx_packets, …); for a TUN, tx is what the kernel handed
+ *  to the daemon, rx what the daemon wrote. */
+export async function linkCounter(ifname: string, counter: string, netns?: string): Promise<number> {
+  const file = `/sys/class/net/${ifname}/statistics/${counter}`;
+  return Number((await sh(netns ? ["ip", "netns", "exec", netns, "cat", file] : ["cat", file])).stdout.trim());
+}
+
+/** Waits until no packet has reached the interface for 400 ms (stragglers of an earlier test). */
+export async function waitQuiet(ifname: string, netns?: string): Promise<void> {
+  let last = -1;
+  await waitFor(`a quiet ${ifname}`, async () => {
+    const rx = await rxPackets(ifname, netns);
+    const quiet = rx === last;
+    last = rx;
+    if (!quiet) await Bun.sleep(400);
+    return quiet;
+  }, 10_000);
+}
+
+const TCP_TRANSFER = `${import.meta.dir}/tcp-transfer.ts`;
+
+/** A TCP transfer of `bytes` random bytes from namespace fromNs to addr:port in toNs through tcp-transfer.ts,
+ *  with `during` run while it is under way (its argument says whether the transfer has ended). Resolves with the
+ *  sender's report; `reply` equals `${sent} ${hash}` only if every byte arrived intact. */
+export async function tcpTransfer(scope: Scope, fromNs: string, toNs: string, addr: string, bytes: number,
+  during: (ended: () => boolean) => Promise<void> = async () => {}, timeoutMs = 60_000): Promise<{ sent: number; hash: string; reply: string }> {
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const server = Bun.spawn(["ip", "netns", "exec", toNs, process.execPath, TCP_TRANSFER, "serve", addr, String(port)], { stdout: "pipe", stderr: "inherit" });
+  scope.add(() => server.kill("SIGKILL"));
+  try {
+    const ready = await Promise.race([new Response(server.stdout as ReadableStream).body!.getReader().read(), Bun.sleep(10_000).then(() => null)]);
+    if (ready === null) throw new Error(`tcp-transfer server in ${toNs} not ready within 10 s`);
+    let ended = false;
+    const send = sh(["ip", "netns", "exec", fromNs, process.execPath, TCP_TRANSFER, "send", addr, String(port), String(bytes)], { timeoutMs })
+      .finally(() => { ended = true; });
+    const [r] = await Promise.all([send, during(() => ended)]);
+    return JSON.parse(r.stdout);
+  } finally {
+    server.kill("SIGKILL");
+  }
 }
