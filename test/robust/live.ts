@@ -27,6 +27,11 @@ export function alive(pid: number): boolean {
   }
 }
 
+/** Throws, with the end of its log, unless the daemon is still running. */
+export function assertAlive(d: Daemon): void {
+  if (!alive(d.pid)) throw new Error(`${d.ifname}'s daemon (pid ${d.pid}) has exited; its log ends: ${readFileSync(d.log, "utf8").slice(-1500)}`);
+}
+
 export interface Daemon { ifname: string; pid: number; netns?: string; log: string; proc: ReturnType<typeof Bun.spawn> }
 
 /** Starts `program -f ifname` (in netns, if given) in the foreground, so its process id is ours to stop; waits

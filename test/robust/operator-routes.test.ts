@@ -10,7 +10,7 @@
 // All addresses live in namespaces made here.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ROOT, Scope, genKey, ping, pingUntil, sh, tag, wg, waitFor } from "../helpers/net.ts";
-import { type Daemon, IMPLEMENTATIONS, PEER_NAME, PEER_PROGRAM, alive, listenPort, peerField, peerTransfer, startDaemon } from "./live.ts";
+import { type Daemon, IMPLEMENTATIONS, PEER_NAME, PEER_PROGRAM, assertAlive, listenPort, peerField, peerTransfer, startDaemon } from "./live.ts";
 
 interface Side { ns: string; ifname: string; v4: string; key: { priv: string; pub: string }; port: number; d: Daemon }
 
@@ -76,7 +76,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
       try {
         expect(await ping(NA, B.v4, 2, 1)).toBe(false); // the fault is real: A cannot reach B's address
         expect(await ping(NB, A.v4, 2, 1)).toBe(false); // B's packets arrive, A's answers cannot leave
-        expect(alive(A.d.pid)).toBe(true);
+        assertAlive(A.d);
         expect(await ping(NQ, A.v4, 2, 1)).toBe(true); // the loopback peer is not affected
       } finally {
         await sh(["ip", "-n", NA, "route", "add", "198.18.3.0/24", "via", "198.18.1.2"], { check: false });
@@ -90,13 +90,13 @@ for (const [implName, program] of IMPLEMENTATIONS) {
       try {
         expect(await ping(NQ, A.v4, 2, 1)).toBe(false); // the fault is real: A and Q talk over NA's loopback
         expect(await ping(NB, A.v4, 2, 2)).toBe(true);
-        expect(alive(A.d.pid)).toBe(true);
+        assertAlive(A.d);
       } finally {
         await sh(["ip", "-n", NA, "link", "set", "lo", "up"], { check: false });
       }
       await pingUntil(NQ, A.v4, 15_000);
       expect(await ping(NA, Q.v4, 2, 2)).toBe(true);
-      expect(alive(A.d.pid)).toBe(true);
+      assertAlive(A.d);
     }, 45_000);
 
     // #10 item 6 (bunwg): a cached source address must be re-resolved when the routing changes.

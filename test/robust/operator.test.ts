@@ -8,7 +8,7 @@ import { freePort } from "../cli/helpers.ts";
 import { ROOT, Scope, genKey, ping, pingUntil, sh, tag, wg, waitFor } from "../helpers/net.ts";
 import { LOW_ORDER_POINTS } from "./fuzzer.ts";
 import {
-  type Daemon, IMPLEMENTATIONS, PEER_NAME, PEER_PROGRAM, TestPeer, alive, linkCounter, listenPort, peerField,
+  type Daemon, IMPLEMENTATIONS, assertAlive, PEER_NAME, PEER_PROGRAM, TestPeer, linkCounter, listenPort, peerField,
   icmpEcho, peerTransfer, rxPackets, startDaemon, tcpTransfer, udpDrops, waitQuiet,
 } from "./live.ts";
 
@@ -25,7 +25,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
     const t = tag();
     const net = `10.${parseInt(t.slice(0, 2), 16)}.${parseInt(t.slice(2, 4), 16)}`;
     let A!: Side, B!: Side;
-    const alive_ = () => alive(A.d.pid);
+    const assertAlive_ = () => assertAlive(A.d);
     /** A background ping from ns to addr every `interval` s for at most `seconds`; killed by the caller (or scope). */
     const pinger = (ns: string, addr: string, interval: string, seconds: number, flood = false) => {
       const p = Bun.spawn(["ip", "netns", "exec", ns, "ping", "-n", "-q", ...(flood ? ["-f"] : ["-i", interval]), "-w", String(seconds), addr], { stdout: "ignore", stderr: "ignore" });
@@ -84,7 +84,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
         await Bun.sleep(500);
         expect(answered.filter(Boolean).length).toBe(0);
         expect(got).toBe(0);
-        expect(alive_()).toBe(true);
+        assertAlive_();
         expect(await ping(A.ns, B.v4, 1, 2)).toBe(true);
       } finally {
         for (const k of keys) await wg(["set", A.ifname, "peer", k, "remove"], { check: false });
@@ -125,7 +125,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
           await wg(["set", A.ifname, "private-key", A.keyFile, "listen-port", i % 2 ? "0" : String(A.port)]);
           await Bun.sleep(50);
           await wg(["set", A.ifname, "peer", extra, "remove"]);
-          expect(alive_()).toBe(true);
+          assertAlive_();
         }
       } finally {
         flood.kill();
@@ -138,7 +138,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
       await pingUntil(A.ns, B.v4, 15_000);
       console.log(`  ${implName}: tunnel back ${((performance.now() - t0) / 1000).toFixed(1)} s after the loop`);
       expect(await ping(B.ns, A.v4, 3, 2)).toBe(true);
-      expect(alive_()).toBe(true);
+      assertAlive_();
     }, 60_000);
 
     test("private key changed 20 times while 3 peers keep sending handshake initiations: each completes one after", async () => {
@@ -160,7 +160,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
         } finally {
           clearInterval(timer);
         }
-        expect(alive_()).toBe(true);
+        assertAlive_();
         // Some initiations met the other key (refused: mac1 is for the first), some were answered; none may have
         // left a state in which the next one fails.
         expect(peers.every((p) => p.received.some((m) => m[0] === 2))).toBe(true);
@@ -191,7 +191,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
         console.log(`  ${implName}: ${changed} MTU changes during the transfer`);
         expect(r.reply).toBe(`${r.sent} ${r.hash}`);
         expect(changed).toBeGreaterThanOrEqual(3);
-        expect(alive_()).toBe(true);
+        assertAlive_();
       } finally {
         await sh(["ip", "-n", A.ns, "link", "set", A.ifname, "mtu", "1420"], { check: false });
       }
@@ -224,7 +224,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
         await Bun.sleep(300);
         console.log(`  ${implName}: ${SENT} sent while stopped, ${dropped} dropped by the kernel (receive buffer full)`);
         expect((await rxPackets(A.ifname, A.ns)) - rx0).toBe(SENT - dropped);
-        expect(alive_()).toBe(true);
+        assertAlive_();
       } finally {
         T.close();
         await wg(["set", A.ifname, "peer", T.publicKeyBase64, "remove"], { check: false });
@@ -247,7 +247,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
       });
       expect(stoppedMidway).toBe(true);
       expect(r.reply).toBe(`${r.sent} ${r.hash}`);
-      expect(alive_()).toBe(true);
+      assertAlive_();
     }, 60_000);
 
     test("the peer removed and re-added in the middle of a 32 MB TCP transfer: it completes intact", async () => {
@@ -263,7 +263,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
       });
       expect(removedMidway).toBe(true);
       expect(r.reply).toBe(`${r.sent} ${r.hash}`);
-      expect(alive_()).toBe(true);
+      assertAlive_();
     }, 60_000);
 
     test("50 parallel TCP streams through the tunnel (iperf3 -P 50): every stream carries data", async () => {
@@ -279,7 +279,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
         const bytes = j.end.streams.map((s) => s.receiver.bytes);
         console.log(`  ${implName}: 50 streams, ${(j.end.sum_received.bits_per_second / 1e6).toFixed(0)} Mbit/s in all, least ${Math.min(...bytes)} bytes in a stream`);
         expect(bytes.every((b) => b > 0)).toBe(true);
-        expect(alive_()).toBe(true);
+        assertAlive_();
       } finally {
         server.kill("SIGKILL");
       }
@@ -290,7 +290,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
       try {
         expect((await wg(["show", A.ifname, "peers"])).stdout.trim()).toBe("");
         expect(await ping(A.ns, B.v4, 2, 1)).toBe(false);
-        expect(alive_()).toBe(true);
+        assertAlive_();
       } finally {
         await wg(["set", A.ifname, "private-key", A.keyFile, "peer", B.key.pub, "endpoint", `127.0.0.1:${B.port}`, "allowed-ips", `${B.v4}/32`]);
       }
@@ -313,7 +313,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
         await wg(["syncconf", A.ifname, scope.file(`base${t}.conf`, base)]);
         expect((await wg(["show", A.ifname, "peers"])).stdout.trim()).toBe(B.key.pub);
         expect(await ping(A.ns, B.v4, 2, 2)).toBe(true);
-        expect(alive_()).toBe(true);
+        assertAlive_();
       } finally {
         flood.kill();
       }
@@ -325,7 +325,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
         await sh(["ip", "-n", A.ns, "link", "set", A.ifname, "name", `${A.ifname}r`]);
         try {
           await Bun.sleep(1000);
-          expect(alive_()).toBe(true);
+          assertAlive_();
           expect(await ping(A.ns, B.v4, 2, 2)).toBe(true);
           expect(Number((await wg(["show", A.ifname, "listen-port"])).stdout.trim())).toBe(A.port);
         } finally {
@@ -345,10 +345,10 @@ for (const [implName, program] of IMPLEMENTATIONS) {
         for (let i = 0; i < 10; i++) {
           await sh(["ip", "-n", A.ns, "link", "set", A.ifname, "down"]);
           await Bun.sleep(150);
-          expect(alive_()).toBe(true);
+          assertAlive_();
           await sh(["ip", "-n", A.ns, "link", "set", A.ifname, "up"]);
           await Bun.sleep(150);
-          expect(alive_()).toBe(true);
+          assertAlive_();
         }
         back.kill();
         await pingUntil(B.ns, A.v4, 10_000);
