@@ -233,6 +233,38 @@ for (const [implName, program] of IMPLEMENTATIONS) {
       }
     }, 30_000);
 
+    test("SIGSTOP for 3 s while the kernel hands 2,000 packets to the TUN: after SIGCONT each one it queued crosses to B", async () => {
+      const SENT = 2000;
+      expect(await ping(A.ns, B.v4, 1, 2)).toBe(true);
+      await waitQuiet(B.ifname, B.ns);
+      const rx0 = await rxPackets(B.ifname, B.ns);
+      const tunDropped0 = await linkCounter(A.ifname, "tx_dropped", A.ns);
+      const udpDropped0 = udpDrops(B.port);
+      const t0 = Date.now();
+      process.kill(A.d.pid, "SIGSTOP");
+      try {
+        // UDP datagrams from A's namespace to B's discard port: bash writes them without forking, one per echo.
+        await sh(["ip", "netns", "exec", A.ns, "bash", "-c", `for i in $(seq ${SENT}); do echo $i > /dev/udp/${B.v4}/9; done`], { timeoutMs: 10_000 });
+        await Bun.sleep(Math.max(0, 3000 - (Date.now() - t0)));
+      } finally {
+        process.kill(A.d.pid, "SIGCONT");
+      }
+      // The kernel drops what the TUN cannot queue for the stopped reader (txqueuelen 500; the interface's
+      // tx_dropped), and, of the burst A sends after SIGCONT, what B's UDP socket has no room for (/proc/net/udp).
+      const tunDropped = (await linkCounter(A.ifname, "tx_dropped", A.ns)) - tunDropped0;
+      let expected = 0;
+      await waitFor("the TUN's backlog at B", async () => {
+        expected = SENT - tunDropped - (udpDrops(B.port) - udpDropped0);
+        return (await rxPackets(B.ifname, B.ns)) - rx0 >= expected;
+      }, 5000);
+      await Bun.sleep(300);
+      expected = SENT - tunDropped - (udpDrops(B.port) - udpDropped0);
+      console.log(`  ${implName}: ${SENT} handed to the TUN while stopped; the kernel dropped ${tunDropped} at A's TUN, ${SENT - tunDropped - expected} at B's socket`);
+      expect((await rxPackets(B.ifname, B.ns)) - rx0).toBe(expected);
+      expect(tunDropped).toBeLessThan(SENT); // something was queued, so something crossed after SIGCONT
+      assertAlive_();
+    }, 30_000);
+
     test("SIGSTOP for 3 s in the middle of a 32 MB TCP transfer to the stopped daemon: it completes intact (SHA-256)", async () => {
       let stoppedMidway = false;
       const r = await tcpTransfer(scope, B.ns, A.ns, A.v4, 32 << 20, async (ended) => {
