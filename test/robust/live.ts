@@ -290,6 +290,16 @@ export async function linkCounter(ifname: string, counter: string, netns?: strin
   return Number((await sh(netns ? ["ip", "netns", "exec", netns, "cat", file] : ["cat", file])).stdout.trim());
 }
 
+/** A counter of a namespace's IP stack from /proc/net/snmp, e.g. ("Icmp", "InEchos"), ("Udp", "NoPorts"): counts
+ *  exactly the test's own packets where a stray packet of an earlier test would also move an interface counter. */
+export async function snmpCounter(netns: string, proto: string, field: string): Promise<number> {
+  const lines = (await sh(["ip", "netns", "exec", netns, "cat", "/proc/net/snmp"])).stdout.split("\n").filter((l) => l.startsWith(`${proto}: `));
+  const names = lines[0]?.split(" ") ?? [];
+  const i = names.indexOf(field);
+  if (i < 0 || lines.length < 2) throw new Error(`no ${proto} ${field} in ${netns}'s /proc/net/snmp`);
+  return Number(lines[1]!.split(" ")[i]);
+}
+
 /** Waits until no packet has reached the interface for 400 ms (stragglers of an earlier test). */
 export async function waitQuiet(ifname: string, netns?: string): Promise<void> {
   let last = -1;
