@@ -120,6 +120,30 @@ for (const [implName, program] of IMPLEMENTATIONS) {
       }
     }, 45_000);
 
+    // #10 item 6's family (bunwg): the cached source must also be dropped when the fwmark changes, as wireguard-go
+    // does; bunwg applies the mark (a blackhole in table 77 stops it) but keeps sending from 198.18.1.1.
+    test("fwmark set, with a rule routing marked packets over the second link: the peer records that link's source; fwmark off: back", async () => {
+      const p = pinger(NB, A.v4, 15);
+      const q = pinger(NA, B.v4, 15);
+      const endpointAtB = () => peerField(B.ifname, A.key.pub, 2);
+      await sh(["ip", "-n", NA, "route", "add", `${B_UNDERLAY}/32`, "via", "198.18.2.2", "table", "77"]);
+      await sh(["ip", "-n", NA, "rule", "add", "fwmark", "0x77", "lookup", "77"]);
+      try {
+        await waitFor(`${PEER_NAME} to see ${implName} at 198.18.1.1`, async () => (await endpointAtB()) === `198.18.1.1:${A.port}`, 5000);
+        await wg(["set", A.ifname, "fwmark", "0x77"]);
+        await waitFor(`${PEER_NAME} to see ${implName} at 198.18.2.1 (the marked packets' route)`, async () => (await endpointAtB()) === `198.18.2.1:${A.port}`, 5000);
+        await wg(["set", A.ifname, "fwmark", "0"]);
+        await waitFor(`${PEER_NAME} to see ${implName} at 198.18.1.1 again`, async () => (await endpointAtB()) === `198.18.1.1:${A.port}`, 5000);
+        expect(await ping(NB, A.v4, 2, 2)).toBe(true);
+      } finally {
+        p.kill();
+        q.kill();
+        await wg(["set", A.ifname, "fwmark", "0"], { check: false });
+        await sh(["ip", "-n", NA, "rule", "del", "fwmark", "0x77", "lookup", "77"], { check: false });
+        await sh(["ip", "-n", NA, "route", "flush", "table", "77"], { check: false });
+      }
+    }, 45_000);
+
     // #10 item 5 (bunwg): the device follows the link state, as wg(4) and the kernel do. Not shared with the newest
     // wireguard-go, measured here: it sent an initiation and keepalives (212 bytes) while its link was still down, and
     // nothing within 3 s of a private key arriving on an up link; so these two run on bunwg only.
