@@ -1,17 +1,40 @@
 #!/usr/bin/env bun
 // bunwg — a userspace WireGuard router. `wg.ts IFNAME` runs the daemon exactly as `wireguard-go IFNAME` does;
-// every other first word is a subcommand (ifconfig, show, genkey, pubkey, genpsk, demo).
-import { defineCommand, runMain, type CommandDef } from "citty";
+// every other first word is a subcommand (ifconfig, netstart, show, genkey, pubkey, genpsk, demo).
+import { defineCommand, renderUsage, runMain, type CommandDef } from "citty";
 import { VERSION } from "./src/version.ts";
+import { commandUsage, mainUsage, styleFor, type DaemonFlag } from "./src/cli/usage.ts";
 
-const subCommands: Record<string, () => Promise<CommandDef<any>>> = {
-  ifconfig: () => import("./src/cli/ifconfig.ts").then((m) => m.ifconfigCommand),
-  show: () => import("./src/cli/show.ts").then((m) => m.showCommand),
-  genkey: () => import("./src/cli/keys.ts").then((m) => m.genkeyCommand),
-  pubkey: () => import("./src/cli/keys.ts").then((m) => m.pubkeyCommand),
-  genpsk: () => import("./src/cli/keys.ts").then((m) => m.genpskCommand),
-  demo: () => import("./src/cli/demo.ts").then((m) => m.demoCommand),
+/** The daemon invocation's flags, `bunwg [FLAGS] IFNAME` (src/device/daemon.ts parses them): a first word that is one
+ *  of these (or "--flag=value") means daemon mode, and the help's first line is made from this list. */
+const DAEMON_FLAGS: DaemonFlag[] = [
+  { flags: ["-f", "--foreground"], help: "daemon: stay in the foreground and log to stderr" },
+  { flags: ["--metrics"], value: "ADDR:PORT", help: "daemon: serve Prometheus metrics at http://ADDR:PORT/metrics" },
+];
+
+/** The commands, in the order the help lists them: how to load each, its arguments and one line about it. */
+const COMMANDS: Record<string, { load: () => Promise<CommandDef<any>>; args: string; summary: string }> = {
+  ifconfig: { load: () => import("./src/cli/ifconfig.ts").then((m) => m.ifconfigCommand), args: "[IFNAME [WORDS…]]", summary: "configure or show interfaces, OpenBSD-style" },
+  netstart: { load: () => import("./src/cli/netstart.ts").then((m) => m.netstartCommand), args: "[-n] [IFNAME…]", summary: "bring up interfaces from hostname.IFNAME files" },
+  show: { load: () => import("./src/cli/show.ts").then((m) => m.showCommand), args: "[IFNAME]", summary: "show interfaces as wg show does" },
+  genkey: { load: () => import("./src/cli/keys.ts").then((m) => m.genkeyCommand), args: "", summary: "print a new private key" },
+  pubkey: { load: () => import("./src/cli/keys.ts").then((m) => m.pubkeyCommand), args: "", summary: "print the public key of the private key on stdin" },
+  genpsk: { load: () => import("./src/cli/keys.ts").then((m) => m.genpskCommand), args: "", summary: "print a new preshared key" },
+  demo: { load: () => import("./src/cli/demo.ts").then((m) => m.demoCommand), args: "", summary: "run wg(4)'s EXAMPLES in two throwaway namespaces" },
 };
+const subCommands = Object.fromEntries(Object.entries(COMMANDS).map(([name, c]) => [name, c.load]));
+
+function isDaemonFlag(word: string): boolean {
+  return DAEMON_FLAGS.some((f) => f.flags.includes(f.value ? word.split("=")[0]! : word));
+}
+
+function usageText(stream: typeof process.stdout | typeof process.stderr): string {
+  return mainUsage(
+    styleFor(stream),
+    DAEMON_FLAGS,
+    Object.entries(COMMANDS).map(([name, c]) => ({ name, args: c.args, summary: c.summary })),
+  );
+}
 
 async function versionLine(): Promise<string> {
   const { loadAead } = await import("./src/crypto/aead.ts");
@@ -29,16 +52,22 @@ const main = defineCommand({
     if (rawArgs.length > 0 && rawArgs[0]! in subCommands) return; // citty runs this after the subcommand
     // citty ignores flags it does not know: name the first one instead of exiting 0 in silence.
     if (rawArgs.length > 0) console.error(`bunwg: unknown option "${rawArgs[0]}"`);
-    console.error("usage: bunwg [-f|--foreground] IFNAME | bunwg <ifconfig|show|genkey|pubkey|genpsk|demo> … (--help)");
+    process.stderr.write(usageText(process.stderr));
     process.exitCode = 2;
   },
 });
+
+/** --help: ours for bunwg itself; citty's for a command, in colour only on a terminal and fitted to its width. */
+async function showUsage(cmd: CommandDef<any>, parent?: CommandDef<any>): Promise<void> {
+  if (cmd === main) process.stdout.write(usageText(process.stdout));
+  else process.stdout.write(commandUsage(styleFor(process.stdout), await renderUsage(cmd, parent)));
+}
 
 /** citty ignores flags a command does not declare; name the first such flag instead (ifconfig's words may start
  *  with "-", so it checks its own). */
 async function unknownFlag(name: string, rest: string[]): Promise<string | null> {
   if (name === "ifconfig") return null;
-  const cmd = await subCommands[name]!();
+  const cmd = await COMMANDS[name]!.load();
   const args = (typeof cmd.args === "function" ? await cmd.args() : await cmd.args) ?? {};
   const known = new Set(["--help", "-h"]);
   for (const [key, def] of Object.entries(args as Record<string, { type?: string; alias?: string | string[] }>)) {
@@ -61,10 +90,10 @@ if (bad !== null) {
   process.exitCode = 2;
 } else if (first === "--version" || first === "-v" || first === "version") {
   console.log(await versionLine());
-} else if (first !== undefined && !(first in subCommands) && (!first.startsWith("-") || first === "-f" || first === "--foreground")) {
-  // Daemon mode, wireguard-go's invocation: [-f|--foreground] IFNAME.
+} else if (first !== undefined && !(first in subCommands) && (!first.startsWith("-") || isDaemonFlag(first))) {
+  // Daemon mode, wireguard-go's invocation: [FLAGS] IFNAME.
   const { runDaemonCommand } = await import("./src/device/daemon.ts");
   process.exitCode = await runDaemonCommand(argv);
 } else {
-  await runMain(main, { rawArgs: argv });
+  await runMain(main, { rawArgs: argv, showUsage });
 }

@@ -7,6 +7,7 @@
 //
 //   bun run bench/fuzz.ts [--cases=1000000] [--receiver-cases=200000] [--seed=N] [--json]
 import { loadAead } from "../src/crypto/aead.ts";
+import { defaultSuite } from "../src/crypto/suite.ts";
 import { Engine } from "../src/noise/index.ts";
 import { type FuzzReport, Rng, WireFuzzer, summarise } from "../test/robust/fuzzer.ts";
 import { ReceiverFuzzer } from "../test/robust/receiver-fuzzer.ts";
@@ -25,7 +26,7 @@ const aead = loadAead();
 /** Genuine handshakes (initiation consumed + response consumed) per second, for about a second. */
 function handshakeRate(): number {
   const rng = new Rng(SEED);
-  const mk = () => new Engine({ aead, random: rng.source(), unixTimeOffset: 1.8e12 });
+  const mk = () => new Engine({ crypto: defaultSuite({ aead, random: rng.source() }), unixTimeOffset: 1.8e12 });
   const a = mk(), b = mk();
   a.setPrivateKey(rng.bytes(32));
   b.setPrivateKey(rng.bytes(32));

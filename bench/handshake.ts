@@ -9,11 +9,12 @@
 // ratio says how much of the time goes to everything else (BLAKE2s, AEAD, bookkeeping).
 //
 //   bun run bench/handshake.ts [--json] [--time=SECONDS] [--append]
-import { loadAead, nobleAead, type Aead } from "../src/crypto/aead.ts";
-import { nativeHashPrimitives } from "../src/crypto/blake2s.ts";
-import { loadNative } from "../src/native/lib.ts";
-import { useHashPrimitives, type HashPrimitives } from "../src/noise/primitives.ts";
-import { Engine, type X25519, nobleX25519, nodeX25519 } from "../src/noise/index.ts";
+import { loadAead, nobleAead } from "../src/crypto/aead.ts";
+import { jsBlake2s } from "../src/crypto/blake2s.ts";
+import { defaultSuite } from "../src/crypto/suite.ts";
+import { nobleX25519, nodeX25519 } from "../src/crypto/x25519.ts";
+import { nobleXAead } from "../src/crypto/xchacha.ts";
+import { Engine, type NoiseCrypto, type X25519 } from "../src/noise/index.ts";
 import { REKEY_TIMEOUT } from "../src/noise/constants.ts";
 import { appendResultsSection, fmt, loadAverage, machineFacts, table, today } from "./lib/harness.ts";
 
@@ -59,9 +60,9 @@ function rate(batch: number, step: () => void): number {
   return (n / elapsed) * 1000;
 }
 
-function pair(aead: Aead, x25519: X25519) {
-  const a = new Engine({ aead, random, x25519, unixTimeOffset: 1.7e12 });
-  const b = new Engine({ aead, random, x25519, unixTimeOffset: 1.7e12 });
+function pair(crypto: NoiseCrypto) {
+  const a = new Engine({ crypto, unixTimeOffset: 1.7e12 });
+  const b = new Engine({ crypto, unixTimeOffset: 1.7e12 });
   a.setPrivateKey(randomBytes(32));
   b.setPrivateKey(randomBytes(32));
   return { a, b, pa: a.addPeer(b.publicKey!), pb: b.addPeer(a.publicKey!) };
@@ -75,8 +76,8 @@ function randomBytes(n: number): Uint8Array {
 
 // The engines run on a fake clock that moves REKEY_TIMEOUT per handshake, so neither the initiator's retry spacing
 // nor the responder's flood limit or timestamp check ever refuses one.
-function completeHandshakes(aead: Aead, x25519: X25519): number {
-  const { a, b, pa } = pair(aead, x25519);
+function completeHandshakes(c: NoiseCrypto): number {
+  const { a, b, pa } = pair(c);
   let now = 0;
   return rate(16, () => {
     for (let i = 0; i < 16; i++) {
@@ -93,8 +94,8 @@ function completeHandshakes(aead: Aead, x25519: X25519): number {
 // The responder's side alone: consume an initiation, create the response. Initiations are made by a untimed (a's clock moves REKEY_TIMEOUT per initiation, b's 60 ms per message: past the 20 ms flood limit and
 // the rate limiter's 50 ms per token). Under load, a draws a fresh cookie every 20 initiations, so each one it
 // sends carries a valid mac2 (a holds a cookie for COOKIE_REFRESH_TIME of its own clock).
-function responderRate(aead: Aead, x25519: X25519, underLoad: boolean): number {
-  const { a, b, pa } = pair(aead, x25519);
+function responderRate(c: NoiseCrypto, underLoad: boolean): number {
+  const { a, b, pa } = pair(c);
   let aNow = 0;
   let bNow = 0;
   const prepare = (): Uint8Array[] => {
@@ -135,8 +136,8 @@ function responderRate(aead: Aead, x25519: X25519, underLoad: boolean): number {
 }
 
 // Under load, initiations without mac2 are answered with cookie replies: mac1 check + cookie + XChaCha20-Poly1305.
-function cookieReplyRate(aead: Aead, x25519: X25519): number {
-  const { b, pa } = pair(aead, x25519);
+function cookieReplyRate(c: NoiseCrypto): number {
+  const { b, pa } = pair(c);
   const init = pa.createInitiation(0)!;
   return rate(64, () => {
     for (let k = 0; k < 64; k++) {
@@ -147,8 +148,8 @@ function cookieReplyRate(aead: Aead, x25519: X25519): number {
 }
 
 // A flood of initiations with a wrong mac1: the cheapest rejection, what an attacker without our public key costs.
-function badMac1Rate(aead: Aead, x25519: X25519): number {
-  const { b, pa } = pair(aead, x25519);
+function badMac1Rate(c: NoiseCrypto): number {
+  const { b, pa } = pair(c);
   const init = pa.createInitiation(0)!;
   init[120] ^= 1;
   return rate(256, () => {
@@ -189,14 +190,13 @@ function noCurve(): X25519 {
   };
 }
 
+// The daemon's suite (src/device/device.ts: defaultSuite), and variants of it with one backend swapped.
 const aead = loadAead();
-// The daemon's configuration: the Zig library's BLAKE2s handed to the core (src/device/daemon.ts).
-let nativeHashes: HashPrimitives | null = null;
-try { nativeHashes = nativeHashPrimitives(loadNative()); } catch { /* the core's own BLAKE2s */ }
-useHashPrimitives(nativeHashes);
-const hashName = nativeHashes ? "zig BLAKE2s" : "JS BLAKE2s";
-const fast = nodeX25519();
+const suite = defaultSuite({ aead, random, x25519: nodeX25519() });
+const fast = suite.x25519;
 const noble = nobleX25519();
+const backends = aead.backend;
+const withParts = (parts: Partial<NoiseCrypto>): NoiseCrypto => ({ ...suite, ...parts });
 
 interface Row {
   op: string;
@@ -220,29 +220,25 @@ emit({ op: "x25519-noble", what: `X25519 shared secret, ${noble.name}`, per_s: d
 // Per handshake: 2 imports (ephemerals) + 6 shared secrets.
 const bound = 1 / (2 / importFast + 6 / dhFast);
 emit({ op: "x25519-bound", what: "X25519 bound: 1 / (2 imports + 6 shared secrets)", per_s: bound });
-const hs = completeHandshakes(aead, fast);
-emit({ op: "handshake", what: `complete handshakes, both sides (${fast.name}, ${aead.backend}, ${hashName})`, per_s: hs, baseline: "x25519-bound", ratio: hs / bound });
-if (nativeHashes) {
-  useHashPrimitives(null);
-  const hsJs = completeHandshakes(aead, fast);
-  useHashPrimitives(nativeHashes);
-  emit({ op: "handshake-js-blake2s", what: "complete handshakes, both sides (the core's own JS BLAKE2s)", per_s: hsJs, baseline: "handshake", ratio: hsJs / hs });
-}
-const hsNoCurve = completeHandshakes(aead, noCurve());
+const hs = completeHandshakes(suite);
+emit({ op: "handshake", what: `complete handshakes, both sides (the daemon's suite: ${fast.name}, ${backends})`, per_s: hs, baseline: "x25519-bound", ratio: hs / bound });
+const hsJs = completeHandshakes(withParts({ blake2s: jsBlake2s() }));
+emit({ op: "handshake-js-blake2s", what: "complete handshakes, both sides (JS BLAKE2s)", per_s: hsJs, baseline: "handshake", ratio: hsJs / hs });
+const hsNoCurve = completeHandshakes(withParts({ x25519: noCurve() }));
 emit({ op: "handshake-without-x25519", what: "complete handshakes without the curve arithmetic (XOR stand-in)", per_s: hsNoCurve, baseline: "handshake", ratio: hsNoCurve / hs });
-const hsNoble = completeHandshakes(aead, noble);
+const hsNoble = completeHandshakes(withParts({ x25519: noble }));
 emit({ op: "handshake-noble", what: `complete handshakes, both sides (${noble.name})`, per_s: hsNoble, baseline: "handshake", ratio: hsNoble / hs });
-if (aead.backend !== "@noble/ciphers") {
-  const hsNobleAead = completeHandshakes(nobleAead(), fast);
-  emit({ op: "handshake-noble-aead", what: "complete handshakes, both sides (@noble/ciphers AEAD)", per_s: hsNobleAead, baseline: "handshake", ratio: hsNobleAead / hs });
-}
-const resp = responderRate(aead, fast, false);
+const hsNobleAead = completeHandshakes(withParts({ aead: nobleAead() }));
+emit({ op: "handshake-noble-aead", what: "complete handshakes, both sides (@noble/ciphers AEAD)", per_s: hsNobleAead, baseline: "handshake", ratio: hsNobleAead / hs });
+const resp = responderRate(suite, false);
 emit({ op: "initiation-consume", what: "initiations consumed + responses created", per_s: resp, baseline: "handshake", ratio: resp / hs });
-const respLoad = responderRate(aead, fast, true);
+const respLoad = responderRate(suite, true);
 emit({ op: "initiation-consume-under-load", what: "same, under load with valid mac2 (+ rate limiter)", per_s: respLoad, baseline: "initiation-consume", ratio: respLoad / resp });
-const cookies = cookieReplyRate(aead, fast);
+const cookies = cookieReplyRate(suite);
 emit({ op: "cookie-reply", what: "under load without mac2: cookie replies", per_s: cookies, baseline: "initiation-consume", ratio: cookies / resp });
-const bad = badMac1Rate(aead, fast);
+const cookiesNoble = cookieReplyRate(withParts({ xaead: nobleXAead() }));
+emit({ op: "cookie-reply-noble", what: "same, @noble/ciphers XChaCha20-Poly1305", per_s: cookiesNoble, baseline: "cookie-reply", ratio: cookiesNoble / cookies });
+const bad = badMac1Rate(suite);
 emit({ op: "invalid-mac1", what: "initiations rejected for a bad mac1", per_s: bad, baseline: "initiation-consume", ratio: bad / resp });
 
 const load = loadAverage();

@@ -1,9 +1,12 @@
 // ChaCha20-Poly1305 (whitepaper §5.4, RFC 8439): the Zig backend, every CPU variant this machine runs, against the
 // RFC vectors and against @noble/ciphers on random packets, batches, keys and counters; forged packets are rejected
-// without releasing plaintext.
+// without releasing plaintext. Likewise XChaCha20-Poly1305 (§5.4 XAEAD, cookie replies) against
+// draft-irtf-cfrg-xchacha-03 and @noble/ciphers.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { chacha20poly1305, xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { loadAead, nobleAead, zigAead, type Aead } from "../src/crypto/aead.ts";
+import { nobleXAead, zigXAead } from "../src/crypto/xchacha.ts";
+import type { XAead } from "../src/noise/crypto.ts";
 import { loadNative, type Native } from "../src/native/lib.ts";
 import { cpuFlags, supportedVariants, variantsFor, type Variant } from "../src/native/variants.ts";
 
@@ -333,3 +336,77 @@ for (const { v, ifma } of configs) {
     });
   });
 }
+
+// draft-irtf-cfrg-xchacha-03 §A.3.1
+const XV = {
+  key: hex("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"),
+  nonce: hex("404142434445464748494a4b4c4d4e4f5051525354555657"),
+  ad: hex("50515253c0c1c2c3c4c5c6c7"),
+  pt: V282.pt,
+  sealed:
+    "bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb" +
+    "731c7f1b0b4aa6440bf3a82f4eda7e39ae64c6708c54c216cb96b72e1213b452" +
+    "2f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369488f76b2383565d3fff9" +
+    "21f9664c97637da9768812f615c68b13b52e" +
+    "c0875924c1c7987947deafd8780acf49",
+};
+
+const xaeads: [string, () => XAead][] = [["@noble/ciphers", nobleXAead]];
+for (const v of variants) {
+  if (supported.has(v.id)) xaeads.push([`zig ${v.label}`, () => zigXAead(loadNative(v.id))]);
+}
+
+describe.each(xaeads)("XChaCha20-Poly1305, %s", (_, make) => {
+  test("draft-irtf-cfrg-xchacha-03 §A.3.1 seal and open; a flipped bit is refused", () => {
+    const x = make();
+    const out = new Uint8Array(XV.pt.length + 16);
+    x.seal(XV.key, XV.nonce, XV.pt, XV.ad, out);
+    expect(toHex(out)).toBe(XV.sealed);
+    const back = new Uint8Array(XV.pt.length);
+    expect(x.open(XV.key, XV.nonce, out, XV.ad, back)).toBe(true);
+    expect(toHex(back)).toBe(toHex(XV.pt));
+    for (const at of [0, 50, out.length - 1]) {
+      const bad = out.slice();
+      bad[at]! ^= 1;
+      back.fill(0xaa);
+      expect(x.open(XV.key, XV.nonce, bad, XV.ad, back)).toBe(false);
+      expect(back.every((b) => b === 0xaa)).toBe(true);
+    }
+  });
+
+  test("equals @noble/ciphers on 3,000 random keys, nonces, lengths 0..300 and AD 0..64; opens its own", () => {
+    const x = make();
+    const rnd = (n: number) => crypto.getRandomValues(new Uint8Array(n));
+    for (let i = 0; i < 3000; i++) {
+      const key = rnd(32), nonce = rnd(24);
+      const pt = rnd(i < 100 ? i : Math.floor(Math.random() * 301)); // every short length, then any
+      const ad = rnd(Math.floor(Math.random() * 65));
+      const out = new Uint8Array(pt.length + 16);
+      x.seal(key, nonce, pt, ad, out);
+      const ref = xchacha20poly1305(key, nonce, ad).encrypt(pt);
+      if (toHex(out) !== toHex(ref)) expect({ i, ours: toHex(out) }).toEqual({ i, ours: toHex(ref) });
+      const back = new Uint8Array(pt.length);
+      if (!x.open(key, nonce, ref, ad, back) || toHex(back) !== toHex(pt)) throw new Error(`case ${i}: does not open @noble's`);
+      if (ad.length > 0) {
+        ad[0]! ^= 1; // the AD is authenticated too (a cookie reply's AD is the mac1 it answers)
+        expect(x.open(key, nonce, ref, ad, back)).toBe(false);
+      }
+    }
+  });
+
+  test("in place: sealing over the plaintext's own memory", () => {
+    const x = make();
+    const buf = new Uint8Array(16 + 16);
+    buf.set(XV.pt.subarray(0, 16));
+    x.seal(XV.key, XV.nonce, buf.subarray(0, 16), XV.ad, buf);
+    expect(toHex(buf)).toBe(toHex(xchacha20poly1305(XV.key, XV.nonce, XV.ad).encrypt(XV.pt.subarray(0, 16))));
+  });
+
+  test("wrong sizes are named", () => {
+    const x = make();
+    expect(() => x.seal(new Uint8Array(31), XV.nonce, XV.pt, XV.ad, new Uint8Array(200))).toThrow("key: expected 32 bytes, got 31");
+    expect(() => x.seal(XV.key, new Uint8Array(12), XV.pt, XV.ad, new Uint8Array(200))).toThrow("nonce: expected 24 bytes, got 12");
+    expect(() => x.seal(XV.key, XV.nonce, XV.pt, XV.ad, new Uint8Array(10))).toThrow("seal output: expected at least");
+    expect(x.open(XV.key, XV.nonce, new Uint8Array(15), XV.ad, new Uint8Array(0))).toBe(false);
+  });
+});

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { AllowedIps, formatCidr, formatIp, parseCidr, parseIp, tryParseCidr, type AllowedIp } from "../src/device/allowedips.ts";
+import { AllowedIps } from "../src/device/allowedips.ts";
+import { formatCidr, formatIp, parseCidr, parseIp, tryParseCidr, type AllowedIp } from "../src/text/codec.ts";
 
 // Deterministic PRNG (xorshift32) so failures reproduce.
 function rng(seed: number) {

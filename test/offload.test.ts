@@ -7,7 +7,9 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { loadNative } from "../src/native/lib.ts";
 import { Tun } from "../src/device/tun.ts";
-import { ROOT, Scope, sh, tag, waitFor } from "./helpers/net.ts";
+import { run, waitFor } from "./support/process.ts";
+import { isRoot, uniqueTag } from "./support/programs.ts";
+import { Scope } from "./support/scope.ts";
 
 const sym = loadNative().sym;
 
@@ -305,6 +307,41 @@ describe("offload: coalescing segments (write path)", () => {
   });
 });
 
+describe("offload: a read's reported length is checked before anything is copied", () => {
+  // What the read path makes of one TUN read (zig/src/offload.zig takeRead), fed with the length a kernel read
+  // reported: a length beyond the buffer the packet was read into must drop the read, not be copied or split.
+  const t = sym.bunwg_tun_offload_new(-1, 0);
+  afterAll(() => sym.bunwg_tun_offload_free(t));
+  const DIRECT = 65664; // the send path's stride (src/device/batch.ts): large enough to be read into directly
+  const take = (hdr: Uint8Array, pkt: Uint8Array, stride: number, reported: number): number => {
+    const area = new Uint8Array(3 * 65664); // the slot with room behind it, as in a batch buffer
+    area.set(pkt);
+    return sym.bunwg_offload_take_read(t, hdr, area, stride, 10 + reported);
+  };
+  const plain = tcp(flow4, { payload: pattern(1000), flags: ACK });
+  const sup = tcpSuper(flow4, { payload: pattern(3000) }, 1000);
+  const supHdr = sup.subarray(0, 10), supPkt = sup.subarray(10);
+
+  test("reads that fit: a plain packet is kept, a super-packet is split", () => {
+    expect(take(vnet(0, 0, 0, 0, 0, 0), plain, DIRECT, plain.length)).toBe(plain.length);
+    expect(take(vnet(0, 0, 0, 0, 0, 0), plain, 2048, plain.length)).toBe(plain.length);
+    expect(take(supHdr, supPkt, DIRECT, supPkt.length)).toBe(0x10000 + 3);
+    expect(take(supHdr, supPkt, 2048, supPkt.length)).toBe(0x10000 + 3);
+  });
+
+  test("a length beyond the slot read into directly is dropped", () => {
+    expect(take(vnet(0, 0, 0, 0, 0, 0), plain, DIRECT, DIRECT + 100)).toBe(-1);
+  });
+
+  test("a super-packet longer than the split buffer (64 KiB) is dropped, not copied into it", () => {
+    // The longest IPv6 packet without a jumbogram: 40 + 65,535 bytes, 40 more than the split buffer holds.
+    const big = tcpSuper(flow6, { payload: pattern(65535 - 20) }, 1388);
+    expect(big.length - 10).toBe(65575);
+    expect(take(big.subarray(0, 10), big.subarray(10), DIRECT, big.length - 10)).toBe(-1);
+    expect(take(supHdr, supPkt, DIRECT, 65600)).toBe(-1);
+  });
+});
+
 // ---- live: two offload TUNs bridged in-process ----
 
 interface Stats { packets: number; maxLen: number; taken: number }
@@ -313,7 +350,7 @@ interface Bridge { a: Tun; b: Tun; nsA: string; nsB: string; v4B: string; v6B: s
 const STRIDE = 65664, SLOTS = 64;
 
 async function bridge(scope: Scope, offload: boolean, mtu = 1420): Promise<Bridge> {
-  const t = tag();
+  const t = uniqueTag();
   const n = parseInt(t.slice(0, 2), 16), m = parseInt(t.slice(2, 4), 16);
   const nsA = await scope.netns(`bwo${t}a`), nsB = await scope.netns(`bwo${t}b`);
   const a = Tun.create(`bwo${t}a`, { mtu, offload });
@@ -322,10 +359,10 @@ async function bridge(scope: Scope, offload: boolean, mtu = 1420): Promise<Bridg
   scope.add(() => b.close());
   const v4A = `10.${n}.${m}.1`, v4B = `10.${n}.${m}.2`, v6A = `fd00:${n}:${m}::1`, v6B = `fd00:${n}:${m}::2`;
   for (const [tun, ns, v4, v6] of [[a, nsA, v4A, v6A], [b, nsB, v4B, v6B]] as const) {
-    await sh(["ip", "link", "set", tun.name, "netns", ns]);
-    await sh(["ip", "-n", ns, "addr", "add", `${v4}/24`, "dev", tun.name]);
-    await sh(["ip", "-n", ns, "addr", "add", `${v6}/64`, "dev", tun.name, "nodad"]);
-    await sh(["ip", "-n", ns, "link", "set", tun.name, "up"]);
+    await run(["ip", "link", "set", tun.name, "netns", ns]);
+    await run(["ip", "-n", ns, "addr", "add", `${v4}/24`, "dev", tun.name]);
+    await run(["ip", "-n", ns, "addr", "add", `${v6}/64`, "dev", tun.name, "nodad"]);
+    await run(["ip", "-n", ns, "link", "set", tun.name, "up"]);
   }
   const ab: Stats = { packets: 0, maxLen: 0, taken: 0 }, ba: Stats = { packets: 0, maxLen: 0, taken: 0 };
   const buf = new Uint8Array(SLOTS * STRIDE);
@@ -350,8 +387,8 @@ async function bridge(scope: Scope, offload: boolean, mtu = 1420): Promise<Bridg
 async function iperf(br: Bridge, seconds = 2): Promise<{ sent: number; received: number; bps: number }> {
   const server = Bun.spawn(["ip", "netns", "exec", br.nsB, "iperf3", "-s", "-1", "-B", br.v4B], { stdout: "ignore", stderr: "ignore" });
   try {
-    await waitFor("iperf3 server", async () => (await sh(["ss", "-N", br.nsB, "-tln", "sport = 5201"], { check: false })).stdout.includes("5201"), 5000);
-    const r = await sh(["ip", "netns", "exec", br.nsA, "iperf3", "-c", br.v4B, "-t", String(seconds), "-J"], { timeoutMs: (seconds + 20) * 1000 });
+    await waitFor("iperf3 server", async () => (await run(["ss", "-N", br.nsB, "-tln", "sport = 5201"], { check: false })).stdout.includes("5201"), 5000);
+    const r = await run(["ip", "netns", "exec", br.nsA, "iperf3", "-c", br.v4B, "-t", String(seconds), "-J"], { timeoutMs: (seconds + 20) * 1000 });
     const end = JSON.parse(r.stdout).end;
     return { sent: end.sum_sent.bytes, received: end.sum_received.bytes, bps: end.sum_received.bits_per_second };
   } finally {
@@ -382,7 +419,7 @@ async function transfer(br: Bridge, file: string, v6: boolean): Promise<{ n: num
       text += new TextDecoder().decode(value);
     };
     while (!text.includes("ready")) await readMore();
-    await sh(["ip", "netns", "exec", br.nsA, process.execPath, "-e", SENDER, dst, port, file], { timeoutMs: 30_000 });
+    await run(["ip", "netns", "exec", br.nsA, process.execPath, "-e", SENDER, dst, port, file], { timeoutMs: 30_000 });
     while (!text.includes("}")) await Promise.race([readMore(), Bun.sleep(30_000).then(() => { throw new Error("receiver did not report"); })]);
     return JSON.parse(text.slice(text.indexOf("{")));
   } finally {
@@ -391,14 +428,14 @@ async function transfer(br: Bridge, file: string, v6: boolean): Promise<{ n: num
 }
 
 async function linkPackets(ns: string, dev: string, dir: "rx" | "tx"): Promise<number> {
-  const j = JSON.parse((await sh(["ip", "-n", ns, "-s", "-j", "link", "show", "dev", dev])).stdout);
+  const j = JSON.parse((await run(["ip", "-n", ns, "-s", "-j", "link", "show", "dev", dev])).stdout);
   return j[0].stats64[dir].packets as number;
 }
 
 const sha = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
 
-describe.skipIf(!ROOT)("offload: live TUNs (root)", () => {
-  if (!ROOT) console.log("offload.test.ts: live tests skipped: need root (TUN devices, namespaces)");
+describe.skipIf(!isRoot)("offload: live TUNs (root)", () => {
+  if (!isRoot) console.log("offload.test.ts: live tests skipped: need root (TUN devices, namespaces)");
   const scope = new Scope();
   afterAll(() => scope.close());
 
@@ -428,16 +465,16 @@ describe.skipIf(!ROOT)("offload: live TUNs (root)", () => {
   }, 60_000);
 
   test("a UDP GSO send arrives split (USO), one segment per wake-up: the poll thread fires while segments wait", async () => {
-    const t = tag();
+    const t = uniqueTag();
     const ns = await scope.netns(`bwo${t}u`);
     const tun = Tun.create(`bwo${t}u`, { mtu: 1420 });
     scope.add(() => tun.close());
     if (!tun.offloads.includes("uso4")) return console.log(`  skipped: no USO on this kernel (${tun.offloads})`);
     const n = parseInt(t.slice(0, 2), 16), m = parseInt(t.slice(2, 4), 16);
     const f: Flow = { v6: false, src: [10, n, m, 1], dst: [10, n, m, 2], sport: 0, dport: 9999 };
-    await sh(["ip", "link", "set", tun.name, "netns", ns]);
-    await sh(["ip", "-n", ns, "addr", "add", `${f.src.join(".")}/24`, "dev", tun.name]);
-    await sh(["ip", "-n", ns, "link", "set", tun.name, "up"]);
+    await run(["ip", "link", "set", tun.name, "netns", ns]);
+    await run(["ip", "-n", ns, "addr", "add", `${f.src.join(".")}/24`, "dev", tun.name]);
+    await run(["ip", "-n", ns, "link", "set", tun.name, "up"]);
     const stride = 2048, buf = new Uint8Array(stride), lens = new Uint32Array(1);
     const got: Uint8Array[] = [];
     let wakes = 0;
@@ -454,7 +491,7 @@ describe.skipIf(!ROOT)("offload: live TUNs (root)", () => {
       });
     });
     // UDP_SEGMENT (SOL_UDP 17, option 103): one send of 10 × 1000 bytes leaves the socket as one super-packet.
-    await sh(["ip", "netns", "exec", ns, "python3", "-c",
+    await run(["ip", "netns", "exec", ns, "python3", "-c",
       `import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.setsockopt(17, 103, 1000); ` +
       `s.sendto(bytes(i * 7 % 251 for i in range(10000)), ("${f.dst.join(".")}", 9999))`]);
     await Promise.race([done, Bun.sleep(5000).then(() => { throw new Error(`timed out with ${got.length} of 10 segments`); })]);

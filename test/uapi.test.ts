@@ -2,14 +2,24 @@ import { describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { formatCidr, parseCidr } from "../src/device/allowedips.ts";
-import {
-  applySet, clampPrivateKey, derivePublicKey, diffConfigs, EINVAL, emptyDeviceConfig, EPROTO, errnoAnswer, formatGet,
-  keyToHex, parseGet, RequestParser, type DeviceConfig, type PeerStats, type Request, type SetResult,
-} from "../src/device/uapi.ts";
-import { ROOT, sh, tag } from "./helpers/net.ts";
+import { x25519 } from "@noble/curves/ed25519.js";
+import { EINVAL, EPROTO } from "../src/config/errors.ts";
+import { diffConfigs } from "../src/config/diff.ts";
+import { emptyDeviceConfig, type DeviceConfig, type PeerStats } from "../src/config/model.ts";
+import { clampPrivateKey } from "../src/noise/index.ts";
+import { formatCidr, keyToHex, parseCidr } from "../src/text/codec.ts";
+import { errnoAnswer, RequestParser, type Request } from "../src/uapi/framing.ts";
+import { formatGet, parseGet } from "../src/uapi/get.ts";
+import { applySet as applySetWith, type SetOptions, type SetResult } from "../src/uapi/set.ts";
+import { run } from "./support/process.ts";
+import { isRoot, uniqueTag } from "./support/programs.ts";
+import { SOCKET_DIR, socketPath } from "../src/uapi/socket.ts";
 
 const enc = new TextEncoder();
+
+// The reference X25519 (@noble) derives the public keys a set compares with its peers'.
+const derivePublicKey = (k: Uint8Array) => x25519.getPublicKey(clampPrivateKey(k));
+const applySet = (cfg: DeviceConfig, lines: string[], opts: SetOptions = { derivePublicKey }) => applySetWith(cfg, lines, opts);
 
 // Deterministic keys: key(n) is 32 bytes derived from n.
 function key(n: number): Uint8Array {
@@ -107,7 +117,7 @@ describe("framing", () => {
   test("an unknown operation is a protocol error that closes the connection", () => {
     const p = new RequestParser();
     const r = p.feed(enc.encode("hello=1\n\nget=1\n\n"));
-    expect(r).toEqual([{ kind: "error", op: "unknown", errno: EPROTO, message: 'unknown operation "hello=1": expected get=1, get=bunwg or set=1', close: true }]);
+    expect(r).toEqual([{ kind: "error", op: "unknown", errno: EPROTO, message: 'unknown operation "hello=1": expected get=1, get=bunwg, get=bunwg-counters or set=1', close: true }]);
     expect(p.closed).toBe(true);
     expect(p.feed(enc.encode("get=1\n\n"))).toEqual([]);
     expect(parseAll("get=2\n\n")[0]).toMatchObject({ kind: "error", errno: EPROTO, close: true });
@@ -138,7 +148,7 @@ describe("framing", () => {
 
   test("an over-long operation line closes the connection", () => {
     const r = parseAll("x".repeat(100_000) + "\n\n");
-    expect(r).toEqual([{ kind: "error", op: "unknown", errno: EPROTO, message: "unknown operation a line longer than 65536 bytes: expected get=1, get=bunwg or set=1", close: true }]);
+    expect(r).toEqual([{ kind: "error", op: "unknown", errno: EPROTO, message: "unknown operation a line longer than 65536 bytes: expected get=1, get=bunwg, get=bunwg-counters or set=1", close: true }]);
   });
 
   test("NUL bytes and bytes that are not UTF-8 are protocol errors", () => {
@@ -486,8 +496,8 @@ describe("scale", () => {
 // ---- wg(8) against our parser and answers, through a socket it believes is a daemon's --------------------------
 
 const WG = Bun.which("wg");
-const realWg = ROOT && WG ? describe : describe.skip;
-if (!ROOT || !WG) console.log(`skipping the wg(8) checks: ${!ROOT ? "they need root (/var/run/wireguard)" : "wg(8) is not installed"}`);
+const realWg = isRoot && WG ? describe : describe.skip;
+if (!isRoot || !WG) console.log(`skipping the wg(8) checks: ${!isRoot ? "they need root (/var/run/wireguard)" : "wg(8) is not installed"}`);
 
 interface FakeDaemon {
   name: string;
@@ -497,9 +507,9 @@ interface FakeDaemon {
 }
 
 async function withFakeDaemon(fn: (d: FakeDaemon) => Promise<void>): Promise<void> {
-  const d: FakeDaemon = { name: `bwg${tag()}`, config: emptyDeviceConfig(), received: [], stats: noStats };
-  mkdirSync("/var/run/wireguard", { recursive: true, mode: 0o755 });
-  const path = `/var/run/wireguard/${d.name}.sock`;
+  const d: FakeDaemon = { name: `bwg${uniqueTag()}`, config: emptyDeviceConfig(), received: [], stats: noStats };
+  mkdirSync(SOCKET_DIR, { recursive: true, mode: 0o755 });
+  const path = socketPath(d.name);
   const server = Bun.listen<{ parser: RequestParser }>({
     unix: path,
     socket: {
@@ -531,7 +541,7 @@ async function withFakeDaemon(fn: (d: FakeDaemon) => Promise<void>): Promise<voi
 }
 
 const b64 = (k: Uint8Array) => Buffer.from(k).toString("base64");
-const wg = (...args: string[]) => sh([WG!, ...args], { check: false, timeoutMs: 10_000 });
+const wg = (...args: string[]) => run([WG!, ...args], { check: false, timeoutMs: 10_000 });
 
 realWg("wg(8) drives our protocol code", () => {
   test("setconf sends what the file says; showconf and show dump print what we answer", async () => {

@@ -4,10 +4,10 @@
 import { closeSync, existsSync, openSync, rmSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { socketPath } from "../../src/uapi/socket.ts";
 import { Cleanup, run, runSync, stamp, stopProcess, tunOwners, waitFor, which, type ProcStamp } from "./harness.ts";
 
 const REPO = join(import.meta.dir, "..", "..");
-const SOCKET_DIR = "/var/run/wireguard";
 
 export type Implementation = {
   name: string;
@@ -85,8 +85,8 @@ export const IMPLEMENTATIONS: Record<string, Implementation> = {
 };
 
 // Ours with one step of the fast data path switched off, to measure what each step gives (src/device/device.ts
-// DataPathOptions). Opt-in: --impl ours,ours-no-pump,…
-for (const [suffix, variable] of [["no-pump", "BUNWG_NO_PUMP"], ["no-gso", "BUNWG_NO_GSO"], ["no-gro", "BUNWG_NO_GRO"],
+// DataPathOptions), or its counters (src/device/counters.ts), to measure what they cost. Opt-in: --impl ours,ours-no-pump,…
+for (const [suffix, variable] of [["no-pump", "BUNWG_NO_PUMP"], ["no-gso", "BUNWG_NO_GSO"], ["no-gro", "BUNWG_NO_GRO"], ["no-counters", "BUNWG_NO_COUNTERS"],
   ["no-offload", "BUNWG_NO_OFFLOAD"], ["plain", "BUNWG_NO_PUMP BUNWG_NO_GSO BUNWG_NO_GRO BUNWG_NO_OFFLOAD"]] as const) {
   const env: Record<string, string> = { LOG_LEVEL: "error" };
   for (const v of variable.split(" ")) env[v] = "1";
@@ -132,7 +132,7 @@ export async function createInterface(impl: Implementation, ifname: string, scop
     await run(["ip", "link", "add", ifname, "type", "wireguard"], { timeoutMs: 5000 });
     return { ifname, daemon: null };
   }
-  const sock = join(SOCKET_DIR, `${ifname}.sock`);
+  const sock = socketPath(ifname);
   // Registered first so it runs last: a daemon that never started still leaves nothing behind.
   scope.add(`socket ${sock}`, () => rmSync(sock, { force: true }));
   for (const f of impl.leaves?.(ifname) ?? []) scope.add(`${impl.name} file ${f}`, () => rmSync(f, { force: true }));

@@ -3,7 +3,8 @@
 // A command that created the interface and then failed removes it again, so a failure leaves nothing half-made.
 import { existsSync, rmSync } from "node:fs";
 import { CliError, requireRoot } from "./errors.ts";
-import { DaemonErrno, daemonAnswers, setLines, socketPath } from "./configSocket.ts";
+import { DaemonErrno, daemonAnswers, setLines } from "./configSocket.ts";
+import { socketPath } from "../uapi/socket.ts";
 import { readDevice, type DeviceView } from "./deviceView.ts";
 import { ip, linkInfo, locate, netnsExists } from "./iproute.ts";
 import { startDaemon, waitDaemonGone } from "./daemonProcess.ts";
@@ -42,7 +43,8 @@ function applyLinkOp(ifname: string, ns: string | null, op: LinkOp): void {
     case "address": {
       const cidr = `${op.prefix.address}/${op.prefix.bits}`;
       // "replace" makes repeating a command harmless, as re-adding an address is on OpenBSD.
-      ip(ns, ["addr", "replace", cidr, "dev", ifname], `address ${op.text}`);
+      const bcast = op.broadcast ? ["broadcast", op.broadcast] : [];
+      ip(ns, ["addr", "replace", cidr, ...bcast, "dev", ifname], `address ${op.text}`);
       // OpenBSD brings an interface up when it is given an address.
       ip(ns, ["link", "set", "dev", ifname, "up"], `address ${op.text}`);
       break;
@@ -53,6 +55,10 @@ function applyLinkOp(ifname: string, ns: string | null, op: LinkOp): void {
       break;
     case "mtu":
       ip(ns, ["link", "set", "dev", ifname, "mtu", String(op.mtu)], `mtu ${op.mtu}`);
+      break;
+    case "description":
+      // Linux keeps an interface's description as its alias (ifalias).
+      ip(ns, ["link", "set", "dev", ifname, "alias", op.text], `description ${op.text}`);
       break;
   }
 }

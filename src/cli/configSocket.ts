@@ -5,9 +5,8 @@
 import { createConnection } from "node:net";
 import { existsSync, readdirSync } from "node:fs";
 import { CliError } from "./errors.ts";
+import { SOCKET_DIR, socketPath } from "../uapi/socket.ts";
 
-import { SOCKET_DIR, socketPath } from "../device/uapi.ts";
-export { SOCKET_DIR, socketPath };
 const REQUEST_TIMEOUT_MS = 5000;
 /** When listing every interface, one hung daemon must not hold up the others for long. */
 export const LIST_TIMEOUT_MS = 3000;
@@ -47,38 +46,47 @@ export class DaemonErrno extends CliError {
 }
 
 /**
- * Sends one request and returns the answer up to and including its terminating empty line, or null when the daemon
- * closed the connection without answering (the sign of a request it does not know).
+ * Sends `bytes` (one request, or several, or anything at all) and reads until an answer ends ("errno=N" and an empty
+ * line) or the daemon closes the connection. `closed` tells which; a connection error or the timeout rejects.
  */
-export function request(ifname: string, text: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<string | null> {
+export function exchange(ifname: string, bytes: string | Uint8Array, timeoutMs = REQUEST_TIMEOUT_MS): Promise<{ answer: string; closed: boolean }> {
   const path = socketPath(ifname);
   return new Promise((resolve, reject) => {
     let answer = "";
     let settled = false;
     const sock = createConnection(path);
-    const finish = (err: Error | null, value: string | null) => {
+    const finish = (err: Error | null, closed: boolean) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       sock.destroy();
       if (err) reject(err);
-      else resolve(value);
+      else resolve({ answer, closed });
     };
     const timer = setTimeout(
-      () => finish(new CliError(`${ifname}: the daemon did not answer on ${path} within ${timeoutMs} ms`), null),
+      () => finish(new CliError(`${ifname}: the daemon did not answer on ${path} within ${timeoutMs} ms`), false),
       timeoutMs,
     );
     sock.setEncoding("utf8");
-    sock.on("connect", () => sock.write(text));
+    sock.on("connect", () => sock.write(bytes));
     sock.on("data", (chunk: string) => {
       answer += chunk;
       // Every answer ends with "errno=N\n\n"; nothing else in it has an empty line.
-      if (/(^|\n)errno=-?\d+\n\n$/.test(answer)) finish(null, answer);
+      if (/(^|\n)errno=-?\d+\n\n$/.test(answer)) finish(null, false);
     });
-    sock.on("end", () => finish(null, answer === "" ? null : answer));
-    sock.on("close", () => finish(null, answer === "" ? null : answer));
-    sock.on("error", (e: NodeJS.ErrnoException) => finish(socketError(ifname, path, e), null));
+    sock.on("end", () => finish(null, true));
+    sock.on("close", () => finish(null, true));
+    sock.on("error", (e: NodeJS.ErrnoException) => finish(socketError(ifname, path, e), false));
   });
+}
+
+/**
+ * Sends one request and returns the answer up to and including its terminating empty line, or null when the daemon
+ * closed the connection without answering (the sign of a request it does not know).
+ */
+export async function request(ifname: string, text: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<string | null> {
+  const { answer } = await exchange(ifname, text, timeoutMs);
+  return answer === "" ? null : answer;
 }
 
 function socketError(ifname: string, path: string, e: NodeJS.ErrnoException): CliError {

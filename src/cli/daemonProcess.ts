@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CliError } from "./errors.ts";
-import { daemonAnswers, socketPath } from "./configSocket.ts";
+import { daemonAnswers } from "./configSocket.ts";
+import { socketPath } from "../uapi/socket.ts";
 import { run } from "./iproute.ts";
 
 const START_TIMEOUT_MS = 20_000;

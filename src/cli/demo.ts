@@ -8,8 +8,9 @@ import { destroyInterface, udpPortInUse } from "./apply.ts";
 import { ifconfig } from "./ifconfig.ts";
 import { locate, run } from "./iproute.ts";
 import { daemonPid, sleep, waitFor } from "./daemonProcess.ts";
-import { keyToBase64, randomKey } from "./keyText.ts";
-import { socketPath } from "./configSocket.ts";
+import { randomKey } from "./keyText.ts";
+import { keyToBase64 } from "../text/codec.ts";
+import { socketPath } from "../uapi/socket.ts";
 import { logPath } from "../device/log.ts";
 import { existsSync, rmSync } from "node:fs";
 

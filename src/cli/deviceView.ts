@@ -1,10 +1,10 @@
 // What the status commands show about one daemon: its get answer, read by the protocol's own parser
-// (src/device/uapi.ts parseGet), turned into base64 keys and plain numbers.
+// (src/uapi/get.ts parseGet), turned into base64 keys and plain numbers.
 import { CliError } from "./errors.ts";
 import { getAnswer } from "./configSocket.ts";
-import { derivePublicKey, formatEndpoint, parseGet } from "../device/uapi.ts";
-import { formatCidr } from "../device/allowedips.ts";
-import { keyToBase64 } from "./keyText.ts";
+import { parseGet } from "../uapi/get.ts";
+import { formatCidr, formatEndpoint, keyToBase64 } from "../text/codec.ts";
+import { publicKeyOf } from "./keyText.ts";
 
 export interface PeerView {
   publicKey: string; // base64
@@ -38,7 +38,7 @@ export function viewFromAnswer(answer: string, extensions: boolean): DeviceView 
   const c = r.config;
   return {
     extensions,
-    publicKey: c.privateKey ? keyToBase64(derivePublicKey(c.privateKey)) : null,
+    publicKey: c.privateKey ? keyToBase64(publicKeyOf(c.privateKey)) : null,
     hasPrivateKey: c.privateKey !== null,
     listenPort: c.listenPort,
     fwmark: c.fwmark,

@@ -99,4 +99,3 @@ export function locate(ifname: string, hint = ""): string | null | undefined {
   return undefined;
 }
 
-export const NETNS_NAME = /^[A-Za-z0-9_.-]{1,64}$/;

@@ -1,14 +1,11 @@
 // Keys as people write them (base64 of 32 bytes, wg(8) and ifconfig's wgkey) and as the configuration socket
-// wants them (64 lowercase hex digits), on top of the protocol core's key codec (src/noise/keys.ts). Any 32 bytes
+// wants them (64 lowercase hex digits), on top of the one key codec (src/text/codec.ts). Any 32 bytes
 // are a private key: the daemon clamps (whitepaper §5.4, wg(4) "Keys"), and so does the public-key derivation
 // here, so `openssl rand -base64 32` output is fine.
-import { clampPrivateKey, keyFromBase64 as decodeBase64, keyFromHex as decodeHex, keyToBase64, keyToHex } from "../noise/keys.ts";
-import { defaultX25519 } from "../noise/x25519.ts";
+import { clampPrivateKey } from "../noise/index.ts";
+import { defaultX25519 } from "../crypto/x25519.ts";
+import { KEY_BYTES, keyFromBase64 as decodeBase64, keyFromHex as decodeHex, keyToBase64 } from "../text/codec.ts";
 import { CliError } from "./errors.ts";
-
-export { keyToBase64, keyToHex };
-
-export const KEY_BYTES = 32;
 
 /** Decodes a base64 key; a malformed one is a CliError naming `what` (e.g. "wgkey private key"). */
 export function keyFromBase64(text: string, what: string): Uint8Array {

@@ -2,7 +2,8 @@
 import { fstatSync } from "node:fs";
 import { defineCommand } from "citty";
 import { CliError, runReporting } from "./errors.ts";
-import { clamp, keyFromBase64, keyToBase64, publicKeyOf, randomKey } from "./keyText.ts";
+import { clamp, keyFromBase64, publicKeyOf, randomKey } from "./keyText.ts";
+import { keyToBase64 } from "../text/codec.ts";
 
 /** A private key written to a file others can read is a leak waiting to happen: say so, as wg(8) does. */
 function warnIfWorldReadable(): void {

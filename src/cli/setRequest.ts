@@ -1,24 +1,25 @@
 // A plan's configuration part as one `set=1` request (device keys first, then one block per peer, in the order
 // the words came), so a daemon applies the whole command at once.
 import { lookup } from "node:dns/promises";
-import { isIP } from "node:net";
 import { CliError } from "./errors.ts";
 import { canonicalNetwork } from "./cidr.ts";
-import { keyFromBase64, keyToHex } from "./keyText.ts";
+import { formatEndpoint, formatIp, keyToHex, parseIp } from "../text/codec.ts";
+import { keyFromBase64 } from "./keyText.ts";
 import type { DeviceView } from "./deviceView.ts";
 import type { EndpointWord, Plan } from "./words.ts";
 
 /** Endpoint text for the socket: "1.2.3.4:51820" or "[::1]:51820"; host names are resolved here, before sending. */
 export async function endpointText(e: EndpointWord): Promise<string> {
-  let host = e.host;
-  if (isIP(host) === 0) {
+  let ip = parseIp(e.host);
+  if (ip === null) {
     try {
-      host = (await lookup(host)).address;
+      ip = parseIp((await lookup(e.host)).address);
     } catch {
-      throw new CliError(`wgendpoint: cannot resolve host name ${JSON.stringify(e.host)}`);
+      ip = null;
     }
+    if (ip === null) throw new CliError(`wgendpoint: cannot resolve host name ${JSON.stringify(e.host)}`);
   }
-  return isIP(host) === 6 ? `[${host}]:${e.port}` : `${host}:${e.port}`;
+  return formatEndpoint({ address: formatIp(ip), port: e.port, family: ip.length === 4 ? 4 : 6 });
 }
 
 function canonicalAip(text: string): string {

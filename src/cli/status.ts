@@ -4,7 +4,11 @@
 //   	wgpubkey KEY
 //   	wgpeer KEY …
 // The wgpubkey line is a tab, "wgpubkey ", the key: `| grep wgpubkey | cut -d ' ' -f 2` gives the key (wg(4) EXAMPLES).
+// With our daemon the interface and each peer also show what they carried and dropped (src/device/counters.ts).
 import { addresses, linkInfo, locate, type AddrInfo, type LinkInfo } from "./iproute.ts";
+import { request, answerErrno } from "./configSocket.ts";
+import { COUNTERS_REQUEST, DROP_REASONS, parseCounters, type Counts } from "../device/counters.ts";
+import { CliError } from "./errors.ts";
 import { netmaskHex } from "./cidr.ts";
 import { readDevice, type DeviceView, type PeerView } from "./deviceView.ts";
 
@@ -34,6 +38,22 @@ export interface InterfaceStatus {
   device: DeviceView;
   inet: { address: string; prefixlen: number; netmask: string; broadcast?: string; peer?: string }[];
   inet6: { address: string; prefixlen: number; scope: string }[];
+  /** null: the daemon keeps none (not ours). Peers by base64 public key. */
+  counters?: { device: Counts; peers: Map<string, Counts> } | null;
+}
+
+/** The counters, from our daemon only: wireguard-go closes the connection on a request it does not know. */
+async function readCounters(ifname: string, timeoutMs?: number): Promise<{ device: Counts; peers: Map<string, Counts> } | null> {
+  const answer = await request(ifname, `${COUNTERS_REQUEST}\n\n`, timeoutMs);
+  if (answer === null || answerErrno(answer) !== 0) return null;
+  try {
+    const c = parseCounters(answer);
+    const peers = new Map<string, Counts>();
+    for (const [hex, counts] of c.peers) peers.set(Buffer.from(hex, "hex").toString("base64"), counts);
+    return { device: c.device, peers };
+  } catch (e) {
+    throw new CliError(`${ifname}: ${(e as Error).message}`);
+  }
 }
 
 function flagsOf(link: LinkInfo | null, debug: boolean): { names: string[]; bits: number } {
@@ -60,6 +80,7 @@ export async function gatherStatus(ifname: string, timeoutMs?: number): Promise<
   const link = ns === undefined ? null : linkInfo(ns, ifname);
   const addrs: AddrInfo[] = ns === undefined ? [] : addresses(ns, ifname);
   const flags = flagsOf(link, device.debug);
+  const counters = device.extensions ? await readCounters(ifname, timeoutMs) : null;
   return {
     name: ifname,
     rdomain: ns ?? null,
@@ -79,7 +100,33 @@ export async function gatherStatus(ifname: string, timeoutMs?: number): Promise<
         ...(a.address && a.address !== a.local ? { peer: a.address } : {}),
       })),
     inet6: addrs.filter((a) => a.family === "inet6").map((a) => ({ address: a.local, prefixlen: a.prefixlen, scope: a.scope })),
+    counters,
   };
+}
+
+/** Counter lines in ifconfig's terse style; drops only by the reasons that happened. */
+function counterLines(c: Counts, indent: string, device: boolean): string[] {
+  const dropped = DROP_REASONS.filter((r) => c[`drop_${r}`]! > 0);
+  const total = dropped.reduce((a, r) => a + c[`drop_${r}`]!, 0);
+  return [
+    `${indent}packets: tx ${c.tx_packets}, rx ${c.rx_packets} (bytes: tx ${c.tx_bytes}, rx ${c.rx_bytes})`,
+    `${indent}handshakes: initiated ${c.handshakes_initiated}, completed ${c.handshakes_completed}, failed ${c.handshakes_failed}` +
+      (device ? `, cookies sent ${c.cookies_sent}` : ""),
+    `${indent}dropped: ${total}${dropped.length ? ` (${dropped.map((r) => `${r} ${c[`drop_${r}`]}`).join(", ")})` : ""}`,
+  ];
+}
+
+/** For --json: every counter, drops as an object by reason. */
+function countersJson(c: Counts | undefined): object | null {
+  if (c === undefined) return null;
+  const out: Record<string, unknown> = {};
+  const dropped: Record<string, number> = {};
+  for (const [k, v] of Object.entries(c)) {
+    if (k.startsWith("drop_")) dropped[k.slice(5)] = v;
+    else out[k] = v;
+  }
+  out.dropped = dropped;
+  return out;
 }
 
 /** "1.2.3.4:51820" → "1.2.3.4 51820", "[::1]:51820" → "::1 51820": wgendpoint's own word order. */
@@ -88,7 +135,7 @@ export function endpointWords(endpoint: string): string {
   return m ? `${m[1]} ${m[2]}` : endpoint;
 }
 
-function peerLines(p: PeerView, nowSec: number): string[] {
+function peerLines(p: PeerView, nowSec: number, counts: Counts | undefined): string[] {
   const out = [`\twgpeer ${p.publicKey}`];
   if (p.description) out.push(`\t\twgdescr: ${p.description}`);
   if (p.hasPresharedKey) out.push("\t\twgpsk (present)");
@@ -96,6 +143,7 @@ function peerLines(p: PeerView, nowSec: number): string[] {
   if (p.endpoint) out.push(`\t\twgendpoint ${endpointWords(p.endpoint)}`);
   out.push(`\t\ttx: ${p.txBytes}, rx: ${p.rxBytes}`);
   if (p.lastHandshake !== null) out.push(`\t\tlast handshake: ${Math.max(0, Math.floor(nowSec - p.lastHandshake))} seconds ago`);
+  if (counts) out.push(...counterLines(counts, "\t\t", false));
   for (const a of p.allowedIps) out.push(`\t\twgaip ${a}`);
   return out;
 }
@@ -110,7 +158,8 @@ export function formatStatus(s: InterfaceStatus, nowSec = Date.now() / 1000): st
   const d = s.device;
   if (d.listenPort) out.push(`\twgport ${d.listenPort}`);
   if (d.publicKey) out.push(`\twgpubkey ${d.publicKey}`);
-  for (const p of d.peers) out.push(...peerLines(p, nowSec));
+  if (s.counters) out.push(...counterLines(s.counters.device, "\t", true));
+  for (const p of d.peers) out.push(...peerLines(p, nowSec, s.counters?.peers.get(p.publicKey)));
   out.push("\tgroups: wg");
   for (const a of s.inet) {
     const peer = a.peer ? ` --> ${a.peer}` : "";
@@ -153,7 +202,9 @@ export function statusJson(s: InterfaceStatus): object {
       rx: p.rxBytes,
       lastHandshake: p.lastHandshake,
       wgaip: p.allowedIps,
+      counters: s.counters ? countersJson(s.counters.peers.get(p.publicKey)) : null,
     })),
+    counters: s.counters ? countersJson(s.counters.device) : null,
     inet: s.inet,
     inet6: s.inet6,
   };

@@ -1,10 +1,10 @@
 // OpenBSD ifconfig's words for wg(4) interfaces, parsed and validated into one plan before anything is sent:
 // a command either applies as a whole or fails naming the word that was wrong and what it expected.
-import { isIP } from "node:net";
 import { CliError } from "./errors.ts";
-import { canonicalNetwork, parsePrefix, type Prefix } from "./cidr.ts";
-import { keyFromBase64, keyToHex } from "./keyText.ts";
-import { NETNS_NAME } from "./iproute.ts";
+import { canonicalNetwork, netmaskBits, parsePrefix, type Prefix } from "./cidr.ts";
+import { keyFromBase64 } from "./keyText.ts";
+import { rdomainProblem } from "../config/model.ts";
+import { keyToHex, parseIp } from "../text/codec.ts";
 
 export interface EndpointWord {
   host: string; // IP literal or a name to resolve
@@ -26,7 +26,8 @@ export interface PeerPlan {
 }
 
 export type LinkOp =
-  | { kind: "address"; prefix: Prefix; text: string }
+  | { kind: "address"; prefix: Prefix; text: string; broadcast?: string }
+  | { kind: "description"; text: string }
   | { kind: "up" }
   | { kind: "down" }
   | { kind: "mtu"; mtu: number };
@@ -61,7 +62,11 @@ export const WORDS_HELP = `words (several per command, applied together):
     wgdescr TEXT | -wgdescr    description / none
   -wgpeer PUB                remove that peer
   -wgpeerall                 remove every peer
-  A.B.C.D/N | X::Y/N         add an address (also "inet ADDR", "inet6 ADDR"); the interface comes up
+  A.B.C.D/N | X::Y/N         add an address (also "inet [alias] ADDR", "inet6 [alias] ADDR"); the interface comes up
+    netmask MASK               the IPv4 address's netmask (255.255.255.0 or 0xffffff00) instead of /N
+    prefixlen N                the IPv6 address's prefix length instead of /N
+    broadcast ADDR             the IPv4 address's broadcast address
+  description TEXT           the interface's description (-description: none)
   up | down                  bring the interface up / down
   mtu N                      set the MTU
   debug | -debug             switch the daemon's diagnostics on / off
@@ -121,9 +126,8 @@ export function parseWords(words: string[]): Plan {
       case "rdomain": {
         const ns = next();
         if (ns === undefined) throw new CliError(`rdomain: missing value (expected a network namespace name)`);
-        if (ns !== "0" && (!NETNS_NAME.test(ns) || ns === "." || ns === "..")) {
-          throw new CliError(`rdomain: expected a network namespace name (letters, digits, "_", ".", "-"), got ${JSON.stringify(ns)}`);
-        }
+        const problem = ns === "0" ? null : rdomainProblem(ns);
+        if (problem) throw new CliError(`rdomain: ${problem}, got ${JSON.stringify(ns)}`);
         plan.rdomain = ns === "0" ? "" : ns;
         break;
       }
@@ -166,7 +170,7 @@ export function parseWords(words: string[]): Plan {
         const host = next();
         if (host === undefined) throw new CliError(`wgendpoint: missing address (expected "wgendpoint ADDRESS PORT")`);
         const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
-        if (isIP(bare) === 0 && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(bare)) {
+        if (parseIp(bare) === null && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(bare)) {
           throw new CliError(`wgendpoint: expected an IPv4/IPv6 address or host name, got ${JSON.stringify(host)}`);
         }
         const port = intWord(word, next(), 1, 65535, `a UDP port 1-65535 after the address ("wgendpoint ${host} PORT")`);
@@ -208,6 +212,8 @@ export function parseWords(words: string[]): Plan {
         break;
       case "inet":
       case "inet6": {
+        // "inet alias ADDR" (hostname.if(5)): every address here is added, so "alias" changes nothing.
+        if (words[i + 1] === "alias") i++;
         const text = next();
         if (text === undefined) throw new CliError(`${word}: missing address (expected ${word === "inet" ? "A.B.C.D/N" : "X::Y/N"})`);
         const prefix = parsePrefix(text, true);
@@ -217,6 +223,44 @@ export function parseWords(words: string[]): Plan {
         plan.link.push({ kind: "address", prefix, text });
         break;
       }
+      case "netmask":
+      case "prefixlen":
+      case "broadcast": {
+        // OpenBSD ifconfig's parameters of the address before them (hostname.if(5)'s packed "inet ADDR MASK BCAST").
+        const value = next();
+        const last = plan.link.at(-1);
+        if (last?.kind !== "address") throw new CliError(`${word}: needs an address before it (e.g. "inet 10.0.0.1 ${word} …")`);
+        const v4 = last.prefix.family === 4;
+        if (word === "broadcast") {
+          if (!v4) throw new CliError(`broadcast: only for an IPv4 address, not ${last.text}`);
+          if (value === undefined || parseIp(value)?.length !== 4) throw new CliError(`broadcast: expected an IPv4 address A.B.C.D, got ${JSON.stringify(value ?? "")}`);
+          last.broadcast = value;
+          break;
+        }
+        if (word === "netmask" && !v4) throw new CliError(`netmask: only for an IPv4 address (use prefixlen for ${last.text})`);
+        if (word === "prefixlen" && v4) throw new CliError(`prefixlen: only for an IPv6 address (use netmask for ${last.text})`);
+        if (last.text.includes("/")) throw new CliError(`${word}: the address ${last.text} already has a prefix length`);
+        const bits = word === "netmask" ? netmaskBits(value ?? "") : /^\d{1,3}$/.test(value ?? "") && Number(value) <= 128 ? Number(value) : null;
+        if (bits === null) {
+          const what = word === "netmask" ? "a contiguous IPv4 netmask such as 255.255.255.0 or 0xffffff00" : "a prefix length 0-128";
+          throw new CliError(`${word}: expected ${what}, got ${JSON.stringify(value ?? "")}`);
+        }
+        last.prefix = { ...last.prefix, bits };
+        last.text = `${last.text}/${bits}`;
+        break;
+      }
+      case "description": {
+        const text = next();
+        if (text === undefined) throw new CliError(`description: missing value (expected the interface's description)`);
+        if (/[\n\r\0]/.test(text) || Buffer.byteLength(text) > 255) {
+          throw new CliError(`description: expected at most 255 bytes without line breaks, got ${JSON.stringify(text)}`);
+        }
+        plan.link.push({ kind: "description", text });
+        break;
+      }
+      case "-description":
+        plan.link.push({ kind: "description", text: "" });
+        break;
       default: {
         const prefix = parsePrefix(word, true);
         if (prefix) {
@@ -226,7 +270,7 @@ export function parseWords(words: string[]): Plan {
         if (/^[\d.:/a-fA-F]+$/.test(word) && /[./:]/.test(word)) {
           throw new CliError(`address: expected A.B.C.D/N (N 0-32) or X::Y/N (N 0-128), got ${JSON.stringify(word)}`);
         }
-        throw new CliError(`unknown word ${JSON.stringify(word)} (expected create, destroy, wgkey, wgport, rdomain, wgpeer, -wgpeer, -wgpeerall, wgpsk, -wgpsk, wgendpoint, wgaip, -wgaip, wgpka, wgdescr, an address, up, down, mtu, debug or -debug; see --help)`);
+        throw new CliError(`unknown word ${JSON.stringify(word)} (expected create, destroy, wgkey, wgport, rdomain, wgpeer, -wgpeer, -wgpeerall, wgpsk, -wgpsk, wgendpoint, wgaip, -wgaip, wgpka, wgdescr, an address, netmask, prefixlen, broadcast, description, up, down, mtu, debug or -debug; see --help)`);
       }
     }
   }

@@ -2,15 +2,12 @@
 // 4 zero bytes ‖ counter u64 little-endian. Two backends: the Zig library (vectorised, batched, in place) and
 // @noble/ciphers (pure JS reference, used when the library cannot be loaded).
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
+import type { HandshakeAead } from "../noise/index.ts";
 import { loadNative, type Native } from "../native/lib.ts";
 
-export interface Aead {
+/** The core's handshake AEAD (seal/open, noise/crypto.ts) extended with the shell's batched transport AEAD. */
+export interface Aead extends HandshakeAead {
   readonly backend: string; // e.g. "zig x86-64-v4 (AVX-512)", "@noble/ciphers"
-  // ChaCha20-Poly1305 with WireGuard's nonce: 4 zero bytes ‖ counter as u64 little-endian.
-  // out may be the same memory as the input (in place). seal: out gets pt.length+16 bytes.
-  seal(key: Uint8Array, counter: number, plaintext: Uint8Array, ad: Uint8Array, out: Uint8Array): void;
-  // returns false (and releases no plaintext) when the tag does not verify. out gets ct.length-16 bytes.
-  open(key: Uint8Array, counter: number, ciphertext: Uint8Array, ad: Uint8Array, out: Uint8Array): boolean;
   // Batched transport data (message type 4), in place, empty AD. Packet i starts at buf[offs[i]] with the 16-byte
   // transport header (type 4, 3 zero bytes, receiver u32 LE, counter u64 LE) — the counter is READ FROM THE HEADER.
   // seal: lens[i] = payload length (already padded); payload at offs[i]+16; the 16-byte tag is written after it.

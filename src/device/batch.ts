@@ -22,7 +22,9 @@ export class KeyTable {
     this.index = new Uint16Array(capacity);
   }
 
+  /** Starts a batch, erasing the keys the previous one copied in: they must not outlive their sessions here. */
   reset(): void {
+    this.keys.fill(0, 0, this.n * 32);
     this.last = null;
     this.n = 0;
   }

@@ -5,34 +5,44 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from "node:fs";
 import { connect } from "node:net";
 import { loadAead } from "../crypto/aead.ts";
-import { nativeHashPrimitives } from "../crypto/blake2s.ts";
-import { loadNative } from "../native/lib.ts";
-import { useHashPrimitives } from "../noise/primitives.ts";
 import { Device } from "./device.ts";
 import { LOG_DIR, Logger, logPath, parseLogLevel, type LogLevel } from "./log.ts";
 import { Tun } from "./tun.ts";
 import { startIpc } from "./ipc.ts";
-import { socketPath } from "./uapi.ts";
+import { socketPath } from "../uapi/socket.ts";
+import { METRICS_ENV, parseMetricsAddress, serveMetrics, type MetricsAddress, type MetricsServer } from "./metrics.ts";
 
 const READY_TIMEOUT_MS = 15_000;
 
 const IFNAME_RE = /^[A-Za-z0-9_=+.-]{1,15}$/;
 
 function usage(msg: string): number {
-  process.stderr.write(`bunwg: ${msg}\nusage: bunwg [-f|--foreground] IFNAME\n`);
+  process.stderr.write(`bunwg: ${msg}\nusage: bunwg [-f|--foreground] [--metrics ADDR:PORT] IFNAME\n`);
   return 2;
 }
 
 export async function runDaemonCommand(argv: string[]): Promise<number> {
   let foreground = false;
   let ifname: string | undefined;
-  for (const a of argv) {
+  let metricsText = process.env[METRICS_ENV] || undefined; // the flag wins over the environment
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
     if (a === "-f" || a === "--foreground") foreground = true;
+    else if (a === "--metrics" || a.startsWith("--metrics=")) {
+      metricsText = a === "--metrics" ? argv[++i] : a.slice("--metrics=".length);
+      if (metricsText === undefined || metricsText === "") return usage("--metrics: expected ADDR:PORT, e.g. 127.0.0.1:9586");
+    }
     else if (a.startsWith("-")) return usage(`unknown option "${a}"`);
     else if (ifname !== undefined) return usage(`unexpected argument "${a}" after interface name "${ifname}"`);
     else ifname = a;
   }
   if (ifname === undefined) return usage("missing interface name");
+  let metrics: MetricsAddress | null = null;
+  try {
+    if (metricsText !== undefined) metrics = parseMetricsAddress(metricsText);
+  } catch (e) {
+    return usage((e as Error).message);
+  }
   if (!IFNAME_RE.test(ifname) || ifname === "." || ifname === "..")
     return usage(`interface name "${ifname}": expected 1-15 characters of letters, digits, "_", "=", "+", ".", "-"`);
   let level: LogLevel;
@@ -49,7 +59,7 @@ export async function runDaemonCommand(argv: string[]): Promise<number> {
     process.stderr.write(`bunwg: interface ${ifname}: a daemon is already running (${socketPath(ifname)})\n`);
     return 1;
   }
-  return foreground ? runForeground(ifname, level) : detach(ifname);
+  return foreground ? runForeground(ifname, level, metrics) : detach(ifname, metrics);
 }
 
 /** The command that runs this program again: `bun wg.ts` from source, or the executable itself when compiled. */
@@ -59,13 +69,13 @@ export function selfCommand(): string[] {
 }
 
 
-async function detach(ifname: string): Promise<number> {
+async function detach(ifname: string, metrics: MetricsAddress | null): Promise<number> {
   mkdirSync(LOG_DIR, { recursive: true, mode: 0o700 });
   const path = logPath(ifname);
   const fd = openSync(path, "a", 0o600);
   let startSize = 0;
   try { startSize = statSync(path).size; } catch { /* new file */ }
-  const child = Bun.spawn([...selfCommand(), "-f", ifname], {
+  const child = Bun.spawn([...selfCommand(), "-f", ...(metrics ? ["--metrics", metrics.text] : []), ifname], {
     stdio: ["ignore", fd, fd],
     detached: true,
     env: { ...process.env, BUNWG_DETACHED: "1" },
@@ -99,22 +109,29 @@ export function socketAlive(path: string, timeoutMs = 1000): Promise<boolean> {
   });
 }
 
-async function runForeground(ifname: string, level: LogLevel): Promise<number> {
+async function runForeground(ifname: string, level: LogLevel, metricsAddr: MetricsAddress | null): Promise<number> {
   const log = new Logger(ifname, level);
-  const aead = loadAead();
+  // Bound first: an operator who asked for metrics gets a daemon with them or none at all (the port is taken).
+  let dev: Device | null = null;
+  let metrics: MetricsServer | null = null;
   try {
-    useHashPrimitives(nativeHashPrimitives(loadNative())); // the handshake's BLAKE2s in Zig (bench/handshake.ts)
-  } catch { /* loadAead already said why the library is missing; the core's own BLAKE2s serves */ }
+    if (metricsAddr) metrics = serveMetrics(metricsAddr, ifname, () => dev?.counters.snapshot(dev.peers.values()) ?? null);
+  } catch (e) {
+    log.error((e as Error).message);
+    return 1;
+  }
+  const aead = loadAead(); // the rest of the engine's cryptography: src/crypto/suite.ts, chosen by Device
   const off = (name: string) => process.env[name] !== undefined && process.env[name] !== "" && process.env[name] !== "0";
   let tun: Tun;
   try {
     tun = Tun.create(ifname, { mtu: 1420, offload: !off("BUNWG_NO_OFFLOAD") });
   } catch (e) {
     log.error(`Failed to create TUN device: ${(e as Error).message}`);
+    metrics?.close();
     return 1;
   }
   const random = (out: Uint8Array) => { crypto.getRandomValues(out); };
-  const dev = new Device(tun, aead, log, level, random, { gso: !off("BUNWG_NO_GSO"), gro: !off("BUNWG_NO_GRO"), pump: !off("BUNWG_NO_PUMP") });
+  dev = new Device(tun, aead, log, level, random, { gso: !off("BUNWG_NO_GSO"), gro: !off("BUNWG_NO_GRO"), pump: !off("BUNWG_NO_PUMP"), counters: !off("BUNWG_NO_COUNTERS") });
   let stop!: (reason: string) => void;
   const stopped = new Promise<string>((resolve) => { stop = resolve; });
   dev.onFatal = (reason) => stop(reason);
@@ -122,6 +139,7 @@ async function runForeground(ifname: string, level: LogLevel): Promise<number> {
     dev.start();
   } catch (e) {
     log.error(`Failed to start: ${(e as Error).message}`);
+    metrics?.close();
     dev.close();
     return 1;
   }
@@ -130,10 +148,11 @@ async function runForeground(ifname: string, level: LogLevel): Promise<number> {
     ipc = await startIpc(ifname, dev, log);
   } catch (e) {
     log.error(`Failed to open the configuration socket: ${(e as Error).message}`);
+    metrics?.close();
     dev.close();
     return 1;
   }
-  log.info(`Device started (AEAD: ${aead.backend}; TUN offloads: ${tun.offloads || "none"})`);
+  log.info(`Device started (AEAD: ${aead.backend}; TUN offloads: ${tun.offloads || "none"}${metrics ? `; metrics: ${metrics.url}` : ""})`);
   const onSignal = (sig: string) => () => stop(`received ${sig}`);
   process.on("SIGINT", onSignal("SIGINT"));
   process.on("SIGTERM", onSignal("SIGTERM"));
@@ -150,6 +169,7 @@ async function runForeground(ifname: string, level: LogLevel): Promise<number> {
   clearInterval(watch);
   log.info(`Shutting down: ${reason}`);
   ipc.close();
+  metrics?.close();
   dev.close();
   process.exit(0);
 }

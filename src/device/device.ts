@@ -3,30 +3,35 @@
 // (§6) on Bun's event loop with a single timer set to the earliest deadline.
 import { Engine, type Peer as NoisePeer } from "../noise/index.ts";
 import type { Aead } from "../crypto/aead.ts";
+import { defaultSuite } from "../crypto/suite.ts";
 import { AllowedIps } from "./allowedips.ts";
-import { emptyDeviceConfig, keyToHex, type ConfigChanges, type DeviceConfig, type PeerConfig } from "./uapi.ts";
+import { ConfigError, EADDRINUSE, EINVAL } from "../config/errors.ts";
+import { emptyDeviceConfig, type DeviceConfig, type PeerConfig } from "../config/model.ts";
+import type { ConfigChanges } from "../config/diff.ts";
+import { keyToHex } from "../text/codec.ts";
 import { DevicePeer } from "./peer.ts";
+import { DeviceCounters } from "./counters.ts";
 import { Sender } from "./send.ts";
 import { Pump } from "./pump.ts";
 import { Receiver } from "./receive.ts";
 import { Udp, PortInUseError } from "./udp.ts";
 import { Endpoint } from "./endpoint.ts";
+import { RouteWatch } from "./route.ts";
 import type { Logger, LogLevel } from "./log.ts";
 import type { Tun } from "./tun.ts";
-
-export class ConfigError extends Error {
-  constructor(readonly errno: number, message: string) { super(message); }
-}
-export const EADDRINUSE = 98;
-export const EINVAL = 22;
+import { LinkWatch, type LinkState } from "./link.ts";
 
 /** Each step of the fast data path can be switched off, to measure what it gives (bench/, BUNWG_NO_* variables). */
 export interface DataPathOptions {
   gso: boolean;  // UDP_SEGMENT sends
   gro: boolean;  // UDP_GRO receives
   pump: boolean; // wait for packets on the event-loop thread while traffic flows (pump.ts)
+  counters?: boolean; // per-peer and per-interface counters (counters.ts); off only to measure their cost
 }
 export const DEFAULT_DATA_PATH: DataPathOptions = { gso: true, gro: true, pump: true };
+
+/** Largest MTU followed: an inner packet must fit a 64 KiB TUN read slot (batch.ts STRIDE). */
+const MAX_MTU = 65535 - 80;
 
 function endpointOf(pc: PeerConfig): Endpoint | null {
   return pc.endpoint ? Endpoint.fromAddress(pc.endpoint.address, pc.endpoint.port, pc.endpoint.family) : null;
@@ -39,8 +44,15 @@ export class Device {
   private readonly byNoise = new Map<NoisePeer, DevicePeer>();
   readonly sender: Sender;
   readonly receiver: Receiver;
+  readonly counters: DeviceCounters;
   udp: Udp | null = null;
+  private routes: RouteWatch | null = null;
+  /** The interface's MTU in force (followed through `link`): §5.4.6 padding stops there. */
   mtu: number;
+  /** The interface's up/down state is the device's, as in the kernel's and wireguard-go's: while down nothing is
+   *  sent or accepted. A device whose link is not followed (start() not called) counts as up. */
+  up = true;
+  private link: LinkWatch | null = null;
   config: DeviceConfig = emptyDeviceConfig();
 
   private touched: DevicePeer[] = [];
@@ -54,18 +66,90 @@ export class Device {
 
   constructor(readonly tun: Tun, readonly aead: Aead, readonly log: Logger, private readonly baseLevel: LogLevel,
               random: (out: Uint8Array) => void, readonly options: DataPathOptions = DEFAULT_DATA_PATH, mtu = 1420) {
-    this.engine = new Engine({ aead, random });
+    this.engine = new Engine({ crypto: defaultSuite({ aead, random }) }); // swap a backend here (src/crypto/)
+    this.counters = new DeviceCounters(options.counters !== false);
     this.sender = new Sender(this);
     this.receiver = new Receiver(this);
     this.pump = new Pump(this, options.pump);
     this.mtu = mtu;
   }
 
-  /** Binds the initial UDP socket (port 0: a free one, as wireguard-go does before configuration). */
+  /** Binds the initial UDP socket (port 0: a free one, as wireguard-go does before configuration) and starts
+   *  following the interface's link state (a fresh interface is down until `ip link set up`). */
   start(): void {
     this.udp = this.bind(0);
     this.config = { ...this.config, listenPort: this.udp.port };
     this.tun.onReadable(this.pump.wake);
+    try {
+      this.routes = RouteWatch.open(this.revalidateSources);
+    } catch (e) {
+      this.log.error(`Sticky source addresses will not follow route changes: ${(e as Error).message}`);
+    }
+    this.link = LinkWatch.start(this.tun.fd, this.tun.name, (s) => this.linkChanged(s));
+    this.tun.onDownWrite = () => this.link?.kick();
+    const s = this.link.state();
+    if (s.known) this.linkChanged(s);
+    else this.setUp(false);
+  }
+
+  private linkChanged(s: LinkState & { known?: boolean }): void {
+    if (this.closed) return;
+    if (s.deleted) return this.onFatal("interface deleted");
+    if (s.known === false) return; // between namespaces: keep the last state
+    if (s.mtu > 0 && s.mtu !== this.mtu) {
+      this.mtu = Math.min(s.mtu, MAX_MTU);
+      this.log.info(`MTU updated: ${s.mtu}${s.mtu > MAX_MTU ? ` (too large, capped at ${MAX_MTU})` : ""}`);
+    }
+    this.setUp(s.up);
+  }
+
+  /**
+   * Brings the device up or down with its interface. Down: every peer's sessions, handshakes in progress, timers
+   * and staged packets are dropped, and nothing is sent or accepted. Up: peers with persistent keepalive send one
+   * at once (and so handshake), as do peers with staged packets.
+   */
+  setUp(up: boolean): void {
+    if (up === this.up) return;
+    this.up = up;
+    this.counters.linkDown = !up;
+    this.log.info(`Interface ${this.tun.name} ${up ? "up" : "down"}`);
+    const now = performance.now();
+    for (const peer of this.peers.values()) {
+      if (up) this.startPeer(peer, now);
+      else {
+        peer.staged.clear();
+        peer.noise.stop();
+      }
+    }
+    this.runDueTimers(now);
+  }
+
+  /** The last piece needed to reach a peer is in place (link up, private key, endpoint): what waits goes now. */
+  private startPeer(peer: DevicePeer, now: number): void {
+    if (!this.up || this.engine.privateKey === null) return;
+    if (peer.noise.persistentKeepalive > 0) this.sender.sendKeepalive(peer, now);
+    else if (peer.staged.length > 0) peer.noise.wantHandshake(now);
+    this.touch(peer);
+  }
+
+  /** After a route, address or link change: forget each pinned source whose route to the peer now leaves through
+   *  another interface than the one it was learned on, or that is no longer ours (route.ts). */
+  private readonly revalidateSources = (): void => {
+    if (this.closed || this.routes === null) return;
+    for (const peer of this.peers.values()) {
+      const ep = peer.endpoint;
+      if (ep === null || !ep.hasSource()) continue;
+      const oif = this.routes.outputInterface(ep.rec, this.config.fwmark);
+      if (oif !== ep.sourceInterface) {
+        this.log.debug(`Route to peer ${peer.name} (${ep}) changed: letting the kernel choose the source address`);
+        ep.clearSource();
+      }
+    }
+  };
+
+  /** Sources pinned on another socket or for another endpoint are not to be trusted (as wireguard-go on rebind). */
+  private clearSources(): void {
+    for (const peer of this.peers.values()) peer.endpoint?.clearSource();
   }
 
   private bind(port: number): Udp {
@@ -119,6 +203,7 @@ export class Device {
   };
 
   private runPeerTimers(peer: DevicePeer, now: number): void {
+    if (!this.up) return peer.noise.stop(); // a timer armed by configuration while down: nothing runs until up
     for (const action of peer.noise.tick(now)) {
       switch (action.kind) {
         case "initiation":
@@ -128,13 +213,18 @@ export class Device {
             break;
           }
           this.log.debug(`Sending handshake initiation to peer ${peer.name}`);
-          this.udp.sendBytes(action.packet, peer.endpoint);
+          if (!this.udp.sendBytes(action.packet, peer.endpoint)) this.log.error(`Failed to send handshake initiation to peer ${peer.name} (${peer.endpoint})`);
+          peer.counters.initiated(action.retry);
           peer.txBytes += action.packet.length;
           break;
         case "keepalive":
           this.sender.sendKeepalive(peer, now);
           break;
         case "gave-up":
+          peer.counters.gaveUp(peer.staged.length);
+          peer.staged.clear();
+          break;
+        case "zeroed": // §6.3: the keys are erased; what waited for a session goes with them
           peer.staged.clear();
           break;
         default:
@@ -143,7 +233,7 @@ export class Device {
     }
   }
 
-  // ---- configuration: validated by uapi.ts (applySet), applied here, all or nothing.
+  // ---- configuration: validated by src/uapi/set.ts (applySet), applied here, all or nothing.
   /** Applies a validated configuration. The only step that can fail — binding a new port — comes first. */
   applyConfig(next: DeviceConfig, changes: ConfigChanges): void {
     const boundPort = this.udp?.port ?? 0;
@@ -160,19 +250,23 @@ export class Device {
       }
       this.udp?.close();
       this.udp = udp;
+      this.clearSources();
       next = { ...next, listenPort: udp.port };
     } else if (changes.fwmark && this.udp !== null) {
       try { this.udp.setFwmark(next.fwmark); } catch (e) { throw new ConfigError(EINVAL, (e as Error).message); }
     }
     const now = performance.now();
+    const hadKey = this.engine.privateKey !== null;
     if (changes.privateKey) this.engine.setPrivateKey(next.privateKey);
+    // The private key arrived on an up interface: what waited for it starts (peers added below start on their own).
+    if (!hadKey && this.engine.privateKey !== null) for (const peer of this.peers.values()) this.startPeer(peer, now);
     for (const pc of changes.removed) {
       const peer = this.peers.get(keyToHex(pc.publicKey));
       if (peer) this.removePeer(peer);
     }
     for (const pc of changes.added) {
       const noise = this.engine.addPeer(pc.publicKey);
-      const peer = new DevicePeer(noise, keyToHex(pc.publicKey));
+      const peer = new DevicePeer(noise, keyToHex(pc.publicKey), this.counters.newPeer());
       this.peers.set(peer.publicKeyHex, peer);
       this.byNoise.set(noise, peer);
       noise.setPresharedKey(pc.presharedKey);
@@ -184,25 +278,33 @@ export class Device {
       const peer = this.peers.get(keyToHex(ch.peer.publicKey));
       if (!peer) continue;
       if (ch.presharedKey) peer.noise.setPresharedKey(ch.peer.presharedKey);
-      if (ch.endpoint) peer.endpoint = endpointOf(ch.peer);
-      // Removing only what the peer owns first, then adding, gives the same table in either order (uapi.ts).
+      if (ch.endpoint) {
+        const had = peer.endpoint !== null;
+        peer.endpoint = endpointOf(ch.peer);
+        // The last missing piece arrived: what waits goes now (packets staged while the peer had no endpoint made
+        // no handshake attempt, noise/peer.ts).
+        if (!had && peer.endpoint !== null) this.startPeer(peer, now);
+      }
+      // Removing only what the peer owns first, then adding, gives the same table in either order (config/diff.ts).
       for (const a of ch.allowedIpsRemoved) this.allowedIps.remove(a.addr, a.cidr, peer);
       for (const a of ch.allowedIpsAdded) this.allowedIps.insert(a.addr, a.cidr, peer);
       if (ch.persistentKeepalive) this.keepaliveChanged(peer, ch.old.persistentKeepalive, ch.peer.persistentKeepalive, now);
     }
     if (changes.debug) this.log.setDebug(next.debug, this.baseLevel);
     this.config = next;
+    if (changes.fwmark) this.revalidateSources(); // the mark selects the routing (policy rules)
     this.runDueTimers(now);
   }
 
   private keepaliveChanged(peer: DevicePeer, before: number, after: number, now: number): void {
     peer.noise.setPersistentKeepalive(after, now);
     // Like wireguard-go: turning persistent keepalive on sends one at once (and so handshakes, §6.5).
-    if (before === 0 && after > 0 && this.engine.privateKey !== null) this.sender.sendKeepalive(peer, now);
+    if (before === 0 && after > 0 && this.engine.privateKey !== null && this.up) this.sender.sendKeepalive(peer, now);
     this.touch(peer);
   }
 
   private removePeer(peer: DevicePeer): void {
+    this.counters.retire(peer);
     this.allowedIps.removeValue(peer);
     this.engine.removePeer(peer.noise.publicKey);
     this.peers.delete(peer.publicKeyHex);
@@ -238,6 +340,10 @@ export class Device {
     if (this.closed) return;
     this.closed = true;
     if (this.wakeTimer !== null) clearTimeout(this.wakeTimer);
+    this.routes?.close();
+    this.routes = null;
+    this.link?.stop(); // before the TUN fd closes
+    this.link = null;
     this.udp?.close();
     this.udp = null;
     for (const peer of this.peers.values()) this.removePeer(peer);

@@ -2,7 +2,7 @@
 // endpoint record (zig/src/udp.zig): family, port, remote address, and the local address the peer reached us at,
 // which replies reuse as their source ("sticky sockets"). Records compare as ten 32-bit words per packet; the
 // display strings are made only when the endpoint changes.
-import { formatIp, parseIp } from "./allowedips.ts";
+import { formatIp, parseIp } from "../text/codec.ts";
 
 export const EP_SIZE = 48;
 const V4_MAPPED = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
@@ -13,6 +13,8 @@ export class Endpoint {
   readonly family: 4 | 6;
   readonly port: number;
   readonly address: string;
+  /** Set once the refusal to send to this endpoint (IPv6 on an IPv4-only socket) was logged. */
+  refusedLogged = false;
 
   /** From a record at buf[off] (received datagram's source). */
   constructor(buf: Uint8Array, off: number) {
@@ -22,7 +24,7 @@ export class Endpoint {
     this.address = formatIp(this.family === 4 ? this.rec.subarray(20, 24) : this.rec.subarray(8, 24));
   }
 
-  /** From a validated configuration endpoint (uapi.ts checked the address). */
+  /** From a validated configuration endpoint (src/uapi/set.ts checked the address). */
   static fromAddress(address: string, port: number, family: 4 | 6): Endpoint {
     const ip = parseIp(address);
     if (ip === null || ip.length !== (family === 4 ? 4 : 16)) throw new Error(`endpoint: expected an IPv${family} address, got "${address}"`);
@@ -44,8 +46,18 @@ export class Endpoint {
     return true;
   }
 
-  /** Forget the local source address (it no longer exists); the kernel chooses again. */
+  /** Forget the local source address (gone, or no longer the way to the peer); the kernel chooses again, and
+   *  the peer's next packet pins one again. */
   clearSource(): void { this.rec.fill(0, 24, 41); }
+
+  /** Whether replies are pinned to a local source address. */
+  hasSource(): boolean {
+    const w = this.words;
+    return (w[6]! | w[7]! | w[8]! | w[9]!) !== 0;
+  }
+
+  /** The interface the pinned source was learned on (0 = unknown). */
+  get sourceInterface(): number { return (this.rec[4]! | (this.rec[5]! << 8) | (this.rec[6]! << 16) | (this.rec[7]! << 24)) >>> 0; }
 
   toString(): string { return this.family === 6 ? `[${this.address}]:${this.port}` : `${this.address}:${this.port}`; }
 

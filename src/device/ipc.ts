@@ -1,20 +1,23 @@
 // The configuration socket: /var/run/wireguard/IFNAME.sock, speaking the cross-platform protocol that wg(8) and
-// wg-quick use (framing and validation in uapi.ts). Requests are handled one at a time per device, so a `set` is
+// wg-quick use (framing in src/uapi/framing.ts, meaning in src/uapi/set.ts and get.ts). Requests are handled one at a time per device, so a `set` is
 // validated and applied whole before the next request is looked at; a failed `set` changes nothing.
 import { chmodSync, mkdirSync, unlinkSync, existsSync } from "node:fs";
 import type { Socket, UnixSocketListener } from "bun";
 import type { Device } from "./device.ts";
-import { ConfigError } from "./device.ts";
 import type { Logger } from "./log.ts";
-import * as uapi from "./uapi.ts";
-
+import { ConfigError, EIO } from "../config/errors.ts";
+import { errnoAnswer, RequestParser, type Request } from "../uapi/framing.ts";
+import { formatGet } from "../uapi/get.ts";
+import { applySet } from "../uapi/set.ts";
+import { SOCKET_DIR, socketPath } from "../uapi/socket.ts";
+import { formatCounters } from "./counters.ts";
 
 /** A connection that sends nothing for this long is closed: a request cut off halfway must not hang anything. */
 const IDLE_TIMEOUT_S = 10;
 /** More than any answer (130,000 allowed IPs make ~4 MB) times a few pipelined requests. */
 const MAX_UNREAD_BYTES = 64 << 20;
 
-interface Conn { parser: uapi.RequestParser; out: Uint8Array | null; endAfter: boolean }
+interface Conn { parser: RequestParser; out: Uint8Array | null; endAfter: boolean }
 
 /** Bun's socket write may take only part of a large answer (a get with 130,000 allowed IPs is megabytes):
  *  keep the rest and continue on drain. */
@@ -49,8 +52,8 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 }
 
 export async function startIpc(ifname: string, dev: Device, log: Logger): Promise<{ path: string; close(): void }> {
-  mkdirSync(uapi.SOCKET_DIR, { recursive: true, mode: 0o755 });
-  const path = uapi.socketPath(ifname);
+  mkdirSync(SOCKET_DIR, { recursive: true, mode: 0o755 });
+  const path = socketPath(ifname);
   if (existsSync(path)) unlinkSync(path); // stale: the caller checked nobody answers on it
   let queue: Promise<void> = Promise.resolve();
   const old = process.umask(0o077);
@@ -60,7 +63,7 @@ export async function startIpc(ifname: string, dev: Device, log: Logger): Promis
       unix: path,
       socket: {
         open(s) {
-          s.data = { parser: new uapi.RequestParser(), out: null, endAfter: false };
+          s.data = { parser: new RequestParser(), out: null, endAfter: false };
           s.timeout(IDLE_TIMEOUT_S);
         },
         data(s, chunk) {
@@ -70,7 +73,7 @@ export async function startIpc(ifname: string, dev: Device, log: Logger): Promis
             queue = queue.then(() => handle(dev, log, req)).then((answer) => send(s, answer),
               (e) => {
                 log.error(`Configuration request failed: ${(e as Error).message}`);
-                send(s, uapi.errnoAnswer(uapi.EIO, req.kind === "get" ? "get" : "set"));
+                send(s, errnoAnswer(EIO, req.kind === "get" ? "get" : "set"));
               });
             if (req.kind === "error" && req.close) {
               queue = queue.then(() => {
@@ -99,29 +102,30 @@ export async function startIpc(ifname: string, dev: Device, log: Logger): Promis
   };
 }
 
-async function handle(dev: Device, log: Logger, req: uapi.Request): Promise<string> {
+async function handle(dev: Device, log: Logger, req: Request): Promise<string> {
   switch (req.kind) {
     case "get":
-      return uapi.formatGet(dev.snapshot(), (pub: Uint8Array) => dev.stats(pub), req.extensions);
+      if (req.counters) return formatCounters(dev.counters.snapshot(dev.peers.values()));
+      return formatGet(dev.snapshot(), (pub: Uint8Array) => dev.stats(pub), req.extensions);
     case "set": {
-      const result = uapi.applySet(dev.config, req.lines, { derivePublicKey: uapi.derivePublicKey });
+      const result = applySet(dev.config, req.lines, { derivePublicKey: (k) => dev.engine.publicKeyOf(k) });
       if (!result.ok) {
         log.error(`Configuration request rejected: ${result.message}`);
-        return uapi.errnoAnswer(result.errno);
+        return errnoAnswer(result.errno);
       }
       try {
         dev.applyConfig(result.config, result.changes);
       } catch (e) {
         if (e instanceof ConfigError) {
           log.error(`Configuration request rejected: ${e.message}`);
-          return uapi.errnoAnswer(e.errno);
+          return errnoAnswer(e.errno);
         }
         throw e;
       }
-      return uapi.errnoAnswer(0);
+      return errnoAnswer(0);
     }
     case "error":
       log.error(`Configuration request rejected: ${req.message}`);
-      return uapi.errnoAnswer(req.errno, req.op);
+      return errnoAnswer(req.errno, req.op);
   }
 }

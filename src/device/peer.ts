@@ -3,16 +3,26 @@
 import type { Peer as NoisePeer } from "../noise/index.ts";
 import type { Endpoint } from "./endpoint.ts";
 import { StagedQueue } from "./queue.ts";
+import { PeerCounters } from "./counters.ts";
 
 export class DevicePeer {
-  endpoint: Endpoint | null = null;
+  private endpoint_: Endpoint | null = null;
   rxBytes = 0;
   txBytes = 0;
   readonly staged = new StagedQueue();
   /** Marks the peer as already collected in the current batch's "touched" list (no Set per batch). */
   touchedEpoch = -1;
 
-  constructor(readonly noise: NoisePeer, readonly publicKeyHex: string) {}
+  constructor(readonly noise: NoisePeer, readonly publicKeyHex: string, readonly counters = new PeerCounters()) {
+    noise.hasEndpoint = false;
+  }
+
+  /** Where the peer is. The core makes no handshake attempt while this is null (noise/peer.ts hasEndpoint). */
+  get endpoint(): Endpoint | null { return this.endpoint_; }
+  set endpoint(ep: Endpoint | null) {
+    this.endpoint_ = ep;
+    this.noise.hasEndpoint = ep !== null;
+  }
 
   get name(): string { return this.noise.publicKeyBase64; }
 }

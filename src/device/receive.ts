@@ -11,6 +11,8 @@ import {
 } from "../noise/index.ts";
 import { HEADER, KeyTable, STRIDE, TAG } from "./batch.ts";
 import { EP_SIZE, Endpoint } from "./endpoint.ts";
+import { Udp } from "./udp.ts";
+import { Drop, dropForRejection } from "./counters.ts";
 
 
 /** Datagrams per receive call, and packets after GRO splitting (each datagram may hold up to 64 segments). */
@@ -28,6 +30,8 @@ export class Receiver {
   private readonly inLens = new Uint32Array(PKTS);
   private readonly eps = new Uint8Array(PKTS * EP_SIZE);
   private readonly epWords = new Uint32Array(this.eps.buffer);
+  /** Datagrams taken from the socket but not yet reported (a GRO burst beyond PKTS segments): see Udp.recvBatch. */
+  private readonly carry = Udp.newReceiveState();
 
   private readonly offs = new Uint32Array(PKTS);
   private readonly lens = new Uint32Array(PKTS);
@@ -50,10 +54,11 @@ export class Receiver {
     if (udp === null) return 0;
     let total = 0;
     for (;;) {
-      const n = udp.recvBatch(this.buf, STRIDE, MSGS, this.inOffs, this.inLens, this.eps, PKTS);
+      const n = udp.recvBatch(this.buf, STRIDE, MSGS, this.inOffs, this.inLens, this.eps, PKTS, this.carry);
       if (n <= 0) return total;
       total += n;
-      this.process(n);
+      if (!this.dev.up) this.dev.counters.drop(Drop.interface_down, n); // link down: nothing is accepted (device.ts setUp)
+      else this.process(n);
     }
   }
 
@@ -67,13 +72,13 @@ export class Receiver {
     for (let i = 0; i < n; i++) {
       const off = this.inOffs[i]!;
       const len = this.inLens[i]!;
-      if (len < 4 || buf[off + 1] !== 0 || buf[off + 2] !== 0 || buf[off + 3] !== 0) continue;
+      if (len < 4 || buf[off + 1] !== 0 || buf[off + 2] !== 0 || buf[off + 3] !== 0) { dev.counters.drop(Drop.malformed); continue; }
       const type = buf[off]!;
       if (type === MESSAGE_TRANSPORT) {
-        if (len < TRANSPORT.minSize) continue;
+        if (len < TRANSPORT.minSize) { dev.counters.drop(Drop.malformed); continue; }
         const kp = dev.engine.keypairByIndex(readU32(buf, off + TRANSPORT.receiver));
-        if (kp === undefined) continue;
-        if (!kp.peer.replayMayAccept(kp, readCounter(buf, off))) continue;
+        if (kp === undefined) { dev.counters.drop(Drop.unknown_session); continue; }
+        if (!kp.peer.replayMayAccept(kp, readCounter(buf, off))) { dev.counters.dropFrom(dev.peerOf(kp.peer), Drop.replay); continue; }
         this.offs[m] = off;
         this.lens[m] = len - HEADER;
         keys.index[m] = keys.slot(kp.receiveKey);
@@ -87,9 +92,10 @@ export class Receiver {
         m = 0;
         keys.reset();
         this.handshake(buf.subarray(off, off + len), new Endpoint(this.eps, i * EP_SIZE), type, now);
-      }
+      } else dev.counters.drop(Drop.malformed);
     }
     this.openAndDeliver(m, now);
+    keys.reset(); // the batch's receive keys go now, not at the next batch (batch.ts)
     dev.runDueTimers(now);
   }
 
@@ -109,6 +115,7 @@ export class Receiver {
       outcome = dev.engine.consumeHandshake(now, msg, ep.sourceBytes(), this.underLoad(now));
     } catch (e) {
       dev.log.debug(`Dropped handshake message from ${ep}: ${(e as Error).message}`);
+      dev.counters.drop(Drop.invalid_handshake);
       return;
     }
     switch (outcome.kind) {
@@ -118,8 +125,9 @@ export class Receiver {
         dev.log.debug(`Received handshake initiation from peer ${peer.name} (${ep})`);
         peer.endpoint = ep;
         peer.rxBytes += msg.length;
-        dev.udp?.sendBytes(outcome.packet, ep);
+        if (dev.udp?.sendBytes(outcome.packet, ep) === false) dev.log.error(`Failed to send handshake response to peer ${peer.name} (${ep})`);
         peer.txBytes += outcome.packet.length;
+        peer.counters.completed();
         dev.touch(peer);
         break;
       }
@@ -129,6 +137,7 @@ export class Receiver {
         dev.log.debug(`Received handshake response from peer ${peer.name} (${ep})`);
         peer.endpoint = ep;
         peer.rxBytes += msg.length;
+        peer.counters.completed();
         // §6.5: the initiator sends first — its staged packets, or a keepalive to confirm the session.
         if (peer.staged.length > 0) dev.sender.flushStaged(peer, now);
         else dev.sender.sendKeepalive(peer, now);
@@ -136,11 +145,13 @@ export class Receiver {
         break;
       }
       case "cookie-reply":
-        dev.udp?.sendBytes(outcome.packet, ep);
+        if (dev.udp?.sendBytes(outcome.packet, ep) === false) dev.log.debug(`Failed to send cookie reply to ${ep}`);
+        dev.counters.cookieSent();
         break;
       case "cookie-consumed":
         break;
       case "rejected":
+        dev.counters.dropFrom(outcome.peer && dev.peerOf(outcome.peer), dropForRejection(outcome.reason));
         if (outcome.reason === "invalid-mac1" && type === MESSAGE_INITIATION) dev.log.debug("Invalid initiation MAC");
         else if (outcome.reason === "invalid-initiation") dev.log.debug("Invalid handshake initiation");
         else dev.log.debug(`Dropped handshake message from ${ep}: ${outcome.reason}`);
@@ -159,13 +170,13 @@ export class Receiver {
     for (let j = 0; j < m; j++) {
       const kp = this.kps[j]!;
       this.kps[j] = null;
-      if (this.ok[j] !== 1) continue;
+      if (this.ok[j] !== 1) { dev.counters.dropFrom(dev.peerOf(kp.peer), Drop.bad_mac); continue; }
       const off = this.offs[j]!;
       const plen = this.lens[j]! - TAG;
       const noise = kp.peer;
-      if (!noise.packetReceived(now, kp, readCounter(buf, off), plen === 0)) continue;
+      if (!noise.packetReceived(now, kp, readCounter(buf, off), plen === 0)) { dev.counters.dropFrom(dev.peerOf(noise), kp.alive ? Drop.replay : Drop.unknown_session); continue; }
       const peer = dev.peerOf(noise);
-      if (peer === undefined) continue;
+      if (peer === undefined) { dev.counters.drop(Drop.unknown_session); continue; }
       const i = this.src[j]!;
       // §2 roaming: the endpoint follows the latest authenticated packet.
       const ep = peer.endpoint;
@@ -184,16 +195,18 @@ export class Receiver {
       } else if (version === 6 && plen >= 40) {
         total = 40 + ((buf[pkt + 4]! << 8) | buf[pkt + 5]!);
         owner = dev.allowedIps.lookupV6(buf, pkt + 8);
-      } else continue;
-      if (total > plen || total < (version === 4 ? 20 : 40)) continue;
+      } else { peer.counters.drop(Drop.malformed); continue; }
+      if (total > plen || total < (version === 4 ? 20 : 40)) { peer.counters.drop(Drop.malformed); continue; }
       if (owner !== peer) {
         if (dev.log.debugEnabled) dev.log.debug(`Packet has unallowed src IP from peer ${peer.name}`);
+        peer.counters.drop(Drop.unallowed_source);
         continue;
       }
       this.tunOffs[w] = pkt;
       this.tunLens[w] = total;
+      peer.counters.received(total);
       w++;
     }
-    if (w > 0) dev.tun.writeBatch(buf, this.tunOffs, this.tunLens, w);
+    if (w > 0) dev.counters.tunWritten(w, dev.tun.writeBatch(buf, this.tunOffs, this.tunLens, w));
   }
 }

@@ -5,7 +5,9 @@ import type { Device } from "./device.ts";
 import type { DevicePeer } from "./peer.ts";
 import { BATCH, HEADER, KeyTable, STRIDE, TAG } from "./batch.ts";
 import { EP_SIZE } from "./endpoint.ts";
+import { FAMILY_REFUSED, SOURCE_DROPPED } from "./udp.ts";
 import { writeTransportHeader } from "../noise/index.ts";
+import { Drop } from "./counters.ts";
 
 export class Sender {
   /** TUN reads land at slot*STRIDE + HEADER, leaving room for the transport header. */
@@ -53,7 +55,7 @@ export class Sender {
       let peer: DevicePeer | undefined;
       if (version === 4 && len >= 20) peer = dev.allowedIps.lookupV4(buf, pkt + 16);
       else if (version === 6 && len >= 40) peer = dev.allowedIps.lookupV6(buf, pkt + 24);
-      if (peer === undefined) continue; // §2: no allowed IP matches → drop
+      if (peer === undefined) { dev.counters.drop(Drop.no_route); continue; } // §2: no allowed IP matches → drop
       if (peer.staged.length > 0) this.flushStaged(peer, now);
       this.add(buf, hdr, len, peer, now);
     }
@@ -67,6 +69,7 @@ export class Sender {
 
   /** Queues one packet (plaintext at hdr+HEADER) for sealing, or stages it when the peer has no session. */
   private add(buf: Uint8Array, hdr: number, len: number, peer: DevicePeer, now: number): void {
+    if (!this.dev.up) return; // link down: nothing is sent (device.ts setUp)
     const noise = peer.noise;
     const kp = peer.endpoint === null ? null : noise.sendingKeypair(now);
     const counter = kp === null ? -1 : noise.reserveCounters(kp, 1);
@@ -82,6 +85,7 @@ export class Sender {
     if (padded > this.dev.mtu) padded = Math.max(len, this.dev.mtu);
     buf.fill(0, hdr + HEADER + len, hdr + HEADER + padded);
     const m = this.m++;
+    peer.counters.sent(len);
     this.offs[m] = hdr;
     this.lens[m] = padded;
     this.keyTable.index[m] = this.keyTable.slot(kp.sendKey);
@@ -92,6 +96,17 @@ export class Sender {
   private finish(buf: Uint8Array, now: number): void {
     const m = this.m;
     if (m === 0) return;
+    // Whatever happens from here on, this batch is over: a later flush must never seal or send these slots again
+    // (their counters are spent; sealing twice under one nonce would break the AEAD, §5.4.6).
+    try {
+      this.sealAndSend(buf, m, now);
+    } finally {
+      this.outPeers.fill(null, 0, m);
+      this.begin();
+    }
+  }
+
+  private sealAndSend(buf: Uint8Array, m: number, now: number): void {
     const dev = this.dev;
     dev.aead.sealTransport(m, buf, this.offs, this.lens, this.keyTable.keys, this.keyTable.index);
     const eps = this.eps;
@@ -107,8 +122,12 @@ export class Sender {
     let keepalivesOnly = true;
     for (let j = 0; j < m; j++) {
       const peer = this.outPeers[j]!;
-      this.outPeers[j] = null;
-      if (eps[j * EP_SIZE + 40] === 1) peer.endpoint?.clearSource();
+      const flag = eps[j * EP_SIZE + 40];
+      if (flag === SOURCE_DROPPED) peer.endpoint?.clearSource();
+      else if (flag === FAMILY_REFUSED && peer.endpoint !== null && !peer.endpoint.refusedLogged) {
+        peer.endpoint.refusedLogged = true; // once per endpoint, not per packet
+        dev.log.error(`Not sending to peer ${peer.name}: endpoint ${peer.endpoint} is IPv6 and the UDP socket is IPv4-only (this host has no IPv6)`);
+      }
       const keepalive = this.lens[j] === HEADER + TAG;
       if (peer !== run) {
         if (run !== null) this.sent(run, now, keepalivesOnly);
@@ -117,7 +136,6 @@ export class Sender {
       } else keepalivesOnly &&= keepalive;
     }
     if (run !== null) this.sent(run, now, keepalivesOnly);
-    this.begin();
   }
 
   private sent(peer: DevicePeer, now: number, keepalivesOnly: boolean): void {

@@ -37,6 +37,10 @@ export class Tun {
   #callback: JSCallback | null = null;
   #closed = false;
   #gone = false;
+  /** Packets handed to writeBatch that the kernel did not take (link down, full queue, refused as malformed). */
+  dropped = 0;
+  /** Called when a write was refused because the link is down (EIO), a sign the link state changed. */
+  onDownWrite: (() => void) | null = null;
 
   private constructor(native: Native, name: string, fd: number, offload: number | null, offloads: string) {
     this.#native = native;
@@ -122,7 +126,9 @@ export class Tun {
 
   /**
    * Writes packets buf[offs[i] .. offs[i]+lens[i]] for i < n. Returns how many the kernel took (a packet it refuses as
-   * malformed is skipped; a full queue ends the batch early). Throws TunGoneError when the interface was deleted.
+   * malformed is skipped; a full queue ends the batch early; while the link is down Linux refuses every write with
+   * EIO and the batch is dropped — the interface lives on). What was not taken is counted in `dropped`.
+   * Throws TunGoneError when the interface was deleted.
    */
   writeBatch(buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, n: number): number {
     if (this.#closed) throw new Error(`TUN ${this.name}: writeBatch after close`);
@@ -134,7 +140,15 @@ export class Tun {
     const w = this.#offload !== null
       ? this.#native.sym.bunwg_tun_offload_write_batch(this.#offload as never, buf, offs, lens, n)
       : this.#native.sym.bunwg_tun_write_batch(this.fd, buf, offs, lens, n);
-    if (w >= 0) return w;
+    if (w >= 0) {
+      this.dropped += n - w;
+      return w;
+    }
+    if (w === this.#native.tunDownCode) {
+      this.dropped += n;
+      this.onDownWrite?.();
+      return 0;
+    }
     if (w === this.#native.tunGoneCode) {
       this.#gone = true;
       throw new TunGoneError(this.name);

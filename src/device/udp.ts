@@ -10,6 +10,10 @@ const READABLE = 1;
 
 export class PortInUseError extends Error {}
 
+/** Values of byte 40 of an endpoint record after a send (zig/src/udp.zig). */
+export const SOURCE_DROPPED = 1;
+export const FAMILY_REFUSED = 2;
+
 export class Udp {
   private poller: unknown = null;
   private callback: ReturnType<typeof pollCallback> | null = null;
@@ -21,12 +25,13 @@ export class Udp {
 
   private constructor(private readonly native: Native, readonly fd: number, readonly port: number, readonly family: 4 | 6) {}
 
-  /** Binds port (0 = any free port). Throws PortInUseError naming the port when it is taken. */
-  static open(port: number, opts: { gso: boolean; gro: boolean } = { gso: true, gro: true }): Udp {
+  /** Binds port (0 = any free port), dual-stack unless ipv4Only (or the host has no IPv6). Throws PortInUseError
+   *  naming the port when it is taken. */
+  static open(port: number, opts: { gso: boolean; gro: boolean; ipv4Only?: boolean } = { gso: true, gro: true }): Udp {
     const native = loadNative();
     const portOut = new Uint16Array(1);
     const famOut = new Uint8Array(1);
-    const fd = native.sym.bunwg_udp_open(port, portOut, famOut);
+    const fd = native.sym.bunwg_udp_open_family(port, opts.ipv4Only ? 4 : 0, portOut, famOut);
     if (fd === -EADDRINUSE) throw new PortInUseError(`listen_port: UDP port ${port} is already in use`);
     if (fd < 0) throw new Error(`listen_port: could not bind UDP port ${port} (errno ${-fd})`);
     const u = new Udp(native, fd, portOut[0]!, famOut[0] === 6 ? 6 : 4);
@@ -56,25 +61,33 @@ export class Udp {
     if (this.poller !== null && !this.closed) this.native.sym.bunwg_poller_rearm(this.poller as never);
   }
 
-  /** Packets k < return value: buf[offs[k]] .. +lens[k], source at eps[k*EP_SIZE]. 0 = nothing waiting. */
-  recvBatch(buf: Uint8Array, stride: number, maxMsgs: number, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array, maxPkts: number): number {
-    const n = this.native.sym.bunwg_udp_recv_batch(this.fd, buf, stride, maxMsgs, offs, lens, eps, maxPkts);
+  /** Packets k < return value: buf[offs[k]] .. +lens[k], source at eps[k*EP_SIZE]. 0 = nothing waiting.
+   *  state (newReceiveState) holds the datagrams already taken but not yet reported (a GRO burst larger than
+   *  maxPkts): keep it and buf together, and call until 0, leaving buf outside the reported packets unchanged. */
+  recvBatch(buf: Uint8Array, stride: number, maxMsgs: number, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array, maxPkts: number, state: Uint8Array): number {
+    const n = this.native.sym.bunwg_udp_recv_batch(this.fd, buf, stride, maxMsgs, offs, lens, eps, maxPkts, state);
     return n < 0 ? 0 : n;
   }
 
-  /** Sends n packets; eps[i*EP_SIZE+40] comes back as 1 where a vanished sticky source was dropped. */
+  /** The carry-over between receive calls (zig/src/udp.zig RecvState), empty. */
+  static newReceiveState(): Uint8Array { return new Uint8Array(loadNative().sym.bunwg_udp_recv_state_size()); }
+
+  /** Sends n packets; eps[i*EP_SIZE+40] comes back as SOURCE_DROPPED where a vanished sticky source was dropped,
+   *  FAMILY_REFUSED where an IPv6 endpoint was not sent to because this socket is IPv4-only. */
   sendBatch(buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array, n: number): number {
     return this.native.sym.bunwg_udp_send_batch(this.fd, this.family, buf, offs, lens, eps, n, this.gso ? 1 : 0, this.dropped);
   }
 
-  /** One datagram (handshake messages, cookie replies): the slow path. */
-  sendBytes(bytes: Uint8Array, ep: Endpoint): void {
+  /** One datagram (handshake messages, cookie replies): the slow path. False when it could not be sent (the
+   *  caller says so in the log: a lost handshake message is retried only by the §6.4 timers). */
+  sendBytes(bytes: Uint8Array, ep: Endpoint): boolean {
     const o = this.one;
     o.buf.set(bytes);
     o.lens[0] = bytes.length;
     o.eps.set(ep.rec);
-    this.sendBatch(o.buf, o.offs, o.lens, o.eps, 1);
-    if (o.eps[40] === 1) ep.clearSource();
+    const sent = this.sendBatch(o.buf, o.offs, o.lens, o.eps, 1);
+    if (o.eps[40] === SOURCE_DROPPED) ep.clearSource();
+    return sent === 1;
   }
 
   setFwmark(mark: number): void {

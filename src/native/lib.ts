@@ -18,6 +18,7 @@ const symbols = {
   bunwg_variant: { args: [], returns: cstring },
   bunwg_poly_ifma: { args: [i32], returns: i32 },
   bunwg_tun_gone_code: { args: [], returns: i32 },
+  bunwg_tun_down_code: { args: [], returns: i32 },
   bunwg_tun_open: { args: [ptr, u32, u32, ptr], returns: i32 },
   bunwg_tun_set_mtu: { args: [ptr, u32], returns: i32 },
   bunwg_tun_get_mtu: { args: [ptr], returns: i32 },
@@ -27,6 +28,11 @@ const symbols = {
   bunwg_poller_start: { args: [i32, fnT], returns: ptr },
   bunwg_poller_rearm: { args: [ptr], returns: voidT },
   bunwg_poller_stop: { args: [ptr], returns: voidT },
+  // the interface's up/down state and MTU, in whichever namespace it lives (zig/src/link.zig)
+  bunwg_link_start: { args: [i32, fnT], returns: ptr },
+  bunwg_link_state: { args: [ptr, ptr], returns: u32 },
+  bunwg_link_kick: { args: [ptr], returns: voidT },
+  bunwg_link_stop: { args: [ptr], returns: voidT },
   // TUN offloads (zig/src/offload.zig)
   bunwg_tun_offload_enable: { args: [i32, u32], returns: i32 },
   bunwg_tun_offload_new: { args: [i32, u32], returns: ptr },
@@ -35,24 +41,37 @@ const symbols = {
   bunwg_tun_offload_write_batch: { args: [ptr, ptr, ptr, ptr, u32], returns: i32 },
   bunwg_poller_start_offload: { args: [ptr, fnT], returns: ptr },
   bunwg_offload_split: { args: [ptr, u32, ptr, u32, ptr, u32], returns: i32 },
+  bunwg_offload_take_read: { args: [ptr, ptr, ptr, u32, u32], returns: i32 },
   bunwg_offload_coalesce: { args: [ptr, ptr, ptr, u32, ptr, u32, ptr, ptr, u32], returns: i32 },
   bunwg_aead_seal: { args: [ptr, u64, ptr, u32, ptr, u32, ptr], returns: voidT },
   bunwg_aead_open: { args: [ptr, u64, ptr, u32, ptr, u32, ptr], returns: i32 },
   bunwg_chachapoly_seal: { args: [ptr, ptr, ptr, u32, ptr, u32, ptr], returns: voidT },
   bunwg_chachapoly_open: { args: [ptr, ptr, ptr, u32, ptr, u32, ptr], returns: i32 },
+  // XChaCha20-Poly1305 for cookie replies (zig/src/xchacha.zig)
+  bunwg_xchacha_seal: { args: [ptr, ptr, ptr, u32, ptr, u32, ptr], returns: voidT },
+  bunwg_xchacha_open: { args: [ptr, ptr, ptr, u32, ptr, u32, ptr], returns: i32 },
   bunwg_seal_transport: { args: [u32, ptr, u32, ptr, ptr, ptr, u32, ptr], returns: i32 },
   bunwg_open_transport: { args: [u32, ptr, u32, ptr, ptr, ptr, u32, ptr, ptr], returns: i32 },
   // UDP (zig/src/udp.zig)
   bunwg_udp_open: { args: [u32, ptr, ptr], returns: i32 },
+  bunwg_udp_open_family: { args: [u32, u32, ptr, ptr], returns: i32 },
   bunwg_udp_set_gro: { args: [i32, u32], returns: i32 },
   bunwg_udp_set_mark: { args: [i32, u32], returns: i32 },
-  bunwg_udp_recv_batch: { args: [i32, ptr, u32, u32, ptr, ptr, ptr, u32], returns: i32 },
+  bunwg_udp_recv_batch: { args: [i32, ptr, u32, u32, ptr, ptr, ptr, u32, ptr], returns: i32 },
+  bunwg_udp_recv_state_size: { args: [], returns: u32 },
   bunwg_udp_send_batch: { args: [i32, u32, ptr, ptr, ptr, ptr, u32, u32, ptr], returns: i32 },
   bunwg_udp_close: { args: [i32], returns: i32 },
+  // Route changes (zig/src/route.zig)
+  bunwg_route_open_watch: { args: [], returns: i32 },
+  bunwg_route_open_query: { args: [], returns: i32 },
+  bunwg_route_drain: { args: [i32], returns: i32 },
+  bunwg_route_close: { args: [i32], returns: i32 },
+  bunwg_route_output_interface: { args: [i32, ptr, u32], returns: i32 },
   bunwg_wait2: { args: [i32, i32, i32], returns: i32 },
   // BLAKE2s primitives for the handshake (zig/src/blake2s.zig)
   bunwg_hash: { args: [ptr, ptr, u32, ptr, u32, ptr, u32], returns: voidT },
   bunwg_mac: { args: [ptr, ptr, u32, ptr, u32], returns: voidT },
+  bunwg_hmac: { args: [ptr, ptr, u32, ptr, u32, ptr, u32], returns: voidT },
   bunwg_kdf: { args: [u32, ptr, ptr, ptr, ptr, u32, ptr, u32], returns: voidT },
 } as const;
 
@@ -63,6 +82,7 @@ export interface Native {
   readonly path: string; // file it was loaded from (or "/proc/self/fd/N (embedded libbunwg-….so)")
   readonly sym: NativeSymbols;
   readonly tunGoneCode: number; // what read/write return when the interface was deleted
+  readonly tunDownCode: number; // what write returns when the link is down (EIO): packets dropped, device lives
 }
 
 // Filled by embed.ts inside a compiled executable: library file name → embedded path (readable with fs).
@@ -100,7 +120,7 @@ function open(v: Variant, path: string, fdToClose?: number): Native {
     lib.close();
     throw new Error(`${path}: library ABI version ${abi}, expected ${ABI_VERSION} (rebuild with: bun run build:zig)`);
   }
-  return { variant: v, path, sym: lib.symbols, tunGoneCode: lib.symbols.bunwg_tun_gone_code() };
+  return { variant: v, path, sym: lib.symbols, tunGoneCode: lib.symbols.bunwg_tun_gone_code(), tunDownCode: lib.symbols.bunwg_tun_down_code() };
 }
 
 /** Directory holding the built libraries in a source checkout. */

@@ -1,5 +1,6 @@
 // The CPU levels the Zig library is built for (zig/build.zig) and how to pick one at load time, so one package
-// runs on any x86-64 without SIGILL and still uses AVX-512 where the CPU has it.
+// runs on any x86-64 without SIGILL and still uses AVX-512 where the CPU has it. 64-bit ARM has one build: its
+// baseline, ARMv8-A, always has NEON, which is all the library's vectors use there.
 import { readFileSync } from "node:fs";
 
 export interface Variant {
@@ -14,11 +15,20 @@ export const X86_64_VARIANTS: readonly Variant[] = [
   { id: "x86_64", label: "x86-64 (baseline)", needs: [] },
 ];
 
-const ARCH_NAMES: Record<string, string> = { arm64: "aarch64", riscv64: "riscv64", ppc64: "powerpc64le", s390x: "s390x" };
+export const AARCH64_VARIANTS: readonly Variant[] = [{ id: "aarch64", label: "aarch64 (NEON)", needs: [] }];
+
+// Node's process.arch names → Zig's architecture names (the library file suffix and zig build -Darch).
+const ARCH_NAMES: Record<string, string> = { x64: "x86_64", arm64: "aarch64", riscv64: "riscv64", ppc64: "powerpc64le", s390x: "s390x" };
+
+/** Zig's name for a Node architecture name ("arm64" → "aarch64"). */
+export function zigArch(arch: string = process.arch): string {
+  return ARCH_NAMES[arch] ?? arch;
+}
 
 /** All variants for this architecture, fastest first. */
 export function variantsFor(arch: string = process.arch): readonly Variant[] {
   if (arch === "x64") return X86_64_VARIANTS;
+  if (arch === "arm64") return AARCH64_VARIANTS;
   const name = ARCH_NAMES[arch] ?? arch;
   return [{ id: name, label: name, needs: [] }];
 }

@@ -6,6 +6,11 @@ export const CONSTRUCTION = ascii("Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s");
 export const IDENTIFIER = ascii("WireGuard v1 zx2c4 Jason@zx2c4.com");
 export const LABEL_MAC1 = ascii("mac1----");
 export const LABEL_COOKIE = ascii("cookie--");
+// §5.4.2: the initial chaining key C0 = HASH(CONSTRUCTION) and hash H0 = HASH(C0 ‖ IDENTIFIER). Written out so the
+// core computes nothing before an Engine hands it its cryptography (test/noise/spec.test.ts derives them again).
+const hex = (s: string): Uint8Array => Uint8Array.from(s.match(/../g)!, (b) => parseInt(b, 16));
+export const INITIAL_CHAIN_KEY = hex("60e26daef327efc02ec335e2a025d2d016eb4206f87277f52d38d1988b78cd36");
+export const INITIAL_HASH = hex("2211b361081ac566691243db458ad5322d9c6c662293e8b70ee19c65ba079ef3");
 
 // §6.1. REKEY-AFTER-MESSAGES is 2^60 and REJECT-AFTER-MESSAGES 2^64 − 2^13 − 1, but counters here are JS numbers,
 // exact only below 2^53. We refuse to send or accept a counter ≥ 2^53 − 1 instead: reaching it takes 2.8 years at

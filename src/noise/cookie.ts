@@ -4,33 +4,19 @@
 // and the secret changes every COOKIE_REFRESH_TIME: proof that the sender can receive at its address. A sender
 // without one gets a cookie reply, the cookie sealed with XChaCha20-Poly1305 and bound to its mac1.
 
-import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { COOKIE_REFRESH_TIME, KEY_LENGTH, LABEL_COOKIE, LABEL_MAC1, MAC_LENGTH } from "./constants.ts";
+import type { NoiseCrypto } from "./crypto.ts";
 import { COOKIE_REPLY, MESSAGE_COOKIE_REPLY, readU32, writeHeader, writeU32 } from "./messages.ts";
-import { equalBytes, hash, mac } from "./primitives.ts";
+import { equalBytes } from "./primitives.ts";
 
 // mac1 and mac2 are the last 32 bytes of both handshake messages.
 const mac1Offset = (msg: Uint8Array): number => msg.length - 2 * MAC_LENGTH;
 const mac2Offset = (msg: Uint8Array): number => msg.length - MAC_LENGTH;
 
-/** XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha) seal, as cookie replies use it: out = ciphertext ‖ tag. */
-export function xaeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {
-  return xchacha20poly1305(key, nonce, ad).encrypt(plaintext);
-}
-
-/** The matching open: the plaintext, or null when the tag does not verify. */
-export function xaeadOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad: Uint8Array): Uint8Array | null {
-  try {
-    return xchacha20poly1305(key, nonce, ad).decrypt(sealed);
-  } catch {
-    return null;
-  }
-}
-
 /** HASH(label ‖ public key): the mac1 key ("mac1----") or the cookie encryption key ("cookie--") of a static key. */
-export function labelKey(label: Uint8Array, publicKey: Uint8Array): Uint8Array {
+export function labelKey(c: NoiseCrypto, label: Uint8Array, publicKey: Uint8Array): Uint8Array {
   const out = new Uint8Array(KEY_LENGTH);
-  hash(out, label, publicKey);
+  c.blake2s.hash(out, label, publicKey);
   return out;
 }
 
@@ -39,13 +25,17 @@ export class CookieState {
   private readonly mac1Key: Uint8Array;
   private readonly cookieKey: Uint8Array;
   private readonly cookie = new Uint8Array(MAC_LENGTH);
+  private readonly opened = new Uint8Array(MAC_LENGTH);
   private cookieSetAt = -Infinity;
   private readonly lastMac1 = new Uint8Array(MAC_LENGTH);
   private hasLastMac1 = false;
 
-  constructor(remoteStatic: Uint8Array) {
-    this.mac1Key = labelKey(LABEL_MAC1, remoteStatic);
-    this.cookieKey = labelKey(LABEL_COOKIE, remoteStatic);
+  constructor(
+    private readonly crypto: NoiseCrypto,
+    remoteStatic: Uint8Array,
+  ) {
+    this.mac1Key = labelKey(crypto, LABEL_MAC1, remoteStatic);
+    this.cookieKey = labelKey(crypto, LABEL_COOKIE, remoteStatic);
   }
 
   /** Writes mac1, and mac2 while we hold a cookie younger than COOKIE_REFRESH_TIME (else zeros), into a handshake
@@ -53,10 +43,11 @@ export class CookieState {
   addMacs(now: number, msg: Uint8Array): void {
     const m1 = mac1Offset(msg);
     const m2 = mac2Offset(msg);
-    mac(msg.subarray(m1, m2), this.mac1Key, msg.subarray(0, m1));
+    const b = this.crypto.blake2s;
+    b.mac(msg.subarray(m1, m2), this.mac1Key, msg.subarray(0, m1));
     this.lastMac1.set(msg.subarray(m1, m2));
     this.hasLastMac1 = true;
-    if (now - this.cookieSetAt < COOKIE_REFRESH_TIME) mac(msg.subarray(m2), this.cookie, msg.subarray(0, m2));
+    if (now - this.cookieSetAt < COOKIE_REFRESH_TIME) b.mac(msg.subarray(m2), this.cookie, msg.subarray(0, m2));
     else msg.fill(0, m2);
   }
 
@@ -65,9 +56,10 @@ export class CookieState {
   consumeReply(now: number, msg: Uint8Array): boolean {
     if (!this.hasLastMac1) return false;
     const nonce = msg.subarray(COOKIE_REPLY.nonce, COOKIE_REPLY.cookie);
-    const cookie = xaeadOpen(this.cookieKey, nonce, msg.subarray(COOKIE_REPLY.cookie), this.lastMac1);
-    if (cookie === null) return false;
-    this.cookie.set(cookie);
+    // Opened into the scratch so a forged reply cannot disturb the cookie we hold.
+    if (!this.crypto.xaead.open(this.cookieKey, nonce, msg.subarray(COOKIE_REPLY.cookie), this.lastMac1, this.opened)) return false;
+    this.cookie.set(this.opened);
+    this.opened.fill(0);
     this.cookieSetAt = now;
     this.hasLastMac1 = false; // one reply per message we sent
     return true;
@@ -89,19 +81,21 @@ export class CookieChecker {
   private readonly scratch = new Uint8Array(MAC_LENGTH);
   private readonly cookie = new Uint8Array(MAC_LENGTH);
 
-  constructor(private readonly random: (out: Uint8Array) => void) {}
+  constructor(private readonly crypto: NoiseCrypto) {}
 
-  /** Our static public key changed (or went away). */
+  /** Our static public key changed (or went away). The cookie secret is replaced at the next use. */
   setPublicKey(publicKey: Uint8Array | null): void {
-    this.mac1Key = publicKey && labelKey(LABEL_MAC1, publicKey);
-    this.cookieKey = publicKey && labelKey(LABEL_COOKIE, publicKey);
+    this.mac1Key = publicKey && labelKey(this.crypto, LABEL_MAC1, publicKey);
+    this.cookieKey = publicKey && labelKey(this.crypto, LABEL_COOKIE, publicKey);
+    this.secret.fill(0);
+    this.cookie.fill(0);
     this.secretSetAt = -Infinity;
   }
 
   checkMac1(msg: Uint8Array): boolean {
     if (this.mac1Key === null) return false;
     const m1 = mac1Offset(msg);
-    mac(this.scratch, this.mac1Key, msg.subarray(0, m1));
+    this.crypto.blake2s.mac(this.scratch, this.mac1Key, msg.subarray(0, m1));
     return equalBytes(this.scratch, msg.subarray(m1, mac2Offset(msg)));
   }
 
@@ -109,7 +103,8 @@ export class CookieChecker {
   checkMac2(now: number, msg: Uint8Array, src: Uint8Array): boolean {
     this.makeCookie(now, src);
     const m2 = mac2Offset(msg);
-    mac(this.scratch, this.cookie, msg.subarray(0, m2));
+    this.crypto.blake2s.mac(this.scratch, this.cookie, msg.subarray(0, m2));
+    this.cookie.fill(0); // it would let anyone who read it pass mac2 for src until the secret changes
     return equalBytes(this.scratch, msg.subarray(m2));
   }
 
@@ -122,18 +117,19 @@ export class CookieChecker {
     // Both handshake messages carry their sender index at offset 4; the reply goes back to that index.
     writeU32(reply, COOKIE_REPLY.receiver, readU32(msg, 4));
     const nonce = reply.subarray(COOKIE_REPLY.nonce, COOKIE_REPLY.cookie);
-    this.random(nonce);
+    this.crypto.random(nonce);
     const mac1 = msg.subarray(mac1Offset(msg), mac2Offset(msg));
-    reply.set(xaeadSeal(this.cookieKey, nonce, this.cookie, mac1), COOKIE_REPLY.cookie);
+    this.crypto.xaead.seal(this.cookieKey, nonce, this.cookie, mac1, reply.subarray(COOKIE_REPLY.cookie));
+    this.cookie.fill(0);
     return reply;
   }
 
   // §5.4.7: cookie = MAC(secret, source address); the secret is replaced once older than COOKIE_REFRESH_TIME.
   private makeCookie(now: number, src: Uint8Array): void {
     if (now - this.secretSetAt >= COOKIE_REFRESH_TIME) {
-      this.random(this.secret);
+      this.crypto.random(this.secret);
       this.secretSetAt = now;
     }
-    mac(this.cookie, this.secret, src);
+    this.crypto.blake2s.mac(this.cookie, this.secret, src);
   }
 }

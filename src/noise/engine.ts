@@ -2,18 +2,18 @@
 // checker (§5.3, §5.4). Handshake messages go in through consumeHandshake; transport messages are the shell's,
 // which finds their session with keypairByIndex and then talks to the Peer.
 
-import type { Aead } from "../crypto/aead.ts";
 import { KEY_LENGTH } from "./constants.ts";
 import { CookieChecker } from "./cookie.ts";
-import { type LocalStatic, type NoiseCrypto, consumeInitiation, initialHashFor, receiverIndexOf } from "./handshake.ts";
+import type { NoiseCrypto } from "./crypto.ts";
+import { type LocalStatic, consumeInitiation, forgetInitiation, initialHashFor, receiverIndexOf } from "./handshake.ts";
 import { IndexTable } from "./indextable.ts";
 import type { Keypair } from "./keypair.ts";
-import { clampPrivateKey, keyToBase64 } from "./keys.ts";
+import { clampPrivateKey } from "./keys.ts";
+import { keyToBase64 } from "../text/codec.ts";
 import { COOKIE_REPLY, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE, messageType, readU32 } from "./messages.ts";
 import { Peer, type InitiationRefusal, type PeerHost } from "./peer.ts";
 import { equalBytes } from "./primitives.ts";
 import { RateLimiter } from "./ratelimiter.ts";
-import { type X25519, defaultX25519 } from "./x25519.ts";
 
 export type RejectReason =
   | "malformed" // wrong size, unknown type or reserved bytes set
@@ -42,11 +42,8 @@ export type HandshakeOutcome =
 export type InitiationDetail = "does-not-decrypt" | "unknown-peer" | InitiationRefusal;
 
 export interface EngineOptions {
-  aead: Aead;
-  /** Fills `out` with cryptographically secure random bytes. */
-  random: (out: Uint8Array) => void;
-  /** Default: defaultX25519() (node:crypto when it works, else @noble/curves). */
-  x25519?: X25519;
+  /** All the cryptography this engine and its peers use (src/crypto/suite.ts builds it). */
+  crypto: NoiseCrypto;
   /** Unix time in ms minus `now`. The TAI64N timestamps of our initiations (§5.1) must keep growing across
    *  restarts, so they need the wall clock, which the core may not read. Default: performance.timeOrigin — right
    *  when `now` is performance.now(), as in the daemon; tests with a fake clock pass their own. */
@@ -62,7 +59,7 @@ const rejected = (reason: RejectReason, peer?: Peer, detail?: InitiationDetail):
 
 export class Engine implements PeerHost {
   readonly crypto: NoiseCrypto;
-  readonly indices: IndexTable;
+  readonly indices: IndexTable<Peer>;
   readonly unixTimeOffset: number;
   private local_: LocalStatic | null = null;
   private privateKey_: Uint8Array | null = null;
@@ -73,10 +70,14 @@ export class Engine implements PeerHost {
   constructor(opts: EngineOptions) {
     const offset = opts.unixTimeOffset ?? performance.timeOrigin;
     if (!Number.isFinite(offset)) throw new TypeError(`Engine: unixTimeOffset: expected a finite number, got ${offset}`);
-    this.crypto = { aead: opts.aead, random: opts.random, x25519: opts.x25519 ?? defaultX25519() };
+    const c = opts.crypto;
+    if (!c || !c.aead || !c.xaead || !c.blake2s || !c.x25519 || typeof c.random !== "function") {
+      throw new TypeError("Engine: crypto: expected a NoiseCrypto with aead, xaead, blake2s, x25519 and random (src/crypto/suite.ts)");
+    }
+    this.crypto = c;
     this.unixTimeOffset = offset;
-    this.indices = new IndexTable(opts.random);
-    this.cookieChecker = new CookieChecker(opts.random);
+    this.indices = new IndexTable<Peer>(c.random);
+    this.cookieChecker = new CookieChecker(c);
   }
 
   get local(): LocalStatic | null {
@@ -92,6 +93,21 @@ export class Engine implements PeerHost {
     return this.local_ && Uint8Array.from(this.local_.publicKey);
   }
 
+  /** The public key of any 32 bytes (clamped here) by this engine's X25519: a configuration checks a new private
+   *  key against its peers' keys before it is applied. Keeps no copy of the private key. */
+  publicKeyOf(privateKey: Uint8Array): Uint8Array {
+    const clamped = clampPrivateKey(privateKey);
+    try {
+      if (this.privateKey_ !== null && equalBytes(clamped, this.privateKey_)) return this.publicKey!;
+      const k = this.crypto.x25519.privateKey(clamped);
+      const pub = Uint8Array.from(k.publicKey);
+      k.destroy();
+      return pub;
+    } finally {
+      clamped.fill(0);
+    }
+  }
+
   /** Any 32 bytes (clamped here), or null. A new key discards every session and handshake in progress; setting
    *  the key we already have changes nothing (wg syncconf sets it again and again). A peer whose public key equals
    *  ours is ignored from then on. */
@@ -105,7 +121,7 @@ export class Engine implements PeerHost {
       this.local_ = null;
     } else {
       const k = this.crypto.x25519.privateKey(clamped);
-      this.local_ = { key: k, publicKey: k.publicKey, initialHash: initialHashFor(k.publicKey) };
+      this.local_ = { key: k, publicKey: k.publicKey, initialHash: initialHashFor(this.crypto, k.publicKey) };
     }
     this.cookieChecker.setPublicKey(this.local_ && this.local_.publicKey);
     for (const peer of this.peersByKey.values()) peer.localKeyChanged();
@@ -141,7 +157,7 @@ export class Engine implements PeerHost {
   }
 
   /** The session a transport message's receiver index names (per packet: one map lookup). */
-  keypairByIndex(receiverIndex: number): Keypair | undefined {
+  keypairByIndex(receiverIndex: number): Keypair<Peer> | undefined {
     return this.indices.keypair(receiverIndex);
   }
 
@@ -177,7 +193,12 @@ export class Engine implements PeerHost {
     if (found === null) {
       return rejected("invalid-initiation", undefined, unknown ? "unknown-peer" : "does-not-decrypt");
     }
-    const result = found.peer.acceptInitiation(now, found.consumed);
+    let result: Uint8Array | InitiationRefusal;
+    try {
+      result = found.peer.acceptInitiation(now, found.consumed);
+    } finally {
+      forgetInitiation(); // answered or refused: the responder's chaining key goes now
+    }
     if (typeof result === "string") return rejected("invalid-initiation", found.peer, result);
     return { kind: "response", peer: found.peer, packet: result };
   }

@@ -3,19 +3,11 @@
 // Each function works on scratch copies of the chaining key and hash and commits only on success, so a forged
 // message cannot disturb a handshake in progress.
 
-import type { Aead } from "../crypto/aead.ts";
-import { CONSTRUCTION, IDENTIFIER, KEY_LENGTH, TAI64N_LENGTH } from "./constants.ts";
+import { INITIAL_CHAIN_KEY, INITIAL_HASH, KEY_LENGTH, TAI64N_LENGTH } from "./constants.ts";
+import type { NoiseCrypto, X25519PrivateKey } from "./crypto.ts";
 import { clampPrivateKey } from "./keys.ts";
 import { INITIATION, MESSAGE_INITIATION, MESSAGE_RESPONSE, RESPONSE, readU32, writeHeader, writeU32 } from "./messages.ts";
-import { hash, isZero, kdf1, kdf2, kdf3 } from "./primitives.ts";
-import type { X25519, X25519PrivateKey } from "./x25519.ts";
-
-/** What the handshake needs from the engine: handed in, so the core stays sans-IO. */
-export interface NoiseCrypto {
-  readonly aead: Aead;
-  readonly x25519: X25519;
-  readonly random: (out: Uint8Array) => void;
-}
+import { isZero } from "./primitives.ts";
 
 /** Our static identity. */
 export interface LocalStatic {
@@ -36,16 +28,10 @@ export interface RemoteStatic {
   readonly psk: Uint8Array;
 }
 
-// §5.4.2: C0 = HASH(CONSTRUCTION), H0 = HASH(C0 ‖ IDENTIFIER).
-const INITIAL_CHAIN_KEY = new Uint8Array(KEY_LENGTH);
-hash(INITIAL_CHAIN_KEY, CONSTRUCTION);
-const INITIAL_HASH = new Uint8Array(KEY_LENGTH);
-hash(INITIAL_HASH, INITIAL_CHAIN_KEY, IDENTIFIER);
-
 /** HASH(H0 ‖ responder's static public key), the starting hash of a handshake towards that responder. */
-export function initialHashFor(publicKey: Uint8Array): Uint8Array {
+export function initialHashFor(c: NoiseCrypto, publicKey: Uint8Array): Uint8Array {
   const out = new Uint8Array(KEY_LENGTH);
-  hash(out, INITIAL_HASH, publicKey);
+  c.blake2s.hash(out, INITIAL_HASH, publicKey);
   return out;
 }
 
@@ -114,6 +100,7 @@ export function createInitiation(
   tai64n: Uint8Array,
   msg: Uint8Array,
 ): boolean {
+  const b = c.blake2s;
   if (isZero(remote.staticStatic)) return false;
   const e = newEphemeral(c);
   try {
@@ -123,17 +110,17 @@ export function createInitiation(
     writeU32(msg, INITIATION.sender, localIndex);
     const ephemeral = msg.subarray(INITIATION.ephemeral, INITIATION.static);
     ephemeral.set(e.publicKey);
-    kdf1(ck, ck, ephemeral);
-    hash(h, h, ephemeral);
+    b.kdf1(ck, ck, ephemeral);
+    b.hash(h, h, ephemeral);
     if (!c.x25519.sharedSecret(e, remote.publicKey, dh)) return false;
-    kdf2(ck, key, ck, dh);
+    b.kdf2(ck, key, ck, dh);
     const encStatic = msg.subarray(INITIATION.static, INITIATION.timestamp);
     c.aead.seal(key, 0, local.publicKey, h, encStatic);
-    hash(h, h, encStatic);
-    kdf2(ck, key, ck, remote.staticStatic);
+    b.hash(h, h, encStatic);
+    b.kdf2(ck, key, ck, remote.staticStatic);
     const encTimestamp = msg.subarray(INITIATION.timestamp, INITIATION.mac1);
     c.aead.seal(key, 0, tai64n, h, encTimestamp);
-    hash(h, h, encTimestamp);
+    b.hash(h, h, encTimestamp);
     pending.clear();
     pending.chainKey.set(ck);
     pending.hash.set(h);
@@ -150,38 +137,58 @@ export function createInitiation(
 const responderChainKey = new Uint8Array(KEY_LENGTH);
 const responderHash = new Uint8Array(KEY_LENGTH);
 
+/** Erases what consumeInitiation left for createResponse. The engine calls it once the initiation is answered
+ *  or refused (replayed timestamp, flood), so no chaining key outlives the message that made it. */
+export function forgetInitiation(): void {
+  responderChainKey.fill(0);
+  responderHash.fill(0);
+  remoteStatic.fill(0);
+  remoteEphemeral.fill(0);
+  timestamp.fill(0);
+}
+
+/** Every scratch buffer of this module, for tests: all must be zero between handshake calls. */
+export const scratchForTests: readonly Uint8Array[] = [
+  ck, h, key, tau, dh, secret, remoteStatic, remoteEphemeral, timestamp, responderChainKey, responderHash,
+];
+
 /** §5.4.2 on the responder: decrypts and authenticates an initiation whose macs were already checked.
  *  `lookup` maps the initiator's static key to what we know of them, or null if we do not know them. Returns null
  *  when the message does not decrypt, the key is unknown or a DH result is zero. On success the state stays in
- *  module scratch for the `createResponse` that must follow before any other handshake call. */
+ *  module scratch for the `createResponse` that must follow before any other handshake call, and
+ *  `forgetInitiation` erases it either way. */
 export function consumeInitiation<P extends RemoteStatic>(
   c: NoiseCrypto,
   local: LocalStatic,
   msg: Uint8Array,
   lookup: (remoteStatic: Uint8Array) => P | null,
 ): { consumed: ConsumedInitiation; peer: P } | null {
+  const b = c.blake2s;
+  let consumed = false;
   try {
     ck.set(INITIAL_CHAIN_KEY);
     h.set(local.initialHash);
     remoteEphemeral.set(msg.subarray(INITIATION.ephemeral, INITIATION.static));
-    kdf1(ck, ck, remoteEphemeral);
-    hash(h, h, remoteEphemeral);
+    b.kdf1(ck, ck, remoteEphemeral);
+    b.hash(h, h, remoteEphemeral);
     if (!c.x25519.sharedSecret(local.key, remoteEphemeral, dh)) return null;
-    kdf2(ck, key, ck, dh);
+    b.kdf2(ck, key, ck, dh);
     const encStatic = msg.subarray(INITIATION.static, INITIATION.timestamp);
     if (!c.aead.open(key, 0, encStatic, h, remoteStatic)) return null;
-    hash(h, h, encStatic);
+    b.hash(h, h, encStatic);
     const peer = lookup(remoteStatic);
     if (peer === null || isZero(peer.staticStatic)) return null;
-    kdf2(ck, key, ck, peer.staticStatic);
+    b.kdf2(ck, key, ck, peer.staticStatic);
     const encTimestamp = msg.subarray(INITIATION.timestamp, INITIATION.mac1);
     if (!c.aead.open(key, 0, encTimestamp, h, timestamp)) return null;
-    hash(h, h, encTimestamp);
+    b.hash(h, h, encTimestamp);
     responderChainKey.set(ck);
     responderHash.set(h);
+    consumed = true;
     return { peer, consumed: { remoteStatic, senderIndex: readU32(msg, INITIATION.sender), timestamp } };
   } finally {
     wipeScratch();
+    if (!consumed) forgetInitiation();
   }
 }
 
@@ -196,6 +203,7 @@ export function createResponse(
   sendKey: Uint8Array,
   receiveKey: Uint8Array,
 ): boolean {
+  const b = c.blake2s;
   const e = newEphemeral(c);
   try {
     ck.set(responderChainKey);
@@ -205,23 +213,22 @@ export function createResponse(
     writeU32(msg, RESPONSE.receiver, senderIndex);
     const ephemeral = msg.subarray(RESPONSE.ephemeral, RESPONSE.empty);
     ephemeral.set(e.publicKey);
-    kdf1(ck, ck, ephemeral);
-    hash(h, h, ephemeral);
+    b.kdf1(ck, ck, ephemeral);
+    b.hash(h, h, ephemeral);
     if (!c.x25519.sharedSecret(e, remoteEphemeral, dh)) return false;
-    kdf1(ck, ck, dh);
+    b.kdf1(ck, ck, dh);
     if (!c.x25519.sharedSecret(e, remote.publicKey, dh)) return false;
-    kdf1(ck, ck, dh);
-    kdf3(ck, tau, key, ck, remote.psk);
-    hash(h, h, tau);
+    b.kdf1(ck, ck, dh);
+    b.kdf3(ck, tau, key, ck, remote.psk);
+    b.hash(h, h, tau);
     const empty = msg.subarray(RESPONSE.empty, RESPONSE.mac1);
     c.aead.seal(key, 0, EMPTY, h, empty);
     // §5.4.5: the initiator sends with τ1 and receives with τ2; the responder the other way round.
-    kdf2(receiveKey, sendKey, ck, EMPTY);
+    b.kdf2(receiveKey, sendKey, ck, EMPTY);
     return true;
   } finally {
     e.destroy();
-    responderChainKey.fill(0);
-    responderHash.fill(0);
+    forgetInitiation();
     wipeScratch();
   }
 }
@@ -237,22 +244,23 @@ export function consumeResponse(
   sendKey: Uint8Array,
   receiveKey: Uint8Array,
 ): boolean {
+  const b = c.blake2s;
   const e = pending.ephemeral;
   if (e === null) return false;
   try {
     ck.set(pending.chainKey);
     h.set(pending.hash);
     const ephemeral = msg.subarray(RESPONSE.ephemeral, RESPONSE.empty);
-    kdf1(ck, ck, ephemeral);
-    hash(h, h, ephemeral);
+    b.kdf1(ck, ck, ephemeral);
+    b.hash(h, h, ephemeral);
     if (!c.x25519.sharedSecret(e, ephemeral, dh)) return false;
-    kdf1(ck, ck, dh);
+    b.kdf1(ck, ck, dh);
     if (!c.x25519.sharedSecret(local.key, ephemeral, dh)) return false;
-    kdf1(ck, ck, dh);
-    kdf3(ck, tau, key, ck, remote.psk);
-    hash(h, h, tau);
+    b.kdf1(ck, ck, dh);
+    b.kdf3(ck, tau, key, ck, remote.psk);
+    b.hash(h, h, tau);
     if (!c.aead.open(key, 0, msg.subarray(RESPONSE.empty, RESPONSE.mac1), h, EMPTY)) return false;
-    kdf2(sendKey, receiveKey, ck, EMPTY);
+    b.kdf2(sendKey, receiveKey, ck, EMPTY);
     return true;
   } finally {
     wipeScratch();

@@ -3,9 +3,13 @@
 export * from "./constants.ts";
 export { Engine, type EngineOptions, type HandshakeOutcome, type InitiationDetail, type RejectReason } from "./engine.ts";
 export { Peer, type InitiationRefusal, type TimerAction } from "./peer.ts";
-export { Keypair } from "./keypair.ts";
-export { clampPrivateKey, keyFromBase64, keyFromHex, keyToBase64, keyToHex } from "./keys.ts";
-export { type X25519, type X25519PrivateKey, defaultX25519, nobleX25519, nodeX25519 } from "./x25519.ts";
+import type { Keypair as KeypairOf } from "./keypair.ts";
+import type { Peer } from "./peer.ts";
+/** A session (keypair.ts) of one of an engine's peers. */
+export type Keypair = KeypairOf<Peer>;
+export { clampPrivateKey } from "./keys.ts";
+export { isZero } from "./primitives.ts";
+export type { Blake2sFunctions, HandshakeAead, NoiseCrypto, X25519, X25519PrivateKey, XAead } from "./crypto.ts";
 export {
   COOKIE_REPLY,
   INITIATION,

@@ -3,19 +3,19 @@
 // they reveal nothing about how many sessions we hold; unique among the live ones.
 
 import type { Keypair } from "./keypair.ts";
-import type { Peer } from "./peer.ts";
 
-export class IndexTable {
+/** P is the peer type (peer.ts), a parameter so that peer.ts and this file do not import each other. */
+export class IndexTable<P> {
   /** Index of an initiation we sent and await a response to → its peer. */
-  private readonly handshakes = new Map<number, Peer>();
-  private readonly keypairs = new Map<number, Keypair>();
+  private readonly handshakes = new Map<number, P>();
+  private readonly keypairs = new Map<number, Keypair<P>>();
   private readonly draw = new Uint32Array(1);
   private readonly drawBytes = new Uint8Array(this.draw.buffer);
 
   constructor(private readonly random: (out: Uint8Array) => void) {}
 
   /** A fresh random index, reserved for a handshake of `peer`. */
-  newHandshakeIndex(peer: Peer): number {
+  newHandshakeIndex(peer: P): number {
     let index: number;
     do {
       this.random(this.drawBytes);
@@ -25,22 +25,22 @@ export class IndexTable {
     return index;
   }
 
-  handshakePeer(index: number): Peer | undefined {
+  handshakePeer(index: number): P | undefined {
     return this.handshakes.get(index);
   }
 
   /** The handshake under `index` completed: the index now names its session. */
-  promote(index: number, keypair: Keypair): void {
+  promote(index: number, keypair: Keypair<P>): void {
     this.handshakes.delete(index);
     this.keypairs.set(index, keypair);
   }
 
-  keypair(index: number): Keypair | undefined {
+  keypair(index: number): Keypair<P> | undefined {
     return this.keypairs.get(index);
   }
 
   /** The peer an index names, handshake or session (cookie replies answer either). */
-  peer(index: number): Peer | undefined {
+  peer(index: number): P | undefined {
     return this.handshakes.get(index) ?? this.keypairs.get(index)?.peer;
   }
 

@@ -2,10 +2,10 @@
 // counter and the receive replay window.
 
 import { KEY_LENGTH } from "./constants.ts";
-import type { Peer } from "./peer.ts";
 import { ReplayWindow } from "./replay.ts";
 
-export class Keypair {
+/** P is the owning peer (peer.ts): a type parameter, so this file needs nothing of peer.ts. */
+export class Keypair<P> {
   readonly sendKey = new Uint8Array(KEY_LENGTH);
   readonly receiveKey = new Uint8Array(KEY_LENGTH);
   /** Next counter to send. Advanced only through Peer.reserveCounters. */
@@ -16,7 +16,7 @@ export class Keypair {
   alive = true;
 
   constructor(
-    readonly peer: Peer,
+    readonly peer: P,
     /** Our index: transport messages to us carry it as receiver. */
     readonly localIndex: number,
     /** Their index: we put it in the receiver field of what we send. */

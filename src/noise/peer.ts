@@ -20,10 +20,10 @@ import {
   ZERO_KEYS_AFTER,
 } from "./constants.ts";
 import { CookieState } from "./cookie.ts";
+import type { NoiseCrypto } from "./crypto.ts";
 import {
   type ConsumedInitiation,
   type LocalStatic,
-  type NoiseCrypto,
   PendingInitiation,
   type RemoteStatic,
   consumeResponse,
@@ -35,7 +35,7 @@ import {
 } from "./handshake.ts";
 import type { IndexTable } from "./indextable.ts";
 import { Keypair } from "./keypair.ts";
-import { keyToBase64 } from "./keys.ts";
+import { keyToBase64 } from "../text/codec.ts";
 import { INITIATION, RESPONSE } from "./messages.ts";
 import { equalBytes } from "./primitives.ts";
 import { tai64n, tai64nAfter } from "./tai64n.ts";
@@ -44,7 +44,7 @@ import { Timers } from "./timers.ts";
 /** What a Peer needs from its Engine. */
 export interface PeerHost {
   readonly crypto: NoiseCrypto;
-  readonly indices: IndexTable;
+  readonly indices: IndexTable<Peer>;
   /** Our static identity, null while no private key is set. */
   readonly local: LocalStatic | null;
   /** Unix time in ms = now + unixTimeOffset (TAI64N timestamps only). */
@@ -88,11 +88,15 @@ export class Peer implements RemoteStatic {
   private rekeyRequestedOnReceive = false;
   private readonly ourTimestamp = new Uint8Array(TAI64N_LENGTH);
 
-  private previous_: Keypair | null = null;
-  private current_: Keypair | null = null;
-  private next_: Keypair | null = null;
+  private previous_: Keypair<Peer> | null = null;
+  private current_: Keypair<Peer> | null = null;
+  private next_: Keypair<Peer> | null = null;
   private lastHandshake_ = 0;
   private removed = false;
+  /** Whether the shell has an address to send this peer's handshake messages to. Without one no initiation is
+   *  made: it could not go out, and counting it as an attempt would hold back the first real one by REKEY_TIMEOUT
+   *  once the endpoint arrives (issue 10, item 7). The shell keeps this current (src/device/peer.ts). */
+  hasEndpoint = true;
 
   constructor(
     private readonly host: PeerHost,
@@ -101,25 +105,25 @@ export class Peer implements RemoteStatic {
     if (publicKey.length !== KEY_LENGTH) throw new RangeError(`public key: expected 32 bytes, got ${publicKey.length}`);
     this.publicKey = Uint8Array.from(publicKey);
     this.publicKeyBase64 = keyToBase64(this.publicKey);
-    this.initialHash = initialHashFor(this.publicKey);
-    this.cookies = new CookieState(this.publicKey);
+    this.initialHash = initialHashFor(host.crypto, this.publicKey);
+    this.cookies = new CookieState(host.crypto, this.publicKey);
     this.timers = new Timers(host.crypto.random);
     this.localKeyChanged();
   }
 
   /** §6.1: the session before `current`, kept so packets still in flight on it decrypt. */
-  get previous(): Keypair | null {
+  get previous(): Keypair<Peer> | null {
     return this.previous_;
   }
 
   /** The session we send with (once usable: see sendingKeypair). */
-  get current(): Keypair | null {
+  get current(): Keypair<Peer> | null {
     return this.current_;
   }
 
   /** A session we made as responder that the initiator has not used yet: we may not send on it (§5.4.5) until the
    *  first packet on it arrives, which makes it current. */
-  get next(): Keypair | null {
+  get next(): Keypair<Peer> | null {
     return this.next_;
   }
 
@@ -175,7 +179,7 @@ export class Peer implements RemoteStatic {
   /** The session to send with now, or null: none, not yet confirmed, or past REJECT_AFTER_TIME/MESSAGES.
    *  §6.2: when the session wants renewing (initiator and older than REKEY_AFTER_TIME, or REKEY_AFTER_MESSAGES
    *  sent) this also asks for a handshake. */
-  sendingKeypair(now: number): Keypair | null {
+  sendingKeypair(now: number): Keypair<Peer> | null {
     const kp = this.current_;
     if (kp === null) return null;
     const age = now - kp.created;
@@ -186,7 +190,7 @@ export class Peer implements RemoteStatic {
 
   /** Reserves n consecutive counters on kp: returns the first, or -1 when they would reach
    *  REJECT_AFTER_MESSAGES (or kp was erased). */
-  reserveCounters(kp: Keypair, n: number): number {
+  reserveCounters(kp: Keypair<Peer>, n: number): number {
     const first = kp.sendCounter;
     if (!kp.alive || first + n > REJECT_AFTER_MESSAGES) return -1;
     kp.sendCounter = first + n;
@@ -205,14 +209,14 @@ export class Peer implements RemoteStatic {
   // ---- receive path (per packet: no allocation)
 
   /** Cheap check before decrypting: the counter is not replayed, not too old, not past the limit. */
-  replayMayAccept(kp: Keypair, counter: number): boolean {
+  replayMayAccept(kp: Keypair<Peer>, counter: number): boolean {
     return kp.alive && kp.replay.mayAccept(counter, REJECT_AFTER_MESSAGES);
   }
 
   /** After a transport message on kp opened: records the counter (§5.4.6), confirms a new session, runs the
    *  timers. False when the packet must be dropped (replayed, too old, session expired or erased). When this
    *  confirms a session, sendingKeypair starts returning it: a shell holding staged packets should retry them. */
-  packetReceived(now: number, kp: Keypair, counter: number, isKeepalive: boolean): boolean {
+  packetReceived(now: number, kp: Keypair<Peer>, counter: number, isKeepalive: boolean): boolean {
     if (!kp.alive || now - kp.created >= REJECT_AFTER_TIME) return false;
     if (!kp.replay.accept(counter, REJECT_AFTER_MESSAGES)) return false;
     if (kp === this.next_) this.confirmNext(now);
@@ -244,8 +248,8 @@ export class Peer implements RemoteStatic {
     if (t.initiationAt === Infinity && now - this.lastSentInitiation >= REKEY_TIMEOUT) t.initiationAt = now;
   }
 
-  /** A handshake initiation to send now, or null: no private key, the peer is ourselves, or one went out less
-   *  than REKEY_TIMEOUT ago. Arms the retry timer. */
+  /** A handshake initiation to send now, or null: no private key, no endpoint, the peer is ourselves, or one went
+   *  out less than REKEY_TIMEOUT ago. Arms the retry timer. */
   createInitiation(now: number): Uint8Array | null {
     this.timers.attempts = 0;
     return this.initiate(now);
@@ -305,7 +309,7 @@ export class Peer implements RemoteStatic {
 
   private initiate(now: number): Uint8Array | null {
     const local = this.host.local;
-    if (local === null || this.isSelf_ || this.removed) return null;
+    if (local === null || this.isSelf_ || this.removed || !this.hasEndpoint) return null;
     if (now - this.lastSentInitiation < REKEY_TIMEOUT) return null;
     const indices = this.host.indices;
     const oldIndex = this.pending.ephemeral !== null ? this.pending.localIndex : -1;
@@ -415,6 +419,15 @@ export class Peer implements RemoteStatic {
     this.cookies.zero();
   }
 
+  /** The shell's interface went down: sessions and any handshake in progress are erased and every timer stops
+   *  (the persistent keepalive interval stays configured); the next initiation may go out at once. */
+  stop(): void {
+    this.eraseSessions();
+    this.timers.stop();
+    this.timers.zeroAt = Infinity;
+    this.lastSentInitiation = -Infinity;
+  }
+
   private confirmNext(now: number): void {
     this.drop(this.previous_);
     this.previous_ = this.current_;
@@ -434,7 +447,7 @@ export class Peer implements RemoteStatic {
     this.pending.clear();
   }
 
-  private drop(kp: Keypair | null): void {
+  private drop(kp: Keypair<Peer> | null): void {
     if (kp === null) return;
     this.host.indices.free(kp.localIndex);
     kp.zero();

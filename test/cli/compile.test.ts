@@ -4,37 +4,43 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { exec, hasCommand, isRoot, linkExists, Made, ourDaemon, ROOT, sh, socketExists, uid, waitUntil } from "./helpers.ts";
+import { linkExists, socketExists } from "../support/net.ts";
+import { type RunOptions, hasCommand, poll, run, runSync, shell } from "../support/process.ts";
+import { REPO, daemonEnv, isRoot, ourDaemon, uniqueTag } from "../support/programs.ts";
+import { Scope } from "../support/scope.ts";
+import { socketPath } from "../../src/uapi/socket.ts";
+// A program run as the CLI tests run one: from the repository, with the daemon choice, whatever its exit code.
+const runIn = (cmd: string[], opts: RunOptions = {}) => run(cmd, { check: false, cwd: REPO, ...opts, env: { ...daemonEnv, ...opts.env } });
 
 setDefaultTimeout(180_000);
 
 const dir = mkdtempSync(join(tmpdir(), "bunwg-compiled-"));
 const bin = join(dir, "bunwg");
-const id = uid();
-const made = new Made();
+const id = uniqueTag();
+const scope = new Scope();
 // The compiled binary is tested as itself: no BUNWG_DAEMON override reaches it.
 const noOverride = { BUNWG_DAEMON: "" };
 
 function runBin(args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}) {
-  return exec([bin, ...args], { cwd: dir, stdin: opts.stdin, env: { ...noOverride, ...opts.env }, timeoutMs: 60_000 });
+  return runIn([bin, ...args], { cwd: dir, stdin: opts.stdin, env: { ...noOverride, ...opts.env }, timeoutMs: 60_000 });
 }
 
 describe("standalone executable", () => {
   beforeAll(async () => {
-    const r = await exec([process.execPath, "run", "compile"], { cwd: ROOT, timeoutMs: 170_000 });
+    const r = await runIn([process.execPath, "run", "compile"], { cwd: REPO, timeoutMs: 170_000 });
     if (r.code !== 0) throw new Error(`bun run compile failed:\n${r.stdout}${r.stderr}`);
-    copyFileSync(join(ROOT, "dist", "bunwg"), bin);
-    sh(`chmod 755 ${bin}`);
+    copyFileSync(join(REPO, "dist", "bunwg"), bin);
+    shell(`chmod 755 ${bin}`);
   });
   afterAll(async () => {
-    await made.cleanup();
+    await scope.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   test("is one 64-bit ELF file, alone in its directory", () => {
-    const file = sh(`file -b ${bin}`).stdout;
+    const file = shell(`file -b ${bin}`).stdout;
     if (file) expect(file).toContain("ELF 64-bit");
-    expect(sh(`ls -A ${dir}`).stdout.trim()).toBe("bunwg");
+    expect(shell(`ls -A ${dir}`).stdout.trim()).toBe("bunwg");
   });
 
   test("genkey / pubkey / genpsk", async () => {
@@ -73,10 +79,10 @@ describe("standalone executable", () => {
 
   test.skipIf(!isRoot || !ourDaemon)("`./bunwg IFNAME` runs the daemon; `./bunwg ifconfig` configures and destroys it", async () => {
     const ifname = `bwx${id}`;
-    made.interfaces.push(ifname);
+    scope.interface(ifname);
     const start = await runBin([ifname]);
     expect(start.code).toBe(0);
-    expect(await waitUntil(() => socketExists(ifname), 5000)).toBe(true);
+    expect(await poll(() => socketExists(ifname), 5000)).toBe(true);
     const key = (await runBin(["genkey"])).stdout.trim();
     const set = await runBin(["ifconfig", ifname, "wgkey", key, "wgport", "0", "10.99.1.1/24"]);
     expect(set.stderr).toBe("");
@@ -89,33 +95,33 @@ describe("standalone executable", () => {
     const created = await runBin(["ifconfig", ifname, "create", "wgport", "0"]);
     expect(created.stderr).toBe("");
     expect(created.code).toBe(0);
-    const pid = sh(`ss -xlpnH src /var/run/wireguard/${ifname}.sock`).stdout.match(/pid=(\d+)/)?.[1];
+    const pid = runSync(["ss", "-xlpnH", "src", socketPath(ifname)], { check: false }).stdout.match(/pid=(\d+)/)?.[1];
     expect(pid).toBeDefined();
-    expect(sh(`readlink /proc/${pid}/exe`).stdout.trim()).toBe(bin);
+    expect(shell(`readlink /proc/${pid}/exe`).stdout.trim()).toBe(bin);
     expect((await runBin(["ifconfig", ifname, "destroy"])).code).toBe(0);
   });
 
   test.skipIf(!isRoot || !ourDaemon || !hasCommand("wg-quick"))("WG_QUICK_USERSPACE_IMPLEMENTATION=./bunwg wg-quick up / down", async () => {
     const ifname = `bwq${id}`;
     const ns = `bwqns${id}`;
-    made.interfaces.push(ifname);
-    made.namespaces.push(ns);
-    sh(`ip netns add ${ns}`);
+    scope.interface(ifname);
+    scope.track(ns);
+    shell(`ip netns add ${ns}`);
     const conf = join(dir, `${ifname}.conf`);
     const key = (await runBin(["genkey"])).stdout.trim();
     const peer = (await runBin(["pubkey"], { stdin: (await runBin(["genkey"])).stdout })).stdout.trim();
     writeFileSync(conf, `[Interface]\nPrivateKey = ${key}\nAddress = 10.98.0.1/24\nListenPort = 0\n\n[Peer]\nPublicKey = ${peer}\nAllowedIPs = 10.98.0.2/32\n`, { mode: 0o600 });
     const env = { WG_QUICK_USERSPACE_IMPLEMENTATION: "./bunwg", WG_ENDPOINT_RESOLUTION_RETRIES: "1" };
     // Inside a namespace of our own, so wg-quick's addresses and routes touch nothing else.
-    const up = await exec(["ip", "netns", "exec", ns, "wg-quick", "up", conf], { cwd: dir, env: { ...noOverride, ...env }, timeoutMs: 60_000 });
+    const up = await runIn(["ip", "netns", "exec", ns, "wg-quick", "up", conf], { cwd: dir, env: { ...noOverride, ...env }, timeoutMs: 60_000 });
     if (up.code !== 0) console.error(up.stdout, up.stderr);
     expect(up.code).toBe(0);
     expect(linkExists(ifname, ns)).toBe(true);
-    const wgShow = sh(`wg show ${ifname}`).stdout;
+    const wgShow = shell(`wg show ${ifname}`).stdout;
     expect(wgShow).toContain(`peer: ${peer}`);
-    expect(sh(`ip -n ${ns} -br addr show dev ${ifname}`).stdout).toContain("10.98.0.1/24");
-    const down = await exec(["ip", "netns", "exec", ns, "wg-quick", "down", conf], { cwd: dir, env: { ...noOverride, ...env }, timeoutMs: 60_000 });
+    expect(shell(`ip -n ${ns} -br addr show dev ${ifname}`).stdout).toContain("10.98.0.1/24");
+    const down = await runIn(["ip", "netns", "exec", ns, "wg-quick", "down", conf], { cwd: dir, env: { ...noOverride, ...env }, timeoutMs: 60_000 });
     expect(down.code).toBe(0);
-    expect(await waitUntil(() => !socketExists(ifname), 5000)).toBe(true);
+    expect(await poll(() => !socketExists(ifname), 5000)).toBe(true);
   });
 });

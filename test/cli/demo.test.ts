@@ -1,13 +1,15 @@
 // `wg.ts demo`: builds the seed's EXAMPLES, pings across, shows both, measures, and leaves nothing behind —
 // also when interrupted.
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { daemonEnv, daemonName, hasCommand, isRoot, linkExists, sh, socketExists, WG_TS, ROOT, waitUntil } from "./helpers.ts";
+import { linkExists, socketExists } from "../support/net.ts";
+import { hasCommand, poll, shell } from "../support/process.ts";
+import { REPO, WG_TS, daemonEnv, daemonName, isRoot } from "../support/programs.ts";
 
 setDefaultTimeout(120_000);
 
 function leftovers(id: string): string[] {
   const found: string[] = [];
-  if (sh(`ip netns list`).stdout.includes(id)) found.push(`namespace *${id}`);
+  if (shell(`ip netns list`).stdout.includes(id)) found.push(`namespace *${id}`);
   for (const n of [`wg1-${id}`, `wg2-${id}`]) {
     if (socketExists(n)) found.push(`socket ${n}`);
     if (linkExists(n)) found.push(`link ${n}`);
@@ -18,7 +20,7 @@ function leftovers(id: string): string[] {
 describe.skipIf(!isRoot)(`demo against ${daemonName}`, () => {
   test("the ping crosses, both interfaces are shown, everything is removed; exit 0", async () => {
     const proc = Bun.spawn([process.execPath, WG_TS, "demo", "--seconds", "1"], {
-      cwd: ROOT,
+      cwd: REPO,
       env: { ...process.env, ...daemonEnv },
       stdout: "pipe",
       stderr: "pipe",
@@ -40,9 +42,9 @@ describe.skipIf(!isRoot)(`demo against ${daemonName}`, () => {
     expect(leftovers(id!)).toEqual([]);
   });
 
-  test("SIGTERM part-way: the demo removes what it made and exits 143", async () => {
+  test("SIGTERM part-way: the demo removes what it scope and exits 143", async () => {
     const proc = Bun.spawn([process.execPath, WG_TS, "demo", "--seconds", "0"], {
-      cwd: ROOT,
+      cwd: REPO,
       env: { ...process.env, ...daemonEnv },
       stdout: "pipe",
       stderr: "pipe",
@@ -52,7 +54,7 @@ describe.skipIf(!isRoot)(`demo against ${daemonName}`, () => {
       for await (const chunk of proc.stdout) out += new TextDecoder().decode(chunk);
     })();
     // Interrupt once the first interface exists.
-    const started = await waitUntil(() => /\+ ifconfig wg2-/.test(out), 30_000);
+    const started = await poll(() => /\+ ifconfig wg2-/.test(out), 30_000);
     expect(started).toBe(true);
     const id = out.match(/bwgdemo1-([0-9a-f]{6})/)![1]!;
     proc.kill("SIGTERM");

@@ -1,17 +1,24 @@
 // `wg.ts ifconfig` and `wg.ts show` against a running daemon: ours once src/device/daemon.ts exists, Debian's
 // wireguard-go before (then the bunwg_* extension checks are skipped, and their refusal is checked instead).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { daemonName, hasCommand, isRoot, linkExists, Made, ourDaemon, sh, socketExists, uid, wg, freePort, waitUntil } from "./helpers.ts";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, linkExists, socketExists } from "../support/net.ts";
+import { hasCommand, poll, shell } from "../support/process.ts";
+import { REPO, bunwg, daemonName, isRoot, ourDaemon, uniqueTag } from "../support/programs.ts";
+import { Scope } from "../support/scope.ts";
+import { DROP_REASONS } from "../../src/device/counters.ts";
 
 setDefaultTimeout(60_000);
 
-const id = uid();
+const id = uniqueTag();
 const A = `bwca${id}`;
 const B = `bwcb${id}`;
 const NS = `bwcns${id}`;
-const made = new Made();
-made.interfaces.push(A, B);
-made.namespaces.push(NS);
+const scope = new Scope();
+scope.interface(A); scope.interface(B);
+scope.track(NS);
 
 const rand = () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64");
 const keyA = rand();
@@ -20,26 +27,26 @@ const peer2 = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("
 let portA = 0;
 
 async function status(ifname: string): Promise<string> {
-  const r = await wg(["ifconfig", ifname]);
+  const r = await bunwg(["ifconfig", ifname]);
   expect(r.stderr).toBe("");
   expect(r.code).toBe(0);
   return r.stdout;
 }
 
 async function statusJson(ifname: string): Promise<any> {
-  const r = await wg(["ifconfig", ifname, "--json"]);
+  const r = await bunwg(["ifconfig", ifname, "--json"]);
   expect(r.code).toBe(0);
   return JSON.parse(r.stdout);
 }
 
 async function ok(args: string[]): Promise<void> {
-  const r = await wg(["ifconfig", ...args]);
+  const r = await bunwg(["ifconfig", ...args]);
   if (r.code !== 0) throw new Error(`ifconfig ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
   expect(r.stdout).toBe("");
 }
 
 async function fails(args: string[], ...mentions: string[]): Promise<string> {
-  const r = await wg(["ifconfig", ...args]);
+  const r = await bunwg(["ifconfig", ...args]);
   expect(r.code).not.toBe(0);
   for (const m of mentions) expect(r.stderr).toContain(m);
   return r.stderr;
@@ -51,7 +58,7 @@ describe.skipIf(!isRoot)(`ifconfig against ${daemonName}`, () => {
     portA = await freePort();
   });
   afterAll(async () => {
-    await made.cleanup();
+    await scope.close();
   });
 
   test("create with wgport and wgkey; the status shows them in OpenBSD's layout", async () => {
@@ -65,7 +72,7 @@ describe.skipIf(!isRoot)(`ifconfig against ${daemonName}`, () => {
     const expected = Bun.spawnSync([process.execPath, "wg.ts", "pubkey"], { stdin: new TextEncoder().encode(keyA) }).stdout.toString().trim();
     const pub = Bun.spawnSync(["sh", "-c", "grep wgpubkey | cut -d ' ' -f 2"], { stdin: new TextEncoder().encode(text) }).stdout.toString();
     expect(pub).toBe(`${expected}\n`);
-    if (hasCommand("wg")) expect(sh(`wg show ${A} public-key`).stdout.trim()).toBe(expected);
+    if (hasCommand("wg")) expect(shell(`wg show ${A} public-key`).stdout.trim()).toBe(expected);
   });
 
   test("create on an existing interface fails and leaves it alone", async () => {
@@ -102,6 +109,24 @@ describe.skipIf(!isRoot)(`ifconfig against ${daemonName}`, () => {
     expect(p1.wgaip.sort()).toEqual(["10.9.0.0/16", "192.168.77.2/32"]);
   });
 
+  test("counters: the interface's and each peer's in the text, all of them in --json (our daemon; none for others)", async () => {
+    const text = await status(A);
+    const j = await statusJson(A);
+    if (!ourDaemon) {
+      expect(j.counters).toBeNull();
+      expect(text).not.toContain("packets: tx");
+      return;
+    }
+    expect(text).toMatch(/\n\tpackets: tx \d+, rx \d+ \(bytes: tx \d+, rx \d+\)\n\thandshakes: initiated \d+, completed \d+, failed \d+, cookies sent \d+\n\tdropped: \d+/);
+    const block2 = text.slice(text.indexOf(`\twgpeer ${peer2}`));
+    // Nothing went through yet: peer2 has no keepalive, so no handshake either.
+    expect(block2).toContain("\t\tpackets: tx 0, rx 0 (bytes: tx 0, rx 0)\n\t\thandshakes: initiated 0, completed 0, failed 0\n\t\tdropped: 0\n");
+    const p2 = j.peers.find((p: any) => p.wgpeer === peer2);
+    expect(p2.counters).toMatchObject({ rx_packets: 0, tx_packets: 0, rx_bytes: 0, tx_bytes: 0, handshakes_completed: 0 });
+    expect(Object.keys(j.counters.dropped)).toEqual([...DROP_REASONS]);
+    expect(j.counters.cookies_sent).toBe(0);
+  });
+
   test("-wgaip, -wgpsk, -wgpka change only what they name", async () => {
     await ok([A, "wgpeer", peer1, "-wgaip", "10.9.0.0/16", "-wgpsk", "-wgpka"]);
     const p1 = (await statusJson(A)).peers.find((p: any) => p.wgpeer === peer1);
@@ -128,7 +153,7 @@ describe.skipIf(!isRoot)(`ifconfig against ${daemonName}`, () => {
     expect(text.split("\n")[0]).toMatch(/<UP,/);
     expect(text).toContain("\tinet 10.77.1.1 netmask 0xffffff00");
     expect(text).toContain("\tinet6 fd00:77::1 prefixlen 64");
-    expect(sh(`ip -br addr show dev ${A}`).stdout).toContain("10.77.1.1/24");
+    expect(shell(`ip -br addr show dev ${A}`).stdout).toContain("10.77.1.1/24");
     await ok([A, "mtu", "1380", "down"]);
     text = await status(A);
     expect(text.split("\n")[0]).toMatch(/ mtu 1380$/);
@@ -142,13 +167,13 @@ describe.skipIf(!isRoot)(`ifconfig against ${daemonName}`, () => {
     expect(linkExists(A)).toBe(false);
     expect(linkExists(A, NS)).toBe(true);
     await ok([A, "10.77.2.1/24"]);
-    expect(sh(`ip -n ${NS} -br addr show dev ${A}`).stdout).toContain("10.77.2.1/24");
+    expect(shell(`ip -n ${NS} -br addr show dev ${A}`).stdout).toContain("10.77.2.1/24");
     const text = await status(A);
     expect(text.split("\n")[0]).toContain(` rdomain ${NS} `);
     expect(text).toContain("\tinet 10.77.2.1 netmask 0xffffff00");
     // The UDP socket stays where the daemon runs: the default namespace.
-    expect(sh(`ss -ulnH 'sport = :${portA}'`).stdout).toContain(`:${portA}`);
-    expect(sh(`ip netns exec ${NS} ss -ulnH 'sport = :${portA}'`).stdout.trim()).toBe("");
+    expect(shell(`ss -ulnH 'sport = :${portA}'`).stdout).toContain(`:${portA}`);
+    expect(shell(`ip netns exec ${NS} ss -ulnH 'sport = :${portA}'`).stdout.trim()).toBe("");
     await ok([A, "rdomain", "0"]);
     expect(linkExists(A)).toBe(true);
     expect((await statusJson(A)).rdomain).toBeNull();
@@ -175,17 +200,17 @@ describe.skipIf(!isRoot)(`ifconfig against ${daemonName}`, () => {
   });
 
   test("show: wg(8)-like text for one or all, and JSON", async () => {
-    const one = await wg(["show", A]);
+    const one = await bunwg(["show", A]);
     expect(one.code).toBe(0);
     expect(one.stdout).toStartWith(`interface: ${A}\n`);
     expect(one.stdout).toContain(`  listening port: ${portA}\n`);
     expect(one.stdout).toContain("  private key: (hidden)\n");
-    const all = await wg(["show"]);
+    const all = await bunwg(["show"]);
     expect(all.stdout).toContain(`interface: ${A}\n`);
     expect(all.stdout).toContain(`interface: ${B}\n`);
-    const j = await wg(["show", A, "--json"]);
+    const j = await bunwg(["show", A, "--json"]);
     expect(JSON.parse(j.stdout)).toMatchObject({ name: A, wgport: portA, rdomain: NS });
-    const missing = await wg(["show", `nope${id}`]);
+    const missing = await bunwg(["show", `nope${id}`]);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toContain(`nope${id}: no such interface`);
   });
@@ -198,27 +223,38 @@ describe.skipIf(!isRoot)(`ifconfig against ${daemonName}`, () => {
     await fails([A, "bogus"], 'unknown word "bogus"');
     await fails(["this-name-is-too-long"], "interface name: expected 1-15 characters");
     for (const cmd of ["ifconfig", "show", "demo"]) {
-      const h = await wg([cmd, "--help"]);
+      const h = await bunwg([cmd, "--help"]);
       expect(h.code).toBe(0);
       expect(h.stdout).toContain(cmd);
     }
-    expect((await wg(["ifconfig", "--help"])).stdout).toContain("wgendpoint ADDR PORT");
+    expect((await bunwg(["ifconfig", "--help"])).stdout).toContain("wgendpoint ADDR PORT");
   });
 
   test.skipIf(!hasCommand("setpriv"))("not root: named as such", async () => {
-    const r = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "wg.ts", "ifconfig", A, "up"], {
-      env: { ...process.env, HOME: "/tmp", BUN_INSTALL_CACHE_DIR: "/tmp" },
-      stdout: "pipe",
-      stderr: "pipe",
-      timeout: 20_000,
-    });
-    expect(r.exitCode).not.toBe(0);
-    expect(r.stderr.toString()).toContain("must be root");
+    // The checkout may sit where only root can read it (e.g. under /root, mode 0700): the unprivileged run gets
+    // wg.ts bundled into a directory of its own that everyone can read.
+    const dir = mkdtempSync(join(tmpdir(), "bunwg-nonroot-"));
+    try {
+      chmodSync(dir, 0o755);
+      const built = await Bun.build({ entrypoints: [join(REPO, "wg.ts")], target: "bun", outdir: dir });
+      expect(built.success).toBe(true);
+      const r = Bun.spawnSync(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, join(dir, "wg.js"), "ifconfig", A, "up"], {
+        cwd: dir,
+        env: { ...process.env, HOME: "/tmp", BUN_INSTALL_CACHE_DIR: "/tmp" },
+        stdout: "pipe",
+        stderr: "pipe",
+        timeout: 20_000,
+      });
+      expect(r.exitCode).not.toBe(0);
+      expect(r.stderr.toString()).toContain("must be root");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("destroy removes the interface (from its namespace) and the daemon exits", async () => {
     await ok([A, "destroy"]);
-    expect(await waitUntil(() => !socketExists(A), 5000)).toBe(true);
+    expect(await poll(() => !socketExists(A), 5000)).toBe(true);
     expect(linkExists(A, NS)).toBe(false);
     await ok([B, "destroy"]);
     expect(socketExists(B)).toBe(false);

@@ -4,7 +4,12 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { daemonEnv, daemonName, exec, freePort, isRoot, Made, ROOT, sh, udpPortFree, uid } from "./helpers.ts";
+import { freePort, udpPortFree } from "../support/net.ts";
+import { type RunOptions, run, shell } from "../support/process.ts";
+import { REPO, daemonEnv, daemonName, isRoot, uniqueTag } from "../support/programs.ts";
+import { Scope } from "../support/scope.ts";
+// A program run as the CLI tests run one: from the repository, with the daemon choice, whatever its exit code.
+const runIn = (cmd: string[], opts: RunOptions = {}) => run(cmd, { check: false, cwd: REPO, ...opts, env: { ...daemonEnv, ...opts.env } });
 
 setDefaultTimeout(90_000);
 
@@ -20,20 +25,20 @@ ifconfig wg1 192.168.5.1/24
 ifconfig wg2 192.168.5.2/24
 `;
 
-const SEED_FILES = [join(ROOT, "..", "shared", "seed", "000_7f7844bc9e545267.txt"), "/work/shared/seed/000_7f7844bc9e545267.txt"];
+const SEED_FILES = [join(REPO, "..", "shared", "seed", "000_7f7844bc9e545267.txt"), "/work/shared/seed/000_7f7844bc9e545267.txt"];
 
-const id = uid();
+const id = uniqueTag();
 const IF1 = `bwsa${id}`;
 const IF2 = `bwsb${id}`;
 const NS1 = `bwsns1${id}`;
 const NS2 = `bwsns2${id}`;
-const made = new Made();
-made.interfaces.push(IF1, IF2);
-made.namespaces.push(NS1, NS2);
+const scope = new Scope();
+scope.interface(IF1); scope.interface(IF2);
+scope.track(NS1); scope.track(NS2);
 
 describe.skipIf(!isRoot)(`wg(4) EXAMPLES, verbatim, against ${daemonName}`, () => {
   afterAll(async () => {
-    await made.cleanup();
+    await scope.close();
   });
 
   test("the script here is the seed's, word for word", () => {
@@ -64,25 +69,25 @@ describe.skipIf(!isRoot)(`wg(4) EXAMPLES, verbatim, against ${daemonName}`, () =
       .replace(/rdomain 2$/m, `rdomain ${NS2}`)
       .replace(/\b111\b/g, String(p1))
       .replace(/\b222\b/g, String(p2));
-    const run = await exec(["sh", "-e", "-c", script], { env: daemonEnv, timeoutMs: 60_000 });
-    if (run.code !== 0) console.error(run.stdout, run.stderr);
-    expect(run.code).toBe(0);
-    expect(run.stderr).toBe("");
+    const result = await runIn(["sh", "-e", "-c", script], { env: daemonEnv, timeoutMs: 60_000 });
+    if (result.code !== 0) console.error(result.stdout, result.stderr);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toBe("");
 
     // route -T1 exec ping 192.168.5.2
-    const ping = sh(`ip netns exec ${NS1} ping -c 3 -i 0.2 -W 3 192.168.5.2`);
+    const ping = shell(`ip netns exec ${NS1} ping -c 3 -i 0.2 -W 3 192.168.5.2`);
     if (ping.code !== 0) console.error(ping.stdout, ping.stderr);
     expect(ping.code).toBe(0);
     expect(ping.stdout).toMatch(/3 received/);
 
     // netstat -ln: the tunnel's UDP sockets are in the default namespace, not in the interfaces' ones.
-    const ss = sh("ss -ulnH").stdout;
+    const ss = shell("ss -ulnH").stdout;
     expect(ss).toMatch(new RegExp(`:${p1}\\s`));
     expect(ss).toMatch(new RegExp(`:${p2}\\s`));
-    expect(sh(`ip netns exec ${NS1} ss -ulnH`).stdout).not.toMatch(new RegExp(`:(${p1}|${p2})\\s`));
+    expect(shell(`ip netns exec ${NS1} ss -ulnH`).stdout).not.toMatch(new RegExp(`:(${p1}|${p2})\\s`));
 
     // Both ends saw traffic: a handshake and counted bytes.
-    const st = await exec([process.execPath, "wg.ts", "ifconfig", IF1, "--json"], { env: daemonEnv });
+    const st = await runIn([process.execPath, "wg.ts", "ifconfig", IF1, "--json"], { env: daemonEnv });
     const j = JSON.parse(st.stdout);
     expect(j.rdomain).toBe(NS1);
     expect(j.peers[0].lastHandshake).not.toBeNull();

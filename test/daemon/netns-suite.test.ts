@@ -6,6 +6,7 @@
 import { test, expect } from "bun:test";
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { logPath } from "../../src/device/log.ts";
 
 const WG_TS = join(import.meta.dir, "..", "..", "wg.ts");
 
@@ -30,7 +31,7 @@ if (why) console.warn(`skipping wireguard-go's netns.sh suite: ${why}`);
 
 test.skipIf(why !== "")("wireguard-go's tests/netns.sh passes against bunwg, whole", async () => {
   // The script names its interfaces wg0-wg2: remove the daemon logs it leaves, but none that existed before.
-  const logs = ["wg0", "wg1", "wg2"].map((i) => `/var/log/bunwg/${i}.log`).filter((p) => !existsSync(p));
+  const logs = ["wg0", "wg1", "wg2"].map((i) => logPath(i)).filter((p) => !existsSync(p));
   try {
     await runSuite();
   } finally {

@@ -3,8 +3,8 @@ import { describe, expect, test } from "bun:test";
 import { blake2s } from "@noble/hashes/blake2.js";
 import { nobleAead } from "../../src/crypto/aead.ts";
 import { REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME, REKEY_TIMEOUT } from "../../src/noise/constants.ts";
-import { Engine } from "../../src/noise/index.ts";
 import { handshake, hex, makePair, open, seal, seededRandom, SRC_A, SRC_B, UNIX_OFFSET } from "./helpers.ts";
+import { testEngine } from "./helpers.ts";
 
 const aead = nobleAead();
 
@@ -76,7 +76,7 @@ describe("handshake rejections", () => {
 
   test("unknown static key: invalid-initiation", () => {
     const p = makePair();
-    const stranger = new Engine({ aead, random: seededRandom(99), unixTimeOffset: UNIX_OFFSET });
+    const stranger = testEngine(99);
     stranger.setPrivateKey(new Uint8Array(32).fill(9));
     const init = stranger.addPeer(p.b.publicKey!).createInitiation(0)!;
     expect(p.b.consumeHandshake(0, init, SRC_A, false)).toEqual({
@@ -154,12 +154,12 @@ describe("handshake rejections", () => {
   });
 
   test("a peer with our own public key is ignored", () => {
-    const e = new Engine({ aead, random: seededRandom(4), unixTimeOffset: UNIX_OFFSET });
+    const e = testEngine(4);
     e.setPrivateKey(new Uint8Array(32).fill(3));
     const self = e.addPeer(e.publicKey!);
     expect(self.createInitiation(0)).toBeNull();
     // an initiation claiming our own static key (made by an engine holding our private key)
-    const twin = new Engine({ aead, random: seededRandom(5), unixTimeOffset: UNIX_OFFSET });
+    const twin = testEngine(5);
     twin.setPrivateKey(new Uint8Array(32).fill(3));
     twin.setPrivateKey(new Uint8Array(32).fill(3)); // same key again: a no-op
     const init = twin.addPeer(e.publicKey!).createInitiation(0);

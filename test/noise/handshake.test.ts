@@ -1,7 +1,7 @@
 // A full handshake and transport exchange between two engines (§5.4.2–§5.4.6).
 import { describe, expect, test } from "bun:test";
 import { loadAead, nobleAead } from "../../src/crypto/aead.ts";
-import { nobleX25519 } from "../../src/noise/index.ts";
+import { nobleX25519 } from "../../src/crypto/x25519.ts";
 import { handshake, hex, makePair, open, seal } from "./helpers.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);

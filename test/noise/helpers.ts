@@ -2,7 +2,9 @@
 // and a loop that carries one handshake between two engines.
 
 import { nobleAead, type Aead } from "../../src/crypto/aead.ts";
-import { Engine, type Keypair, type Peer, type X25519 } from "../../src/noise/index.ts";
+import { jsSuite } from "../../src/crypto/suite.ts";
+import { defaultX25519 } from "../../src/crypto/x25519.ts";
+import { Engine, type Keypair, type NoiseCrypto, type Peer, type X25519 } from "../../src/noise/index.ts";
 import { readCounter, writeTransportHeader } from "../../src/noise/messages.ts";
 
 /** A deterministic random source (xorshift32); never use outside tests. */
@@ -34,11 +36,17 @@ export interface Pair {
 export const SRC_A = unhex("7f000001ca6c"); // 127.0.0.1:51820
 export const SRC_B = unhex("7f000002ca6d");
 
-export function makePair(opts: { seed?: number; psk?: Uint8Array | "mismatch"; aead?: Aead; x25519?: X25519 } = {}): Pair {
+/** An engine on the JS suite (with the fast X25519) and a seeded random source — `parts` replaces any backend —
+ *  on the fake clock. */
+export function testEngine(seed: number, parts: Partial<NoiseCrypto> = {}): Engine {
+  return new Engine({ crypto: jsSuite({ x25519: defaultX25519(), random: seededRandom(seed), ...parts }), unixTimeOffset: UNIX_OFFSET });
+}
+
+export function makePair(opts: { seed?: number; psk?: Uint8Array | "mismatch"; aead?: Aead; x25519?: X25519; crypto?: Partial<NoiseCrypto> } = {}): Pair {
   const seed = opts.seed ?? 1;
-  const aead = opts.aead ?? nobleAead();
-  const a = new Engine({ aead, random: seededRandom(seed), x25519: opts.x25519, unixTimeOffset: UNIX_OFFSET });
-  const b = new Engine({ aead, random: seededRandom(seed + 1000), x25519: opts.x25519, unixTimeOffset: UNIX_OFFSET });
+  const parts: Partial<NoiseCrypto> = { aead: opts.aead ?? nobleAead(), ...(opts.x25519 ? { x25519: opts.x25519 } : {}), ...opts.crypto };
+  const a = testEngine(seed, parts);
+  const b = testEngine(seed + 1000, parts);
   const ka = new Uint8Array(32);
   seededRandom(seed + 7)(ka);
   const kb = new Uint8Array(32);

@@ -7,8 +7,11 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadAead } from "../../src/crypto/aead.ts";
-import { Engine, keyToBase64, type Keypair, type Peer } from "../../src/noise/index.ts";
+import { defaultSuite } from "../../src/crypto/suite.ts";
+import { Engine, type Keypair, type Peer } from "../../src/noise/index.ts";
+import { keyToBase64 } from "../../src/text/codec.ts";
 import { readCounter, readU32, writeTransportHeader } from "../../src/noise/messages.ts";
+import { socketPath } from "../../src/uapi/socket.ts";
 
 const IMPLS = ["/usr/bin/wireguard-go", "/opt/wggo-latest/wireguard"].filter((p) => existsSync(p));
 const canRun = process.getuid?.() === 0 && IMPLS.length > 0 && existsSync("/dev/net/tun") && Bun.which("wg") !== null;
@@ -81,11 +84,11 @@ describe.skipIf(!canRun).each(IMPLS)("against %s", (impl) => {
 
     // our side
     const aead = loadAead();
-    const engine = new Engine({ aead, random });
+    const engine = new Engine({ crypto: defaultSuite({ aead, random }) });
     engine.setPrivateKey(crypto.getRandomValues(new Uint8Array(32)));
     const theirPrivate = crypto.getRandomValues(new Uint8Array(32)); // unclamped on purpose: both must clamp
     const psk = crypto.getRandomValues(new Uint8Array(32));
-    const keyOf = new Engine({ aead, random });
+    const keyOf = new Engine({ crypto: defaultSuite({ aead, random }) });
     keyOf.setPrivateKey(theirPrivate);
     const peer: Peer = engine.addPeer(keyOf.publicKey!);
     peer.setPresharedKey(psk);
@@ -110,7 +113,7 @@ describe.skipIf(!canRun).each(IMPLS)("against %s", (impl) => {
     cleanups.push(() => sh("ip", "netns", "del", ns));
     const wg = Bun.spawn([impl, "-f", ifname], { stdout: "ignore", stderr: "ignore", env: { ...process.env, LOG_LEVEL: "error" } });
     cleanups.push(() => wg.kill());
-    await until("the wireguard-go socket", () => (existsSync(`/var/run/wireguard/${ifname}.sock`) ? true : undefined));
+    await until("the wireguard-go socket", () => (existsSync(socketPath(ifname)) ? true : undefined));
     writeFileSync(join(dir, "priv"), keyToBase64(theirPrivate));
     writeFileSync(join(dir, "psk"), keyToBase64(psk));
     sh("wg", "set", ifname, "private-key", join(dir, "priv"), "listen-port", String(theirPort),

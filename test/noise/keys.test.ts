@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { clampPrivateKey, keyFromBase64, keyFromHex, keyToBase64, keyToHex } from "../../src/noise/keys.ts";
-import { Engine } from "../../src/noise/index.ts";
+import { clampPrivateKey } from "../../src/noise/keys.ts";
+import { keyFromBase64, keyFromHex, keyToBase64, keyToHex } from "../../src/text/codec.ts";
 import { nobleAead } from "../../src/crypto/aead.ts";
 import { hex, seededRandom, UNIX_OFFSET } from "./helpers.ts";
+import { testEngine } from "./helpers.ts";
 
 describe("keys", () => {
   test("any 32 bytes are clamped (RFC 7748 §5), the input is left alone", () => {
@@ -16,7 +17,7 @@ describe("keys", () => {
   });
 
   test("an engine accepts an unclamped key and reports it clamped; same public key as the clamped one", () => {
-    const e = new Engine({ aead: nobleAead(), random: seededRandom(1), unixTimeOffset: UNIX_OFFSET });
+    const e = testEngine(1);
     const raw = new Uint8Array(32).fill(0xff);
     e.setPrivateKey(raw);
     expect(hex(e.privateKey!)).toBe(hex(clampPrivateKey(raw)));

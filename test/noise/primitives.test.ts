@@ -1,13 +1,15 @@
-// BLAKE2s, MAC, HMAC and KDF1/2/3 (§5.4) against published vectors and against independent implementations
-// (@noble/hashes, node:crypto), and TAI64N.
+// BLAKE2s, MAC, HMAC and KDF1/2/3 (§5.4) of both backends (src/crypto/blake2s.ts) against published vectors and
+// against independent implementations (@noble/hashes, node:crypto); the protocol's C0 and H0.
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { blake2s } from "@noble/hashes/blake2.js";
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { hmac as nobleHmac } from "@noble/hashes/hmac.js";
-import { Blake2s } from "../../src/noise/blake2s.ts";
-import { hash, hmac, kdf1, kdf2, kdf3, mac } from "../../src/noise/primitives.ts";
-import { tai64n, tai64nAfter } from "../../src/noise/tai64n.ts";
+import { Blake2s } from "../../src/crypto/blake2s-state.ts";
+import { jsBlake2s, zigBlake2s } from "../../src/crypto/blake2s.ts";
+import { loadNative } from "../../src/native/lib.ts";
+import { CONSTRUCTION, IDENTIFIER, INITIAL_CHAIN_KEY, INITIAL_HASH } from "../../src/noise/constants.ts";
+import type { Blake2sFunctions } from "../../src/noise/crypto.ts";
 import { hex, seededRandom } from "./helpers.ts";
 
 const ascii = (s: string) => new TextEncoder().encode(s);
@@ -18,10 +20,23 @@ const bytes = (n: number) => {
   return b;
 };
 
+const BACKENDS: [string, Blake2sFunctions][] = [["JS", jsBlake2s()]];
+try {
+  BACKENDS.push(["Zig", zigBlake2s(loadNative())]);
+} catch {
+  console.warn("primitives.test.ts: Zig library not built; JS backend only");
+}
+
+test("§5.4.2 C0 = HASH(CONSTRUCTION), H0 = HASH(C0 ‖ IDENTIFIER), as constants.ts writes them", () => {
+  const c0 = blake2s(CONSTRUCTION);
+  expect(hex(INITIAL_CHAIN_KEY)).toBe(hex(c0));
+  expect(hex(INITIAL_HASH)).toBe(hex(blake2s(new Uint8Array([...c0, ...IDENTIFIER]))));
+});
+
 describe("BLAKE2s", () => {
-  test("RFC 7693 Appendix B: BLAKE2s-256(\"abc\")", () => {
+  test.each(BACKENDS)("RFC 7693 Appendix B: BLAKE2s-256(\"abc\"), %s", (_, f) => {
     const out = new Uint8Array(32);
-    hash(out, ascii("abc"));
+    f.hash(out, ascii("abc"));
     expect(hex(out)).toBe("508c5e8c327c14e2e1a72ba34eeb452f37458b209ed63a294d999b4c86675982");
   });
 
@@ -55,7 +70,8 @@ describe("BLAKE2s", () => {
   });
 });
 
-describe("MAC, HMAC, KDF", () => {
+describe.each(BACKENDS)("MAC, HMAC, KDF (%s)", (_, f) => {
+  const { mac, hmac, kdf1, kdf2, kdf3 } = f;
   test("MAC = keyed BLAKE2s-128", () => {
     for (const len of [0, 60, 116]) {
       const key = bytes(32);
@@ -99,28 +115,5 @@ describe("MAC, HMAC, KDF", () => {
     const k = new Uint8Array(32);
     kdf2(ck, k, ck, input);
     expect(hex(ck) + hex(k)).toBe(hex(ref));
-  });
-});
-
-describe("TAI64N", () => {
-  test("layout: 2^62 + seconds, big-endian; nanoseconds rounded down to 2^24", () => {
-    const out = new Uint8Array(12);
-    tai64n(0, out);
-    expect(hex(out)).toBe("400000000000000000000000");
-    tai64n(1500, out); // 1 s + 500,000,000 ns → 29 × 2^24 = 486,539,264 = 0x1d000000
-    expect(hex(out)).toBe("40000000000000011d000000");
-    tai64n(Date.UTC(2026, 10, 25), out); // 1795564800 s = 0x6b062500
-    expect(hex(out)).toBe("400000006b06250000000000");
-  });
-
-  test("ordering", () => {
-    const a = new Uint8Array(12), b = new Uint8Array(12);
-    tai64n(10_000, a);
-    tai64n(10_020, b);
-    expect(tai64nAfter(b, a)).toBe(true);
-    expect(tai64nAfter(a, b)).toBe(false);
-    expect(tai64nAfter(a, a)).toBe(false);
-    tai64n(10_005, b); // same 2^24-ns slot: not newer
-    expect(tai64nAfter(b, a)).toBe(false);
   });
 });

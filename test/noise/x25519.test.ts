@@ -1,6 +1,6 @@
 // X25519 (RFC 7748) for both implementations, and the rejection of all-zero shared secrets.
 import { describe, expect, test } from "bun:test";
-import { defaultX25519, nobleX25519, nodeX25519 } from "../../src/noise/x25519.ts";
+import { defaultX25519, nobleX25519, nodeX25519 } from "../../src/crypto/x25519.ts";
 import { hex, seededRandom, unhex } from "./helpers.ts";
 
 const impls = [nodeX25519(), nobleX25519()];

@@ -4,29 +4,34 @@
 // before and after.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, rmSync } from "node:fs";
-import { OURS, ROOT, Scope, WG_TS, genKey, sh, tag, wg } from "../helpers/net.ts";
 import { Rng } from "./fuzzer.ts";
-import { type Daemon, alive, b64ToHex, sockPath, startDaemon, uapiRequest } from "./live.ts";
+import { type Daemon, startDaemon, uapiRequest } from "../support/daemon.ts";
+import { run } from "../support/process.ts";
+import { BUNWG, WG_TS, genKey, isRoot, uniqueTag, wgTool } from "../support/programs.ts";
+import { Scope, alive } from "../support/scope.ts";
+import { SOCKET_DIR, socketPath } from "../../src/uapi/socket.ts";
+import { keyFromBase64, keyToHex } from "../../src/text/codec.ts";
+import { logPath } from "../../src/device/log.ts";
 
 const ERRNO = /^errno=-?[1-9]\d*\n\n$/;
 
-describe.skipIf(!ROOT)("hostile configuration input", () => {
+describe.skipIf(!isRoot)("hostile configuration input", () => {
   const scope = new Scope();
-  const t = tag();
+  const t = uniqueTag();
   const ifname = `bwr${t}c`;
   let d!: Daemon;
   let before = "";
   const me = genKey(), peer = genKey(), other = genKey();
-  const pubHex = b64ToHex(peer.pub);
+  const pubHex = keyToHex(keyFromBase64(peer.pub));
 
   beforeAll(async () => {
     await scope.netns(ifname);
-    d = await startDaemon(scope, OURS, ifname);
+    d = await startDaemon(scope, BUNWG, ifname);
     const psk = Bun.spawnSync(["wg", "genpsk"]).stdout.toString().trim();
-    await wg(["set", ifname, "private-key", scope.file("k", me.priv + "\n"), "listen-port", "0", "peer", peer.pub,
+    await wgTool(["set", ifname, "private-key", scope.file("k", me.priv + "\n"), "listen-port", "0", "peer", peer.pub,
       "preshared-key", scope.file("psk", psk + "\n"), "endpoint", "127.0.0.1:4242", "allowed-ips", "10.99.0.0/24,fd99::/64",
       "persistent-keepalive", "25", "peer", other.pub, "allowed-ips", "10.98.0.1/32"]);
-    before = (await wg(["showconf", ifname])).stdout;
+    before = (await wgTool(["showconf", ifname])).stdout;
   }, 30_000);
   afterAll(() => scope.close());
 
@@ -60,7 +65,7 @@ describe.skipIf(!ROOT)("hostile configuration input", () => {
     ["remove=yes", `set=1\npublic_key=${pubHex}\nremove=yes\n\n`],
     ["unknown key", "set=1\nfoo=bar\n\n"],
     ["a line without =", "set=1\nhello\n\n"],
-    ["a key in a get", `get=1\nprivate_key=${b64ToHex(me.priv)}\n\n`],
+    ["a key in a get", `get=1\nprivate_key=${keyToHex(keyFromBase64(me.priv))}\n\n`],
     ["a peer key before any public_key", "set=1\nallowed_ip=10.0.0.0/8\n\n"],
     ["a device key after a peer", `set=1\npublic_key=${pubHex}\nlisten_port=1\n\n`],
     ["a NUL byte", "set=1\nlisten_port=1\0\n\n"],
@@ -78,12 +83,12 @@ describe.skipIf(!ROOT)("hostile configuration input", () => {
     let cutClosedAt = 0;
     const cutStart = performance.now();
     const cut = await Bun.connect({
-      unix: sockPath(ifname),
+      unix: socketPath(ifname),
       socket: { data() {}, close() { cutClosedAt = performance.now(); }, error() {} },
     });
-    cut.write(`set=1\nprivate_key=${b64ToHex(genKey().priv)}\nlisten_port=`);
+    cut.write(`set=1\nprivate_key=${keyToHex(keyFromBase64(genKey().priv))}\nlisten_port=`);
     // Idle connections too.
-    const idle = await Promise.all(Array.from({ length: 32 }, () => Bun.connect({ unix: sockPath(ifname), socket: { data() {}, error() {} } })));
+    const idle = await Promise.all(Array.from({ length: 32 }, () => Bun.connect({ unix: socketPath(ifname), socket: { data() {}, error() {} } })));
     try {
       const failures: string[] = [];
       for (const [name, req] of cases) {
@@ -98,14 +103,14 @@ describe.skipIf(!ROOT)("hostile configuration input", () => {
       expect(failures).toEqual([]);
       // Other clients are served while the cut-off request is pending.
       const t0 = performance.now();
-      expect((await wg(["showconf", ifname])).stdout).toBe(before);
+      expect((await wgTool(["showconf", ifname])).stdout).toBe(before);
       expect(performance.now() - t0).toBeLessThan(2000);
       // The cut-off connection is closed by the daemon (idle timeout), and what it sent is not applied.
       const end = cutStart + 20_000;
       while (cutClosedAt === 0 && performance.now() < end) await Bun.sleep(100);
       expect(cutClosedAt).toBeGreaterThan(0);
       console.log(`  cut-off request closed by the daemon after ${((cutClosedAt - cutStart) / 1000).toFixed(1)} s`);
-      expect((await wg(["showconf", ifname])).stdout).toBe(before);
+      expect((await wgTool(["showconf", ifname])).stdout).toBe(before);
     } finally {
       cut.end();
       for (const s of idle) s.end();
@@ -118,7 +123,7 @@ describe.skipIf(!ROOT)("hostile configuration input", () => {
         let text = "";
         const timer = setTimeout(() => resolve({ text, closed: false }), 3000);
         Bun.connect({
-          unix: sockPath(ifname),
+          unix: socketPath(ifname),
           socket: {
             open(s) { s.write(req); },
             data(_s, d) { text += d.toString(); },
@@ -145,25 +150,25 @@ describe.skipIf(!ROOT)("hostile configuration input", () => {
       ["binary junk", junk, /.+/],
     ];
     for (const [name, text, msg] of files) {
-      const r = await wg(["setconf", ifname, scope.file(`bad${files.findIndex((f) => f[0] === name)}.conf`, typeof text === "string" ? text : Buffer.from(text).toString("latin1"))], { check: false });
+      const r = await wgTool(["setconf", ifname, scope.file(`bad${files.findIndex((f) => f[0] === name)}.conf`, typeof text === "string" ? text : Buffer.from(text).toString("latin1"))], { check: false });
       expect(r.code, name).not.toBe(0);
       expect(r.stderr, name).toMatch(msg);
     }
     // The daemon refuses what wg(8) cannot check: a listen port that is taken.
     const taken = await Bun.udpSocket({ hostname: "::", port: 0 });
     try {
-      const r = await wg(["setconf", ifname, scope.file("taken.conf", good(`ListenPort = ${taken.port}\n`))], { check: false });
+      const r = await wgTool(["setconf", ifname, scope.file("taken.conf", good(`ListenPort = ${taken.port}\n`))], { check: false });
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/in use/i);
     } finally {
       taken.close();
     }
-    expect((await wg(["showconf", ifname])).stdout).toBe(before);
+    expect((await wgTool(["showconf", ifname])).stdout).toBe(before);
   }, 30_000);
 
   test("bad command lines: a clear message and a non-zero exit", async () => {
-    const run = (args: string[], env: Record<string, string> = {}, netns = ifname) =>
-      sh(["ip", "netns", "exec", netns, process.execPath, WG_TS, ...args], { check: false, env, timeoutMs: 20_000 });
+    const daemonRun = (args: string[], env: Record<string, string> = {}, netns = ifname) =>
+      run(["ip", "netns", "exec", netns, process.execPath, WG_TS, ...args], { check: false, env, timeoutMs: 20_000 });
     const cases: [string[], Record<string, string>, RegExp][] = [
       [["--bogus"], {}, /unknown|--bogus/i],
       [["-x"], {}, /unknown|-x/i],
@@ -177,15 +182,15 @@ describe.skipIf(!ROOT)("hostile configuration input", () => {
       [[ifname], {}, /already running/], // the daemon of this file
       [["lo"], {}, /interface lo/], // exists, and is not a TUN device
     ];
-    const loLog = "/var/log/bunwg/lo.log";
+    const loLog = logPath("lo");
     if (!existsSync(loLog)) scope.add(() => rmSync(loLog, { force: true }));
     for (const [args, env, msg] of cases) {
-      const r = await run(args, env);
+      const r = await daemonRun(args, env);
       expect(r.code, args.join(" ")).not.toBe(0);
       expect(r.stderr, args.join(" ")).toMatch(msg);
     }
     // Nothing was left behind by the refused starts.
-    expect((await sh(["ip", "-n", ifname, "link", "show", "lo"])).stdout).toContain("lo");
-    expect((await sh(["ls", "/var/run/wireguard"])).stdout).not.toContain(`bwr${t}z`);
+    expect((await run(["ip", "-n", ifname, "link", "show", "lo"])).stdout).toContain("lo");
+    expect((await run(["ls", SOCKET_DIR])).stdout).not.toContain(`bwr${t}z`);
   }, 60_000);
 });

@@ -6,8 +6,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { OURS, ROOT, Scope, genKey, pingUntil, sh, tag, wg, waitFor } from "../helpers/net.ts";
-import { type Daemon, alive, rxPackets, sockPath, startDaemon } from "./live.ts";
+import { type Daemon, startDaemon } from "../support/daemon.ts";
+import { pingUntil, rxPackets } from "../support/net.ts";
+import { run, waitFor } from "../support/process.ts";
+import { BUNWG, genKey, isRoot, uniqueTag, wgTool } from "../support/programs.ts";
+import { Scope, alive } from "../support/scope.ts";
+import { SOCKET_DIR, socketPath } from "../../src/uapi/socket.ts";
 
 const RELAY = join(import.meta.dir, "relay.ts");
 const TCP = join(import.meta.dir, "tcp-transfer.ts");
@@ -60,9 +64,9 @@ class RelayProcess {
   }
 }
 
-describe.skipIf(!ROOT)("faults between two namespaces", () => {
+describe.skipIf(!isRoot)("faults between two namespaces", () => {
   const scope = new Scope();
-  const t = tag();
+  const t = uniqueTag();
   const n = parseInt(t.slice(0, 2), 16), m = parseInt(t.slice(2, 4), 16);
   const ns = { a: `bwr${t}a`, b: `bwr${t}b` };
   const ifn = { a: `bwr${t}a`, b: `bwr${t}b` };
@@ -73,29 +77,29 @@ describe.skipIf(!ROOT)("faults between two namespaces", () => {
   let bConf = "";
 
   const up = async (side: "a" | "b") => {
-    await sh(["ip", "-n", ns[side], "addr", "add", `${tun[side]}/24`, "dev", ifn[side]]);
-    await sh(["ip", "-n", ns[side], "link", "set", ifn[side], "up"]);
+    await run(["ip", "-n", ns[side], "addr", "add", `${tun[side]}/24`, "dev", ifn[side]]);
+    await run(["ip", "-n", ns[side], "link", "set", ifn[side], "up"]);
   };
 
   beforeAll(async () => {
     for (const s of ["a", "b"] as const) await scope.netns(ns[s]);
-    await sh(["ip", "link", "add", `bwr${t}v`, "netns", ns.a, "type", "veth", "peer", "name", `bwr${t}w`, "netns", ns.b]);
-    await sh(["ip", "-n", ns.a, "addr", "add", `${veth.a}/24`, "dev", `bwr${t}v`]);
-    await sh(["ip", "-n", ns.b, "addr", "add", `${veth.b}/24`, "dev", `bwr${t}w`]);
-    await sh(["ip", "-n", ns.a, "link", "set", `bwr${t}v`, "up"]);
-    await sh(["ip", "-n", ns.b, "link", "set", `bwr${t}w`, "up"]);
-    A = await startDaemon(scope, OURS, ifn.a, { netns: ns.a });
-    B = await startDaemon(scope, OURS, ifn.b, { netns: ns.b });
+    await run(["ip", "link", "add", `bwr${t}v`, "netns", ns.a, "type", "veth", "peer", "name", `bwr${t}w`, "netns", ns.b]);
+    await run(["ip", "-n", ns.a, "addr", "add", `${veth.a}/24`, "dev", `bwr${t}v`]);
+    await run(["ip", "-n", ns.b, "addr", "add", `${veth.b}/24`, "dev", `bwr${t}w`]);
+    await run(["ip", "-n", ns.a, "link", "set", `bwr${t}v`, "up"]);
+    await run(["ip", "-n", ns.b, "link", "set", `bwr${t}w`, "up"]);
+    A = await startDaemon(scope, BUNWG, ifn.a, { netns: ns.a });
+    B = await startDaemon(scope, BUNWG, ifn.b, { netns: ns.b });
     for (const s of ["a", "b"] as const) {
-      await wg(["set", ifn[s], "private-key", scope.file(`${s}.key`, keys[s].priv + "\n"), "listen-port", "0"]);
+      await wgTool(["set", ifn[s], "private-key", scope.file(`${s}.key`, keys[s].priv + "\n"), "listen-port", "0"]);
     }
-    const bPort = Number((await wg(["show", ifn.b, "listen-port"])).stdout.trim());
+    const bPort = Number((await wgTool(["show", ifn.b, "listen-port"])).stdout.trim());
     // The relay: its socket `a` on B's side of the veth (A sends there), its socket `b` on B's loopback.
     const r = await RelayProcess.start(scope, ns.b, [veth.b, "127.0.0.1", `127.0.0.1:${bPort}`]);
     relay = r.relay;
-    await wg(["set", ifn.a, "peer", keys.b.pub, "endpoint", `${veth.b}:${r.a}`, "allowed-ips", `${tun.b}/32`]);
-    await wg(["set", ifn.b, "peer", keys.a.pub, "endpoint", `127.0.0.1:${r.b}`, "allowed-ips", `${tun.a}/32`]);
-    bConf = (await wg(["showconf", ifn.b])).stdout;
+    await wgTool(["set", ifn.a, "peer", keys.b.pub, "endpoint", `${veth.b}:${r.a}`, "allowed-ips", `${tun.b}/32`]);
+    await wgTool(["set", ifn.b, "peer", keys.a.pub, "endpoint", `127.0.0.1:${r.b}`, "allowed-ips", `${tun.a}/32`]);
+    bConf = (await wgTool(["showconf", ifn.b])).stdout;
     await up("a");
     await up("b");
     await pingUntil(ns.a, tun.b);
@@ -111,7 +115,7 @@ describe.skipIf(!ROOT)("faults between two namespaces", () => {
     try {
       const ready = await Promise.race([new Response(server.stdout as ReadableStream).body!.getReader().read(), Bun.sleep(10_000)]);
       expect(ready).toBeDefined();
-      const r = await sh(["ip", "netns", "exec", ns.a, process.execPath, TCP, "send", tun.b, "5201", String(16 << 20)], { timeoutMs: 90_000 });
+      const r = await run(["ip", "netns", "exec", ns.a, process.execPath, TCP, "send", tun.b, "5201", String(16 << 20)], { timeoutMs: 90_000 });
       result = JSON.parse(r.stdout);
     } finally {
       server.kill();
@@ -137,7 +141,7 @@ describe.skipIf(!ROOT)("faults between two namespaces", () => {
       return quiet;
     }, 10_000);
     const reversed = relay.command({ reverse: { dir: "a2b", count: 32, minLen: 33 } }, 15_000);
-    const p = await sh(["ip", "netns", "exec", ns.a, "ping", "-n", "-c", "32", "-i", "0.02", "-W", "3", tun.b], { check: false, timeoutMs: 20_000 });
+    const p = await run(["ip", "netns", "exec", ns.a, "ping", "-n", "-c", "32", "-i", "0.02", "-W", "3", tun.b], { check: false, timeoutMs: 20_000 });
     await reversed;
     await Bun.sleep(200);
     expect(await rxPackets(ifn.b, ns.b)).toBe(rx0 + 32);
@@ -148,7 +152,7 @@ describe.skipIf(!ROOT)("faults between two namespaces", () => {
     const rx0 = await rxPackets(ifn.b, ns.b);
     const before = await relay.command({ impair: { loss: 0, duplicate: 1, reorder: 0 } });
     try {
-      const p = await sh(["ip", "netns", "exec", ns.a, "ping", "-n", "-c", "10", "-i", "0.05", "-W", "2", tun.b], { check: false, timeoutMs: 20_000 });
+      const p = await run(["ip", "netns", "exec", ns.a, "ping", "-n", "-c", "10", "-i", "0.05", "-W", "2", tun.b], { check: false, timeoutMs: 20_000 });
       expect(p.stdout).toContain("10 received");
       expect(p.stdout).not.toContain("DUP!");
     } finally {
@@ -161,10 +165,10 @@ describe.skipIf(!ROOT)("faults between two namespaces", () => {
   test("the peer killed with SIGKILL and restarted with the same configuration: the session recovers on its own", async () => {
     process.kill(B.pid, "SIGKILL");
     await waitFor("B to die", () => !alive(B.pid), 5000);
-    expect(existsSync(sockPath(ifn.b))).toBe(true); // left behind by SIGKILL: the restart must cope
-    B = await startDaemon(scope, OURS, ifn.b, { netns: ns.b });
-    await wg(["setconf", ifn.b, scope.file("b.conf", bConf)]);
-    expect((await wg(["showconf", ifn.b])).stdout).toBe(bConf);
+    expect(existsSync(socketPath(ifn.b))).toBe(true); // left behind by SIGKILL: the restart must cope
+    B = await startDaemon(scope, BUNWG, ifn.b, { netns: ns.b });
+    await wgTool(["setconf", ifn.b, scope.file("b.conf", bConf)]);
+    expect((await wgTool(["showconf", ifn.b])).stdout).toBe(bConf);
     await up("b");
     // A still holds the old session; nothing is done to A. Its data goes unanswered, so after
     // KEEPALIVE_TIMEOUT + REKEY_TIMEOUT (15 s) it handshakes anew (§6.2).
@@ -174,17 +178,17 @@ describe.skipIf(!ROOT)("faults between two namespaces", () => {
   }, 60_000);
 
   test("interface deleted: the daemon exits and leaves nothing behind", async () => {
-    await sh(["ip", "-n", ns.a, "link", "del", ifn.a]);
+    await run(["ip", "-n", ns.a, "link", "del", ifn.a]);
     await waitFor("A to exit", () => !alive(A.pid), 10_000);
-    expect(existsSync(sockPath(ifn.a))).toBe(false);
-    expect((await sh(["ip", "-n", ns.a, "link", "show", ifn.a], { check: false })).code).not.toBe(0);
-    expect((await sh(["ip", "link", "show", ifn.a], { check: false })).code).not.toBe(0);
+    expect(existsSync(socketPath(ifn.a))).toBe(false);
+    expect((await run(["ip", "-n", ns.a, "link", "show", ifn.a], { check: false })).code).not.toBe(0);
+    expect((await run(["ip", "link", "show", ifn.a], { check: false })).code).not.toBe(0);
   }, 20_000);
 
   test("socket file removed: the daemon exits and leaves nothing behind", async () => {
-    await sh(["rm", sockPath(ifn.b)]);
+    await run(["rm", socketPath(ifn.b)]);
     await waitFor("B to exit", () => !alive(B.pid), 10_000);
-    expect(existsSync(sockPath(ifn.b))).toBe(false);
-    expect((await sh(["ip", "-n", ns.b, "link", "show", ifn.b], { check: false })).code).not.toBe(0);
+    expect(existsSync(socketPath(ifn.b))).toBe(false);
+    expect((await run(["ip", "-n", ns.b, "link", "show", ifn.b], { check: false })).code).not.toBe(0);
   }, 20_000);
 });

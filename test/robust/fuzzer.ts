@@ -9,9 +9,9 @@
 // Deterministic: a seed fixes every byte (engines get seeded randomness and a fake clock).
 import type { Aead } from "../../src/crypto/aead.ts";
 import { LABEL_MAC1, REKEY_TIMEOUT } from "../../src/noise/constants.ts";
+import { defaultSuite, jsSuite } from "../../src/crypto/suite.ts";
 import { labelKey } from "../../src/noise/cookie.ts";
 import { Engine, type Keypair, type Peer, readCounter } from "../../src/noise/index.ts";
-import { mac } from "../../src/noise/primitives.ts";
 import { seal } from "../noise/helpers.ts";
 
 /** xorshift128: fast, seeded, never used for keys outside tests. */
@@ -68,10 +68,11 @@ export const LOW_ORDER_POINTS = [
  *  an attacker who knows the receiver's public key can always do. */
 export function writeMac1(msg: Uint8Array, mac1Key: Uint8Array): void {
   const m1 = msg.length - 32;
-  mac(msg.subarray(m1, m1 + 16), mac1Key, msg.subarray(0, m1));
+  REF.blake2s.mac(msg.subarray(m1, m1 + 16), mac1Key, msg.subarray(0, m1));
 }
 
-export function mac1KeyOf(publicKey: Uint8Array): Uint8Array { return labelKey(LABEL_MAC1, publicKey); }
+const REF = jsSuite(); // the fuzzer's own MACs: the JS reference, independent of the engines' Zig BLAKE2s
+export function mac1KeyOf(publicKey: Uint8Array): Uint8Array { return labelKey(REF, LABEL_MAC1, publicKey); }
 
 /** A payload padded with zeros to a multiple of 16 bytes, as the shell pads packets before sealing (§5.4.6). */
 export function padded(payload: Uint8Array): Uint8Array {
@@ -140,7 +141,7 @@ export class WireFuzzer {
 
   constructor(readonly seed: number, private readonly aead: Aead, readonly epochCases = 2_000) {
     this.rng = new Rng(seed);
-    const mk = () => new Engine({ aead, random: this.rng.source(), unixTimeOffset: 1.8e12 });
+    const mk = () => new Engine({ crypto: defaultSuite({ aead, random: this.rng.source() }), unixTimeOffset: 1.8e12 });
     this.a = mk();
     this.b = mk();
     this.a.setPrivateKey(this.rng.bytes(32));
@@ -372,7 +373,7 @@ export class WireFuzzer {
       // always make one); check the mac1 independently.
       const want = new Uint8Array(16);
       const m1 = msg.length - 32;
-      mac(want, engine === this.b ? this.mac1B : this.mac1A, msg.subarray(0, m1));
+      REF.blake2s.mac(want, engine === this.b ? this.mac1B : this.mac1A, msg.subarray(0, m1));
       if (!underLoad || (msg.length !== 148 && msg.length !== 92) || !want.every((v, i) => v === msg[m1 + i])) {
         this.fail(cls, `cookie reply to a message without a valid mac1 (underLoad=${underLoad})`, msg);
       }

@@ -4,13 +4,15 @@
 // namespaces made here. Each test leaves the tunnel as it found it, so the tests share one pair per implementation.
 // Routing faults (loopback, routes, a better route) and the link state at start are in operator-routes.test.ts.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { freePort } from "../cli/helpers.ts";
-import { ROOT, Scope, genKey, ping, pingUntil, sh, tag, wg, waitFor } from "../helpers/net.ts";
+import { type Daemon, assertAlive, startDaemon } from "../support/daemon.ts";
+import { freePort, linkCounter, listenPort, peerField, peerTransfer, ping, pingUntil, snmpCounter, udpDrops, waitQuiet } from "../support/net.ts";
+import { icmpEcho } from "../support/packets.ts";
+import { TestPeer } from "../support/peer.ts";
+import { run, waitFor } from "../support/process.ts";
+import { IMPLEMENTATIONS, PEER_NAME, PEER_PROGRAM, genKey, isRoot, uniqueTag, wgTool } from "../support/programs.ts";
+import { Scope } from "../support/scope.ts";
+import { tcpTransfer } from "../support/traffic.ts";
 import { LOW_ORDER_POINTS } from "./fuzzer.ts";
-import {
-  type Daemon, IMPLEMENTATIONS, assertAlive, PEER_NAME, PEER_PROGRAM, TestPeer, linkCounter, listenPort, peerField,
-  icmpEcho, peerTransfer, snmpCounter, startDaemon, tcpTransfer, udpDrops, waitQuiet,
-} from "./live.ts";
 
 interface Side { ns: string; ifname: string; v4: string; key: { priv: string; pub: string }; keyFile: string; port: number; d: Daemon }
 
@@ -20,9 +22,9 @@ const transportBytes = (len: number) => 32 + Math.ceil(len / 16) * 16;
 const INITIATION = 148, RESPONSE = 92;
 
 for (const [implName, program] of IMPLEMENTATIONS) {
-  describe.skipIf(!ROOT)(`operator faults on ${implName} (peer: ${PEER_NAME})`, () => {
+  describe.skipIf(!isRoot)(`operator faults on ${implName} (peer: ${PEER_NAME})`, () => {
     const scope = new Scope();
-    const t = tag();
+    const t = uniqueTag();
     const net = `10.${parseInt(t.slice(0, 2), 16)}.${parseInt(t.slice(2, 4), 16)}`;
     let A!: Side, B!: Side;
     const assertAlive_ = () => assertAlive(A.d);
@@ -40,23 +42,23 @@ for (const [implName, program] of IMPLEMENTATIONS) {
         const d = await startDaemon(scope, prog, name);
         const key = genKey();
         const keyFile = scope.file(`${name}.key`, key.priv + "\n");
-        await wg(["set", name, "private-key", keyFile, "listen-port", "0"]);
+        await wgTool(["set", name, "private-key", keyFile, "listen-port", "0"]);
         return { ns: name, ifname: name, v4: `${net}.${host}`, key, keyFile, port: await listenPort(name), d };
       };
       A = await mk("a", 1, program);
       B = await mk("b", 2, PEER_PROGRAM);
       for (const [s, o] of [[A, B], [B, A]] as const) {
-        await wg(["set", s.ifname, "peer", o.key.pub, "endpoint", `127.0.0.1:${o.port}`, "allowed-ips", `${o.v4}/32`]);
-        await sh(["ip", "link", "set", s.ifname, "netns", s.ns]);
-        await sh(["ip", "-n", s.ns, "addr", "add", `${s.v4}/24`, "dev", s.ifname]);
-        await sh(["ip", "-n", s.ns, "link", "set", s.ifname, "up"]);
+        await wgTool(["set", s.ifname, "peer", o.key.pub, "endpoint", `127.0.0.1:${o.port}`, "allowed-ips", `${o.v4}/32`]);
+        await run(["ip", "link", "set", s.ifname, "netns", s.ns]);
+        await run(["ip", "-n", s.ns, "addr", "add", `${s.v4}/24`, "dev", s.ifname]);
+        await run(["ip", "-n", s.ns, "link", "set", s.ifname, "up"]);
       }
     }, 60_000);
-    afterAll(() => scope.close());
+    afterAll(async () => { await scope.close(); });
 
     // First: the counters start at zero and nothing has crossed the tunnel yet.
     test("wg show transfer counts wire bytes: a handshake and 3 pings of 129-byte packets, exactly, on both sides", async () => {
-      const r = await sh(["ip", "netns", "exec", A.ns, "ping", "-n", "-c", "3", "-i", "0.2", "-s", "101", "-W", "3", B.v4], { check: false, timeoutMs: 15_000 });
+      const r = await run(["ip", "netns", "exec", A.ns, "ping", "-n", "-c", "3", "-i", "0.2", "-s", "101", "-W", "3", B.v4], { check: false, timeoutMs: 15_000 });
       expect(r.stdout).toContain("3 received");
       await Bun.sleep(300);
       // IPv4 20 + ICMP 8 + 101 = 129 bytes inside; A initiated, so A sent the initiation and B the response.
@@ -78,7 +80,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
       try {
         for (const [i, k] of keys.entries()) {
           // wireguard-go accepts the own key and ignores the peer; refusing it is as good: neither may send.
-          await wg(["set", A.ifname, "peer", k, "endpoint", `127.0.0.5:${sink.port}`, "allowed-ips", `${net}.${100 + i}/32`, "persistent-keepalive", "1"], { check: false });
+          await wgTool(["set", A.ifname, "peer", k, "endpoint", `127.0.0.5:${sink.port}`, "allowed-ips", `${net}.${100 + i}/32`, "persistent-keepalive", "1"], { check: false });
         }
         const answered = await Promise.all(keys.map((_, i) => ping(A.ns, `${net}.${100 + i}`, 2, 1)));
         await Bun.sleep(500);
@@ -87,7 +89,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
         assertAlive_();
         expect(await ping(A.ns, B.v4, 1, 2)).toBe(true);
       } finally {
-        for (const k of keys) await wg(["set", A.ifname, "peer", k, "remove"], { check: false });
+        for (const k of keys) await wgTool(["set", A.ifname, "peer", k, "remove"], { check: false });
         sink.close();
       }
     }, 30_000);
@@ -98,10 +100,10 @@ for (const [implName, program] of IMPLEMENTATIONS) {
       const q = pinger(A.ns, B.v4, "0.1", 8);
       try {
         const port = await freePort();
-        await wg(["set", A.ifname, "listen-port", String(port)]);
+        await wgTool(["set", A.ifname, "listen-port", String(port)]);
         A.port = port;
         await waitFor(`${PEER_NAME} to record ${implName}'s new port ${port}`, async () => (await peerField(B.ifname, A.key.pub, 2)) === `127.0.0.1:${port}`, 5000);
-        await wg(["set", A.ifname, "peer", B.key.pub, "endpoint", `127.0.0.1:${B.port}`]);
+        await wgTool(["set", A.ifname, "peer", B.key.pub, "endpoint", `127.0.0.1:${B.port}`]);
         expect(await ping(B.ns, A.v4, 3, 2)).toBe(true);
         expect(await ping(A.ns, B.v4, 3, 2)).toBe(true);
         expect(await peerField(B.ifname, A.key.pub, 2)).toBe(`127.0.0.1:${port}`);
@@ -114,7 +116,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
     // bunwg only: the newest wireguard-go closes its socket before it tries the new port, and stays without one
     // (measured: listen-port 0 afterwards, pings fail both ways).
     (implName === "bunwg" ? test : test.skip)("listen port set to a port in use: refused with EADDRINUSE, the old socket and the tunnel stay", async () => {
-      const r = await wg(["set", A.ifname, "listen-port", String(B.port)], { check: false });
+      const r = await wgTool(["set", A.ifname, "listen-port", String(B.port)], { check: false });
       expect(r.code).not.toBe(0);
       expect(r.stderr).toContain("Address already in use");
       expect(await listenPort(A.ifname)).toBe(A.port);
@@ -131,19 +133,19 @@ for (const [implName, program] of IMPLEMENTATIONS) {
       try {
         for (let i = 0; i < 8; i++) {
           const extra = genKey().pub;
-          await wg(["set", A.ifname, "private-key", otherFile, "listen-port", "0", "peer", extra, "endpoint", `127.0.0.1:${B.port}`, "allowed-ips", `${net}.${200 + i}/32`, "persistent-keepalive", "1"]);
+          await wgTool(["set", A.ifname, "private-key", otherFile, "listen-port", "0", "peer", extra, "endpoint", `127.0.0.1:${B.port}`, "allowed-ips", `${net}.${200 + i}/32`, "persistent-keepalive", "1"]);
           await Bun.sleep(50);
-          await wg(["set", A.ifname, "peer", B.key.pub, "persistent-keepalive", i % 2 ? "1" : "off", "allowed-ips", `${B.v4}/32`]);
-          await wg(["set", A.ifname, "private-key", A.keyFile, "listen-port", i % 2 ? "0" : String(A.port)]);
+          await wgTool(["set", A.ifname, "peer", B.key.pub, "persistent-keepalive", i % 2 ? "1" : "off", "allowed-ips", `${B.v4}/32`]);
+          await wgTool(["set", A.ifname, "private-key", A.keyFile, "listen-port", i % 2 ? "0" : String(A.port)]);
           await Bun.sleep(50);
-          await wg(["set", A.ifname, "peer", extra, "remove"]);
+          await wgTool(["set", A.ifname, "peer", extra, "remove"]);
           assertAlive_();
         }
       } finally {
         flood.kill();
         back.kill();
       }
-      await wg(["set", A.ifname, "peer", B.key.pub, "persistent-keepalive", "off"]);
+      await wgTool(["set", A.ifname, "peer", B.key.pub, "persistent-keepalive", "off"]);
       A.port = await listenPort(A.ifname);
       // No stuck session: A's first packet brings a new handshake, and B learns A's (new) port from it.
       const t0 = performance.now();
@@ -158,15 +160,15 @@ for (const [implName, program] of IMPLEMENTATIONS) {
       const peers = await Promise.all([0, 1, 2].map((i) => TestPeer.open(`127.0.0.${11 + i}`, A.port, A.key.pub)));
       const back = pinger(B.ns, A.v4, "0.05", 10);
       try {
-        for (const [i, p] of peers.entries()) await wg(["set", A.ifname, "peer", p.publicKeyBase64, "allowed-ips", `${net}.${20 + i}/32`]);
+        for (const [i, p] of peers.entries()) await wgTool(["set", A.ifname, "peer", p.publicKeyBase64, "allowed-ips", `${net}.${20 + i}/32`]);
         // 150 initiations/s in all: below bunwg's load threshold (64 in 250 ms, src/device/receive.ts), above which
         // it would answer with cookie replies, which is not what this test is about.
         const timer = setInterval(() => { for (const p of peers) p.initiate(); }, 20);
         try {
           for (let i = 0; i < 10; i++) {
-            await wg(["set", A.ifname, "private-key", other]);
+            await wgTool(["set", A.ifname, "private-key", other]);
             await Bun.sleep(30);
-            await wg(["set", A.ifname, "private-key", A.keyFile]);
+            await wgTool(["set", A.ifname, "private-key", A.keyFile]);
             await Bun.sleep(30);
           }
         } finally {
@@ -183,7 +185,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
         back.kill();
         for (const p of peers) {
           p.close();
-          await wg(["set", A.ifname, "peer", p.publicKeyBase64, "remove"], { check: false });
+          await wgTool(["set", A.ifname, "peer", p.publicKeyBase64, "remove"], { check: false });
         }
       }
     }, 60_000);
@@ -197,7 +199,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
           const tx0 = await linkCounter(A.ifname, "tx_packets", A.ns);
           await waitFor("the transfer under way", async () => ended() || (await linkCounter(A.ifname, "tx_packets", A.ns)) - tx0 > 300, 15_000);
           for (let i = 0; !ended() && i < 400; i++) {
-            await sh(["ip", "-n", A.ns, "link", "set", A.ifname, "mtu", String(mtus[i % mtus.length])]);
+            await run(["ip", "-n", A.ns, "link", "set", A.ifname, "mtu", String(mtus[i % mtus.length])]);
             if (!ended()) changed++;
             await Bun.sleep(20);
           }
@@ -207,7 +209,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
         expect(changed).toBeGreaterThanOrEqual(3);
         assertAlive_();
       } finally {
-        await sh(["ip", "-n", A.ns, "link", "set", A.ifname, "mtu", "1420"], { check: false });
+        await run(["ip", "-n", A.ns, "link", "set", A.ifname, "mtu", "1420"], { check: false });
       }
     }, 90_000);
 
@@ -217,7 +219,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
       const SENT = 60_000;
       const T = await TestPeer.open("127.0.0.21", A.port, A.key.pub);
       try {
-        await wg(["set", A.ifname, "peer", T.publicKeyBase64, "allowed-ips", `${net}.30/32`]);
+        await wgTool(["set", A.ifname, "peer", T.publicKeyBase64, "allowed-ips", `${net}.30/32`]);
         await T.establish();
         await waitQuiet(A.ifname, A.ns);
         const msgs = Array.from({ length: SENT }, (_, i) => T.seal(icmpEcho(`${net}.30`, A.v4, 0x5157, i)));
@@ -246,7 +248,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
         assertAlive_();
       } finally {
         T.close();
-        await wg(["set", A.ifname, "peer", T.publicKeyBase64, "remove"], { check: false });
+        await wgTool(["set", A.ifname, "peer", T.publicKeyBase64, "remove"], { check: false });
       }
     }, 30_000);
 
@@ -262,7 +264,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
       process.kill(A.d.pid, "SIGSTOP");
       try {
         // UDP datagrams from A's namespace to B's discard port: bash writes them without forking, one per echo.
-        await sh(["ip", "netns", "exec", A.ns, "bash", "-c", `for i in $(seq ${SENT}); do echo $i > /dev/udp/${B.v4}/9; done`], { timeoutMs: 10_000 });
+        await run(["ip", "netns", "exec", A.ns, "bash", "-c", `for i in $(seq ${SENT}); do echo $i > /dev/udp/${B.v4}/9; done`], { timeoutMs: 10_000 });
         await Bun.sleep(Math.max(0, 3000 - (Date.now() - t0)));
       } finally {
         process.kill(A.d.pid, "SIGCONT");
@@ -312,10 +314,10 @@ for (const [implName, program] of IMPLEMENTATIONS) {
         const tx0 = await linkCounter(A.ifname, "tx_packets", A.ns);
         await waitFor("the transfer under way", async () => ended() || (await linkCounter(A.ifname, "tx_packets", A.ns)) - tx0 > 300, 15_000);
         if (ended()) return;
-        await wg(["set", A.ifname, "peer", B.key.pub, "remove"]);
+        await wgTool(["set", A.ifname, "peer", B.key.pub, "remove"]);
         removedMidway = !ended();
         await Bun.sleep(500);
-        await wg(["set", A.ifname, "peer", B.key.pub, "endpoint", `127.0.0.1:${B.port}`, "allowed-ips", `${B.v4}/32`]);
+        await wgTool(["set", A.ifname, "peer", B.key.pub, "endpoint", `127.0.0.1:${B.port}`, "allowed-ips", `${B.v4}/32`]);
       });
       expect(removedMidway).toBe(true);
       expect(r.reply).toBe(`${r.sent} ${r.hash}`);
@@ -327,8 +329,8 @@ for (const [implName, program] of IMPLEMENTATIONS) {
       const server = Bun.spawn(["ip", "netns", "exec", B.ns, "iperf3", "-s", "-1", "-B", B.v4, "-p", port], { stdout: "ignore", stderr: "ignore" });
       scope.add(() => server.kill("SIGKILL"));
       try {
-        await waitFor("iperf3 server", async () => (await sh(["ss", "-N", B.ns, "-tlnH", `sport = ${port}`], { check: false })).stdout.includes(port), 5000);
-        const r = await sh(["ip", "netns", "exec", A.ns, "iperf3", "-c", B.v4, "-p", port, "-P", "50", "-t", "2", "-J"], { check: false, timeoutMs: 30_000 });
+        await waitFor("iperf3 server", async () => (await run(["ss", "-N", B.ns, "-tlnH", `sport = ${port}`], { check: false })).stdout.includes(port), 5000);
+        const r = await run(["ip", "netns", "exec", A.ns, "iperf3", "-c", B.v4, "-p", port, "-P", "50", "-t", "2", "-J"], { check: false, timeoutMs: 30_000 });
         const j = JSON.parse(r.stdout) as { error?: string; end: { streams: { receiver: { bytes: number } }[]; sum_received: { bits_per_second: number } } };
         expect(j.error).toBeUndefined();
         expect(j.end.streams.length).toBe(50);
@@ -342,13 +344,13 @@ for (const [implName, program] of IMPLEMENTATIONS) {
     }, 45_000);
 
     test("private key set to the peer's own: that peer is dropped (as wireguard-go does), no crash; restored after", async () => {
-      await wg(["set", A.ifname, "private-key", B.keyFile]);
+      await wgTool(["set", A.ifname, "private-key", B.keyFile]);
       try {
-        expect((await wg(["show", A.ifname, "peers"])).stdout.trim()).toBe("");
+        expect((await wgTool(["show", A.ifname, "peers"])).stdout.trim()).toBe("");
         expect(await ping(A.ns, B.v4, 2, 1)).toBe(false);
         assertAlive_();
       } finally {
-        await wg(["set", A.ifname, "private-key", A.keyFile, "peer", B.key.pub, "endpoint", `127.0.0.1:${B.port}`, "allowed-ips", `${B.v4}/32`]);
+        await wgTool(["set", A.ifname, "private-key", A.keyFile, "peer", B.key.pub, "endpoint", `127.0.0.1:${B.port}`, "allowed-ips", `${B.v4}/32`]);
       }
       await pingUntil(A.ns, B.v4, 10_000);
       expect(await ping(B.ns, A.v4, 2, 2)).toBe(true);
@@ -363,11 +365,11 @@ for (const [implName, program] of IMPLEMENTATIONS) {
       const base = `[Interface]\nPrivateKey = ${A.key.priv}\nListenPort = ${A.port}\n\n[Peer]\nPublicKey = ${B.key.pub}\nAllowedIPs = ${B.v4}/32\nEndpoint = 127.0.0.1:${B.port}\n`;
       const flood = pinger(A.ns, B.v4, "", 15, true);
       try {
-        await wg(["addconf", A.ifname, scope.file(`many${t}.conf`, conf)]);
-        expect((await wg(["show", A.ifname, "peers"])).stdout.trim().split("\n").length).toBe(2001);
+        await wgTool(["addconf", A.ifname, scope.file(`many${t}.conf`, conf)]);
+        expect((await wgTool(["show", A.ifname, "peers"])).stdout.trim().split("\n").length).toBe(2001);
         expect(await ping(A.ns, B.v4, 2, 2)).toBe(true);
-        await wg(["syncconf", A.ifname, scope.file(`base${t}.conf`, base)]);
-        expect((await wg(["show", A.ifname, "peers"])).stdout.trim()).toBe(B.key.pub);
+        await wgTool(["syncconf", A.ifname, scope.file(`base${t}.conf`, base)]);
+        expect((await wgTool(["show", A.ifname, "peers"])).stdout.trim()).toBe(B.key.pub);
         expect(await ping(A.ns, B.v4, 2, 2)).toBe(true);
         assertAlive_();
       } finally {
@@ -378,14 +380,14 @@ for (const [implName, program] of IMPLEMENTATIONS) {
     test("the interface renamed while traffic flows: still served (socket name unchanged), and renamed back", async () => {
       const back = pinger(B.ns, A.v4, "0.05", 10);
       try {
-        await sh(["ip", "-n", A.ns, "link", "set", A.ifname, "name", `${A.ifname}r`]);
+        await run(["ip", "-n", A.ns, "link", "set", A.ifname, "name", `${A.ifname}r`]);
         try {
           await Bun.sleep(1000);
           assertAlive_();
           expect(await ping(A.ns, B.v4, 2, 2)).toBe(true);
-          expect(Number((await wg(["show", A.ifname, "listen-port"])).stdout.trim())).toBe(A.port);
+          expect(Number((await wgTool(["show", A.ifname, "listen-port"])).stdout.trim())).toBe(A.port);
         } finally {
-          await sh(["ip", "-n", A.ns, "link", "set", `${A.ifname}r`, "name", A.ifname], { check: false });
+          await run(["ip", "-n", A.ns, "link", "set", `${A.ifname}r`, "name", A.ifname], { check: false });
         }
         expect(await ping(B.ns, A.v4, 2, 2)).toBe(true);
       } finally {
@@ -395,14 +397,14 @@ for (const [implName, program] of IMPLEMENTATIONS) {
 
     // Last: on today's bunwg this kills the daemon (#10 item 1: EIO from a TUN write while the link is down).
     test("link toggled down/up 10 times with persistent keepalive on while the peer pings: alive, keepalive and tunnel back", async () => {
-      await wg(["set", A.ifname, "peer", B.key.pub, "persistent-keepalive", "1"]);
+      await wgTool(["set", A.ifname, "peer", B.key.pub, "persistent-keepalive", "1"]);
       const back = pinger(B.ns, A.v4, "0.02", 15);
       try {
         for (let i = 0; i < 10; i++) {
-          await sh(["ip", "-n", A.ns, "link", "set", A.ifname, "down"]);
+          await run(["ip", "-n", A.ns, "link", "set", A.ifname, "down"]);
           await Bun.sleep(150);
           assertAlive_();
-          await sh(["ip", "-n", A.ns, "link", "set", A.ifname, "up"]);
+          await run(["ip", "-n", A.ns, "link", "set", A.ifname, "up"]);
           await Bun.sleep(150);
           assertAlive_();
         }
@@ -415,7 +417,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
         await waitFor(`a keepalive from ${implName}`, async () => (await peerTransfer(B.ifname, A.key.pub)).rx > rx0, 3000);
       } finally {
         back.kill();
-        await wg(["set", A.ifname, "peer", B.key.pub, "persistent-keepalive", "off"], { check: false });
+        await wgTool(["set", A.ifname, "peer", B.key.pub, "persistent-keepalive", "off"], { check: false });
       }
     }, 60_000);
   });

@@ -14,8 +14,11 @@ import { Logger } from "../../src/device/log.ts";
 import type { DevicePeer } from "../../src/device/peer.ts";
 import type { Tun } from "../../src/device/tun.ts";
 import type { Udp } from "../../src/device/udp.ts";
-import { applySet, emptyDeviceConfig, keyToHex } from "../../src/device/uapi.ts";
+import { emptyDeviceConfig } from "../../src/config/model.ts";
+import { keyToHex } from "../../src/text/codec.ts";
+import { applySet } from "../../src/uapi/set.ts";
 import { REKEY_TIMEOUT } from "../../src/noise/constants.ts";
+import { defaultSuite } from "../../src/crypto/suite.ts";
 import { Engine, type Peer } from "../../src/noise/index.ts";
 import { seal } from "../noise/helpers.ts";
 import { CASE_CLASSES, type CaseClass, type GenuineMessage, LOW_ORDER_POINTS, Rng, mac1KeyOf, mutate, padded, setU32, writeMac1 } from "./fuzzer.ts";
@@ -159,14 +162,14 @@ export class ReceiverFuzzer {
     this.rng = new Rng(seed);
     this.dev = new Device(this.tun as unknown as Tun, aead, new Logger("fuzz0", "silent"), "silent", this.rng.source());
     this.dev.udp = this.udp as unknown as Udp;
-    this.x = new Engine({ aead, random: this.rng.source(), unixTimeOffset: 1.8e12 });
+    this.x = new Engine({ crypto: defaultSuite({ aead, random: this.rng.source() }), unixTimeOffset: 1.8e12 });
     this.x.setPrivateKey(this.rng.bytes(32));
   }
 
   /** Configures the device (its key, the test peer with 10.9.0.2/32 and fd09::2/128, a second peer with 10.9.0.3/32). */
   async setup(): Promise<void> {
     const devKey = this.rng.bytes(32);
-    const other = new Engine({ aead: this.aead, random: this.rng.source() });
+    const other = new Engine({ crypto: defaultSuite({ aead: this.aead, random: this.rng.source() }) });
     other.setPrivateKey(this.rng.bytes(32));
     const set = applySet(emptyDeviceConfig(), [
       `private_key=${keyToHex(devKey)}`,
@@ -175,7 +178,7 @@ export class ReceiverFuzzer {
       "allowed_ip=fd09::2/128",
       `public_key=${keyToHex(other.publicKey!)}`,
       "allowed_ip=10.9.0.3/32",
-    ]);
+    ], { derivePublicKey: (k) => this.dev.engine.publicKeyOf(k) });
     if (!set.ok) throw new Error(`receiver fuzzer: configuration refused: ${set.message}`);
     this.dev.applyConfig(set.config, set.changes);
     const devPub = this.dev.engine.publicKey!;

@@ -4,16 +4,22 @@
 // malicious peer would: spoofed inner sources, replays, low-order points, then a flood of malformed datagrams
 // while TCP and ping run through the tunnel.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { OURS, ROOT, Scope, genKey, ping, pingUntil, sh, tag, wg, waitFor } from "../helpers/net.ts";
 import { CASE_CLASSES, type CaseClass, LOW_ORDER_POINTS, Rng, mac1KeyOf, mutate, writeMac1 } from "./fuzzer.ts";
-import { type Daemon, PEER_NAME, PEER_PROGRAM, TestPeer, alive, icmpEcho, memKiB, rxPackets, startDaemon, udp6, udpDrops } from "./live.ts";
 import { Relay } from "./relay.ts";
+import { type Daemon, startDaemon } from "../support/daemon.ts";
+import { ping, pingUntil, rxPackets, udpDrops } from "../support/net.ts";
+import { icmpEcho, udp6 } from "../support/packets.ts";
+import { TestPeer } from "../support/peer.ts";
+import { run, waitFor } from "../support/process.ts";
+import { BUNWG, PEER_NAME, PEER_PROGRAM, genKey, isRoot, uniqueTag, wgTool } from "../support/programs.ts";
+import { Scope, alive } from "../support/scope.ts";
+import { memKiB } from "../../bench/lib/proc.ts";
 
 interface Side { ns: string; ifname: string; v4: string; v6: string; key: { priv: string; pub: string }; port: number; d: Daemon }
 
-describe.skipIf(!ROOT)(`hostile input at a running daemon (peer: ${PEER_NAME})`, () => {
+describe.skipIf(!isRoot)(`hostile input at a running daemon (peer: ${PEER_NAME})`, () => {
   const scope = new Scope();
-  const t = tag();
+  const t = uniqueTag();
   const n = parseInt(t.slice(0, 2), 16), m = parseInt(t.slice(2, 4), 16);
   const net4 = `10.${n}.${m}`;
   const net6 = `fd00:${n.toString(16)}:${m.toString(16)}:`;
@@ -22,7 +28,7 @@ describe.skipIf(!ROOT)(`hostile input at a running daemon (peer: ${PEER_NAME})`,
   let capturedInitiations: Uint8Array[] = []; // W's, as they passed the relay during set-up
 
   const transferOf = async (pubB64: string) => {
-    const line = (await wg(["show", D.ifname, "transfer"])).stdout.split("\n").find((l) => l.startsWith(pubB64));
+    const line = (await wgTool(["show", D.ifname, "transfer"])).stdout.split("\n").find((l) => l.startsWith(pubB64));
     return line ? Number(line.split("\t")[1]) : 0;
   };
 
@@ -32,25 +38,25 @@ describe.skipIf(!ROOT)(`hostile input at a running daemon (peer: ${PEER_NAME})`,
       await scope.netns(name);
       const d = await startDaemon(scope, program, name);
       const key = genKey();
-      await wg(["set", name, "private-key", scope.file(`${name}.key`, key.priv + "\n"), "listen-port", "0"]);
-      const port = Number((await wg(["show", name, "listen-port"])).stdout.trim());
+      await wgTool(["set", name, "private-key", scope.file(`${name}.key`, key.priv + "\n"), "listen-port", "0"]);
+      const port = Number((await wgTool(["show", name, "listen-port"])).stdout.trim());
       return { ns: name, ifname: name, v4: `${net4}.${host}`, v6: `${net6}:${host}`, key, port, d };
     };
-    D = await mk("d", 1, OURS);
+    D = await mk("d", 1, BUNWG);
     W = await mk("w", 2, PEER_PROGRAM);
     relay = await Relay.open({ aHost: "127.0.0.3", bHost: "127.0.0.3", target: { host: "127.0.0.1", port: D.port } });
     scope.add(() => relay.close());
     relay.capturing = true;
-    await wg(["set", W.ifname, "peer", D.key.pub, "endpoint", `127.0.0.3:${relay.portA}`, "allowed-ips", `${D.v4}/32,${D.v6}/128`]);
-    await wg(["set", D.ifname, "peer", W.key.pub, "endpoint", `127.0.0.3:${relay.portB}`, "allowed-ips", `${W.v4}/32,${W.v6}/128`]);
+    await wgTool(["set", W.ifname, "peer", D.key.pub, "endpoint", `127.0.0.3:${relay.portA}`, "allowed-ips", `${D.v4}/32,${D.v6}/128`]);
+    await wgTool(["set", D.ifname, "peer", W.key.pub, "endpoint", `127.0.0.3:${relay.portB}`, "allowed-ips", `${W.v4}/32,${W.v6}/128`]);
     T = await TestPeer.open("127.0.0.2", D.port, D.key.pub);
     scope.add(() => T.close());
-    await wg(["set", D.ifname, "peer", T.publicKeyBase64, "allowed-ips", `${net4}.3/32,${net6}:3/128`]);
+    await wgTool(["set", D.ifname, "peer", T.publicKeyBase64, "allowed-ips", `${net4}.3/32,${net6}:3/128`]);
     for (const s of [D, W]) {
-      await sh(["ip", "link", "set", s.ifname, "netns", s.ns]);
-      await sh(["ip", "-n", s.ns, "addr", "add", `${s.v4}/24`, "dev", s.ifname]);
-      await sh(["ip", "-n", s.ns, "addr", "add", `${s.v6}/64`, "dev", s.ifname, "nodad"]);
-      await sh(["ip", "-n", s.ns, "link", "set", s.ifname, "up"]);
+      await run(["ip", "link", "set", s.ifname, "netns", s.ns]);
+      await run(["ip", "-n", s.ns, "addr", "add", `${s.v4}/24`, "dev", s.ifname]);
+      await run(["ip", "-n", s.ns, "addr", "add", `${s.v6}/64`, "dev", s.ifname, "nodad"]);
+      await run(["ip", "-n", s.ns, "link", "set", s.ifname, "up"]);
     }
     await pingUntil(W.ns, D.v4);
     capturedInitiations = relay.captured.a2b.filter((p) => p[0] === 1 && p.length === 148);
@@ -94,40 +100,40 @@ describe.skipIf(!ROOT)(`hostile input at a running daemon (peer: ${PEER_NAME})`,
         T.send(m);
       }
       // A peer configured with a low-order public key, its endpoint at U: traffic for it starts no handshake.
-      await wg(["set", D.ifname, "peer", "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "endpoint", `127.0.0.4:${U.port}`, "allowed-ips", `${net4}.4/32`]);
+      await wgTool(["set", D.ifname, "peer", "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "endpoint", `127.0.0.4:${U.port}`, "allowed-ips", `${net4}.4/32`]);
       expect(await ping(D.ns, `${net4}.4`, 2, 1)).toBe(false);
       await Bun.sleep(500);
       expect(U.received.length).toBe(0);
       expect(T.received.slice(from).filter((p) => p[0] !== 4).length).toBe(0);
-      expect((await wg(["show", D.ifname, "latest-handshakes"])).stdout).toContain("AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\t0");
+      expect((await wgTool(["show", D.ifname, "latest-handshakes"])).stdout).toContain("AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\t0");
     } finally {
       U.close();
-      await wg(["set", D.ifname, "peer", "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "remove"]);
+      await wgTool(["set", D.ifname, "peer", "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "remove"]);
     }
   }, 20_000);
 
   test(`replayed transport packets and a replayed initiation from ${PEER_NAME} are refused and disturb nothing`, async () => {
     relay.captured = { a2b: [], b2a: [] };
     relay.capturing = true;
-    const r = await sh(["ip", "netns", "exec", W.ns, "ping", "-n", "-c", "20", "-i", "0.05", "-W", "1", D.v4], { timeoutMs: 15_000 });
+    const r = await run(["ip", "netns", "exec", W.ns, "ping", "-n", "-c", "20", "-i", "0.05", "-W", "1", D.v4], { timeoutMs: 15_000 });
     expect(r.stdout).toContain("20 received");
     relay.capturing = false;
     const transport = relay.captured.a2b.filter((p) => p[0] === 4 && p.length > 32);
     expect(transport.length).toBeGreaterThanOrEqual(20);
     await Bun.sleep(300);
     const rx0 = await rxPackets(D.ifname, D.ns);
-    const endpoints0 = (await wg(["show", D.ifname, "endpoints"])).stdout;
+    const endpoints0 = (await wgTool(["show", D.ifname, "endpoints"])).stdout;
     // Every captured packet again: from the relay (the source D knows) and from another address.
     for (const p of transport) relay.sendToTarget(p);
     T.sendMany(transport);
     await Bun.sleep(700);
     expect(await rxPackets(D.ifname, D.ns)).toBe(rx0);
-    expect((await wg(["show", D.ifname, "endpoints"])).stdout).toBe(endpoints0);
+    expect((await wgTool(["show", D.ifname, "endpoints"])).stdout).toBe(endpoints0);
 
     // W's initiation, captured during set-up, replayed at the live session.
     const initiations = capturedInitiations;
     expect(initiations.length).toBeGreaterThan(0);
-    const hs0 = (await wg(["show", D.ifname, "latest-handshakes"])).stdout;
+    const hs0 = (await wgTool(["show", D.ifname, "latest-handshakes"])).stdout;
     relay.captured = { a2b: [], b2a: [] };
     relay.capturing = true;
     const tFrom = T.received.length;
@@ -137,14 +143,14 @@ describe.skipIf(!ROOT)(`hostile input at a running daemon (peer: ${PEER_NAME})`,
     relay.capturing = false;
     expect(relay.captured.b2a.filter((p) => p[0] === 2).length).toBe(0); // no response
     expect(T.received.slice(tFrom).filter((p) => p[0] === 2).length).toBe(0);
-    expect((await wg(["show", D.ifname, "latest-handshakes"])).stdout).toBe(hs0);
+    expect((await wgTool(["show", D.ifname, "latest-handshakes"])).stdout).toBe(hs0);
     expect(await ping(W.ns, D.v4, 3, 1)).toBe(true);
-    expect((await wg(["show", D.ifname, "latest-handshakes"])).stdout).toBe(hs0); // the session was not replaced
+    expect((await wgTool(["show", D.ifname, "latest-handshakes"])).stdout).toBe(hs0); // the session was not replaced
   }, 30_000);
 
   test("a flood of malformed datagrams from 127.0.0.2: the daemon stays up and keeps carrying TCP and ping", async () => {
     // Traffic between W and D goes straight to D now (not through this process's relay).
-    await wg(["set", W.ifname, "peer", D.key.pub, "endpoint", `127.0.0.1:${D.port}`]);
+    await wgTool(["set", W.ifname, "peer", D.key.pub, "endpoint", `127.0.0.1:${D.port}`]);
     expect(await ping(W.ns, D.v4, 2, 1)).toBe(true);
     // The flood: mutants of T's genuine messages (real session index, so they reach the AEAD), replays of what T
     // sent, random bytes and shapes, and initiations with a valid mac1 (which push D into cookie mode).
@@ -190,10 +196,10 @@ describe.skipIf(!ROOT)(`hostile input at a running daemon (peer: ${PEER_NAME})`,
     try {
       const server = Bun.spawn(["ip", "netns", "exec", D.ns, "iperf3", "-s", "-1", "-B", D.v4], { stdout: "ignore", stderr: "ignore" });
       try {
-        await waitFor("iperf3 server", async () => (await sh(["ss", "-N", D.ns, "-tln", "sport = 5201"], { check: false })).stdout.includes("5201"), 5000);
+        await waitFor("iperf3 server", async () => (await run(["ss", "-N", D.ns, "-tln", "sport = 5201"], { check: false })).stdout.includes("5201"), 5000);
         const [ip, pg] = await Promise.all([
-          sh(["ip", "netns", "exec", W.ns, "iperf3", "-c", D.v4, "-t", "3", "-J"], { timeoutMs: 30_000, check: false }),
-          sh(["ip", "netns", "exec", W.ns, "ping", "-n", "-c", "20", "-i", "0.15", "-W", "1", D.v4], { timeoutMs: 30_000, check: false }),
+          run(["ip", "netns", "exec", W.ns, "iperf3", "-c", D.v4, "-t", "3", "-J"], { timeoutMs: 30_000, check: false }),
+          run(["ip", "netns", "exec", W.ns, "ping", "-n", "-c", "20", "-i", "0.15", "-W", "1", D.v4], { timeoutMs: 30_000, check: false }),
         ]);
         iperfOut = ip.stdout;
         pingOut = pg.stdout;
@@ -219,6 +225,6 @@ describe.skipIf(!ROOT)(`hostile input at a running daemon (peer: ${PEER_NAME})`,
     expect(memKiB(D.d.pid).rss - rss0).toBeLessThan(150 * 1024);
     // And afterwards everything still works.
     expect(await ping(W.ns, D.v4, 3, 1)).toBe(true);
-    expect((await wg(["show", D.ifname])).code).toBe(0);
+    expect((await wgTool(["show", D.ifname])).code).toBe(0);
   }, 60_000);
 });

@@ -30,6 +30,11 @@ fn hmac(out: *[32]u8, key: []const u8, a: []const u8, b: []const u8) void {
     m.final(out);
 }
 
+/// HMAC-BLAKE2s-256(key, a ‖ b), key ≤ 64 bytes (src/crypto/blake2s.ts checks).
+export fn bunwg_hmac(out: [*]u8, key: [*]const u8, keylen: u32, a: [*]const u8, alen: u32, b: [*]const u8, blen: u32) callconv(.c) void {
+    hmac(out[0..32], key[0..keylen], a[0..alen], b[0..blen]);
+}
+
 /// KDFn(key, input), n = 1..3: τ0 = HMAC(key, input), τ1 = HMAC(τ0, 0x1), τi = HMAC(τ0, τ(i−1) ‖ i).
 export fn bunwg_kdf(n: u32, out1: [*]u8, out2: [*]u8, out3: [*]u8, key: [*]const u8, keylen: u32, input: [*]const u8, inlen: u32) callconv(.c) void {
     var t0: [32]u8 = undefined;

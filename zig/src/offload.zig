@@ -458,6 +458,7 @@ const FdSink = struct {
             switch (e) {
                 .INTR => continue,
                 .AGAIN, .NOBUFS => self.stop = tun.neg(e),
+                .IO => self.stop = tun.DOWN, // link down: the rest of the batch would be refused too
                 else => if (tun.isGone(e)) {
                     self.stop = tun.GONE;
                 },
@@ -563,34 +564,64 @@ pub fn readBatch(t: *Tun, buf: [*]u8, stride: u32, lens: [*]u32, max: u32) i32 {
             const e = std.posix.errno(rc);
             switch (e) {
                 .INTR => continue,
-                .AGAIN => break,
+                .AGAIN, .IO => break, // EIO: link down, nothing to read
                 else => {
                     if (i > 0) break;
                     return if (tun.isGone(e)) tun.GONE else tun.neg(e);
                 },
             }
         }
-        if (rc < VNET_HDR_LEN) continue;
-        const len: usize = @intCast(rc - VNET_HDR_LEN);
-        const p: [*]u8 = if (direct) slot else &t.pend;
-        if (t.vhdr[1] == GSO_NONE) {
-            if (t.vhdr[0] & F_NEEDS_CSUM != 0 and !completeChecksum(&t.vhdr, p, len)) continue;
-            if (!direct) {
-                if (len > stride) continue;
-                @memcpy(slot[0..len], t.pend[0..len]);
-            }
-            lens[i] = @intCast(len);
-            i += 1;
-            continue;
+        switch (takeRead(t, slot, stride, direct, iov[1].len, @intCast(rc))) {
+            .plain => |len| {
+                lens[i] = len;
+                i += 1;
+            },
+            .split, .dropped => {},
         }
-        if (direct) @memcpy(t.pend[0..len], slot[0..len]);
-        t.gso = parseGso(&t.vhdr, &t.pend, len) orelse {
-            t.gso = .{};
-            continue;
-        };
-        t.next_seg = 0;
     }
     return @intCast(i);
+}
+
+const Taken = union(enum) { plain: u32, split: u32, dropped };
+
+/// What one read of rc bytes (header + packet; the packet part into a buffer of `cap` bytes: the slot when direct,
+/// else t.pend) gives: a plain packet left in the slot, a super-packet parsed into t.gso for splitting, or nothing.
+fn takeRead(t: *Tun, slot: [*]u8, stride: u32, direct: bool, cap: usize, rc: usize) Taken {
+    if (rc < VNET_HDR_LEN) return .dropped;
+    const len: usize = rc - VNET_HDR_LEN;
+    // The length is the kernel's word: check it against the buffer read into before copying or parsing anything.
+    if (len > cap) return .dropped;
+    const p: [*]u8 = if (direct) slot else &t.pend;
+    if (t.vhdr[1] == GSO_NONE) {
+        if (t.vhdr[0] & F_NEEDS_CSUM != 0 and !completeChecksum(&t.vhdr, p, len)) return .dropped;
+        if (!direct) {
+            if (len > stride) return .dropped;
+            @memcpy(slot[0..len], t.pend[0..len]);
+        }
+        return .{ .plain = @intCast(len) };
+    }
+    if (len > t.pend.len) return .dropped; // longer than any super-packet we split (MAX_PKT)
+    if (direct) @memcpy(t.pend[0..len], slot[0..len]);
+    t.gso = parseGso(&t.vhdr, &t.pend, len) orelse {
+        t.gso = .{};
+        return .dropped;
+    };
+    t.next_seg = 0;
+    return .{ .split = t.gso.nsegs };
+}
+
+/// For tests: takeRead on a read that reported rc bytes, with header vhdr and the packet at slot (read directly
+/// when stride >= MAX_PKT, else from t.pend). Returns the plain packet's length, or 0x10000 + the segment count of
+/// a super-packet, or -1 when the read was dropped.
+pub fn takeReadForTest(t: *Tun, vhdr: [*]const u8, slot: [*]u8, stride: u32, rc: u32) i32 {
+    @memcpy(&t.vhdr, vhdr[0..VNET_HDR_LEN]);
+    const direct = stride >= MAX_PKT;
+    if (!direct) @memcpy(t.pend[0..@min(rc -| VNET_HDR_LEN, MAX_PKT)], slot[0..@min(rc -| VNET_HDR_LEN, MAX_PKT)]);
+    return switch (takeRead(t, slot, stride, direct, if (direct) stride else MAX_PKT, rc)) {
+        .plain => |len| @intCast(len),
+        .split => |n| @intCast(0x10000 + n),
+        .dropped => -1,
+    };
 }
 
 /// As tun.writeBatch (returns packets taken), each packet with a virtio_net_hdr; TCP runs coalesced.

@@ -8,6 +8,7 @@ const aead = @import("aead.zig");
 const chachapoly = @import("chachapoly.zig");
 const poly_ifma = @import("poly1305_ifma.zig");
 const offload = @import("offload.zig");
+const xchacha = @import("xchacha.zig");
 
 /// Bumped whenever an exported signature changes; lib.ts refuses a library with another value.
 const ABI_VERSION: u32 = 1;
@@ -18,6 +19,8 @@ export fn bunwg_abi_version() callconv(.c) u32 {
 
 /// Which CPU level this build targets, for Aead.backend.
 export fn bunwg_variant() callconv(.c) [*:0]const u8 {
+    // ARMv8-A always has NEON (Advanced SIMD); chacha20.zig's 4-lane vectors are NEON registers there.
+    if (builtin.cpu.arch == .aarch64 and std.Target.aarch64.featureSetHas(builtin.cpu.features, .neon)) return "aarch64 (NEON)";
     if (builtin.cpu.arch != .x86_64) return @tagName(builtin.cpu.arch);
     const has = std.Target.x86.featureSetHas;
     const f = builtin.cpu.features;
@@ -36,6 +39,9 @@ export fn bunwg_poly_ifma(on: i32) callconv(.c) i32 {
 // ---- TUN ----
 export fn bunwg_tun_gone_code() callconv(.c) i32 {
     return tun.GONE;
+}
+export fn bunwg_tun_down_code() callconv(.c) i32 {
+    return tun.DOWN;
 }
 export fn bunwg_tun_open(name: [*:0]const u8, flags: u32, mtu: u32, name_out: [*]u8) callconv(.c) i32 {
     return tun.open(name, @truncate(flags), mtu, name_out);
@@ -93,6 +99,10 @@ export fn bunwg_poller_start_offload(t: *offload.Tun, cb: poller.Callback) callc
 export fn bunwg_offload_split(pkt: [*]u8, len: u32, out: [*]u8, stride: u32, lens: [*]u32, max: u32) callconv(.c) i32 {
     return offload.splitOne(pkt, len, out, stride, lens, max);
 }
+/// For tests: what readBatch makes of one read that reported rc bytes (see offload.takeReadForTest).
+export fn bunwg_offload_take_read(t: *offload.Tun, vhdr: [*]const u8, slot: [*]u8, stride: u32, rc: u32) callconv(.c) i32 {
+    return offload.takeReadForTest(t, vhdr, slot, stride, rc);
+}
 /// Pure, for tests: coalesce like a write, into out (header + packet each); output count or -errno.
 export fn bunwg_offload_coalesce(buf: [*]const u8, offs: [*]const u32, lens: [*]const u32, n: u32, out: [*]u8, cap: u32, out_offs: [*]u32, out_lens: [*]u32, max_out: u32) callconv(.c) i32 {
     return offload.coalesceToMemory(buf, offs, lens, n, out, cap, out_offs, out_lens, max_out);
@@ -117,6 +127,14 @@ export fn bunwg_chachapoly_open(key: [*]const u8, nonce: [*]const u8, ct: [*]con
     const n = ct_len - 16;
     return @intFromBool(chachapoly.openParams(&p, ct[0..n], ct[n..][0..16], ad[0..ad_len], out[0..n]));
 }
+/// XChaCha20-Poly1305 (xchacha.zig), for cookie replies: out gets pt_len + 16 bytes (ciphertext ‖ tag).
+export fn bunwg_xchacha_seal(key: [*]const u8, nonce: [*]const u8, pt: [*]const u8, pt_len: u32, ad: [*]const u8, ad_len: u32, out: [*]u8) callconv(.c) void {
+    xchacha.seal(key[0..32], nonce[0..24], pt[0..pt_len], ad[0..ad_len], out);
+}
+/// 1 = verified (ct_len − 16 plaintext bytes in out), 0 = rejected (out holds no plaintext).
+export fn bunwg_xchacha_open(key: [*]const u8, nonce: [*]const u8, ct: [*]const u8, ct_len: u32, ad: [*]const u8, ad_len: u32, out: [*]u8) callconv(.c) i32 {
+    return @intFromBool(xchacha.open(key[0..32], nonce[0..24], ct[0..ct_len], ad[0..ad_len], out));
+}
 export fn bunwg_seal_transport(n: u32, buf: [*]u8, buf_len: u32, offs: [*]const u32, lens: [*]const u32, keys: [*]const u8, nkeys: u32, key_idx: [*]const u16) callconv(.c) i32 {
     return aead.sealTransport(n, buf, buf_len, offs, lens, keys, nkeys, key_idx);
 }
@@ -127,6 +145,7 @@ export fn bunwg_open_transport(n: u32, buf: [*]u8, buf_len: u32, offs: [*]const 
 test {
     _ = aead;
     _ = chachapoly;
+    _ = xchacha;
     _ = @import("chacha20.zig");
     _ = @import("poly1305.zig");
     _ = poly_ifma;
@@ -136,6 +155,8 @@ test {
 // ---- UDP (udp.zig exports bunwg_udp_*; added by the lead) ----
 comptime {
     _ = @import("udp.zig");
+    _ = @import("route.zig");
     _ = @import("wait.zig");
     _ = @import("blake2s.zig");
+    _ = @import("link.zig"); // bunwg_link_*: the interface's up/down state and MTU, in whichever namespace
 }

@@ -7,6 +7,9 @@ const E = std.posix.E;
 /// Returned (negated errno values are all > -4096) when the interface is gone: it was deleted
 /// (`ip link del`) or its fd no longer refers to a live device. A daemon must exit then.
 pub const GONE: i32 = -0x10000;
+/// Returned when the link is down (`ip link set IFNAME down`): Linux refuses TUN writes with EIO then. The
+/// packets are dropped; the interface lives on and takes packets again once it is up.
+pub const DOWN: i32 = -0x10001;
 
 const TUNSETIFF: u32 = 0x400454ca;
 const SIOCSIFMTU: u32 = 0x8922;
@@ -29,9 +32,11 @@ pub fn neg(e: E) i32 {
     return -@as(i32, @intCast(@intFromEnum(e)));
 }
 
+/// Only a deleted interface (its fd detached: EBADFD) or a closed fd. EIO is not among them: it means the link
+/// is down (DOWN).
 pub fn isGone(e: E) bool {
     return switch (e) {
-        .BADFD, .IO, .NODEV, .NXIO, .BADF, .PIPE => true,
+        .BADFD, .NODEV, .NXIO, .BADF => true,
         else => false,
     };
 }
@@ -110,6 +115,7 @@ pub fn readBatch(fd: i32, buf: [*]u8, stride: u32, lens: [*]u32, max: u32) i32 {
         switch (e) {
             .INTR => continue,
             .AGAIN => break,
+            .IO => break, // link down: nothing to read
             else => {
                 if (i > 0) break;
                 return if (isGone(e)) GONE else neg(e);
@@ -121,7 +127,8 @@ pub fn readBatch(fd: i32, buf: [*]u8, stride: u32, lens: [*]u32, max: u32) i32 {
 
 /// Writes packets buf[offs[i] .. offs[i]+lens[i]] for i < n. A packet the kernel rejects on its own
 /// (malformed: EINVAL and the like) is skipped; EAGAIN stops the batch. Returns the number written,
-/// GONE when the device is gone, or -errno when nothing could be written.
+/// GONE when the device is gone, DOWN when the link is down and nothing was written (the rest of the batch is
+/// dropped), or -errno when nothing could be written.
 pub fn writeBatch(fd: i32, buf: [*]const u8, offs: [*]const u32, lens: [*]const u32, n: u32) i32 {
     var written: u32 = 0;
     var i: u32 = 0;
@@ -136,6 +143,7 @@ pub fn writeBatch(fd: i32, buf: [*]const u8, offs: [*]const u32, lens: [*]const 
         switch (e) {
             .INTR => continue,
             .AGAIN, .NOBUFS => break,
+            .IO => return if (written > 0) @intCast(written) else DOWN,
             else => {
                 if (isGone(e)) return if (written > 0) @intCast(written) else GONE;
                 i += 1; // this packet alone was refused

@@ -9,7 +9,8 @@
 //!   [4..8]   local interface index (from the packet info; 0 = unknown)
 //!   [8..24]  remote address, IPv6; IPv4 as ::ffff:a.b.c.d
 //!   [24..40] local address the datagram was sent to, same form; all zero = let the kernel choose
-//!   [40]     set to 1 by sendBatch when it dropped an unusable local address (the caller should forget it)
+//!   [40]     set by sendBatch: 1 when it dropped an unusable local address (the caller should forget it), 2 when
+//!            the packet was not sent because the endpoint is IPv6 and the socket IPv4-only
 const std = @import("std");
 const linux = std.os.linux;
 const c = std.c;
@@ -70,10 +71,11 @@ fn setInt(fd: i32, level: i32, opt: i32, v: i32) bool {
     return c.setsockopt(fd, level, @intCast(opt), std.mem.asBytes(&v), @sizeOf(i32)) == 0;
 }
 
-/// Opens a non-blocking UDP socket on `port` (0 = any free port), dual-stack where IPv6 exists. Writes the bound
-/// port to port_out and the address family (6 = dual-stack, 4 = IPv4 only) to family_out. Returns fd or -errno.
-pub fn open(port: u16, port_out: *u16, family_out: *u8) i32 {
-    var fd: i32 = c.socket(linux.AF.INET6, linux.SOCK.DGRAM | linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC, 0);
+/// Opens a non-blocking UDP socket on `port` (0 = any free port), dual-stack where IPv6 exists (unless v4only).
+/// Writes the bound port to port_out and the address family (6 = dual-stack, 4 = IPv4 only) to family_out.
+/// Returns fd or -errno.
+pub fn open(port: u16, v4only: bool, port_out: *u16, family_out: *u8) i32 {
+    var fd: i32 = if (v4only) -1 else c.socket(linux.AF.INET6, linux.SOCK.DGRAM | linux.SOCK.NONBLOCK | linux.SOCK.CLOEXEC, 0);
     var dual = true;
     if (fd < 0) {
         dual = false;
@@ -181,54 +183,78 @@ const Cmsgs = struct {
     }
 };
 
-/// Receives up to `max_msgs` datagrams into `buf` (datagram i at i*stride, stride >= 65536 when GRO is on) and
-/// reports up to `max_pkts` packets: packet k at buf[offs[k]] of lens[k] bytes from the endpoint at eps[k*EP_SIZE].
-/// A GRO-coalesced datagram is split into its segments here. Returns the packet count (0 = would block) or -errno.
-pub fn recvBatch(fd: i32, buf: [*]u8, stride: u32, max_msgs: u32, offs: [*]u32, lens: [*]u32, eps: [*]u8, max_pkts: u32) i32 {
-    var msgs: [MAX_BATCH]MMsgHdr = undefined;
-    var iovs: [MAX_BATCH]IoVec = undefined;
-    var names: [MAX_BATCH]SockAddrIn6 = undefined;
-    var controls: [MAX_BATCH][CMSG_ROOM]u8 align(8) = undefined;
-    const vlen = @min(max_msgs, MAX_BATCH, max_pkts);
-    if (vlen == 0) return 0;
-    for (0..vlen) |i| {
-        iovs[i] = .{ .base = buf + i * stride, .len = stride };
-        msgs[i] = .{ .hdr = .{
-            .name = &names[i],
-            .namelen = @sizeOf(SockAddrIn6),
-            .iov = @ptrCast(&iovs[i]),
-            .iovlen = 1,
-            .control = &controls[i],
-            .controllen = CMSG_ROOM,
-            .flags = 0,
-        }, .len = 0 };
-    }
-    const got = recvmmsg(fd, &msgs, vlen, MSG_DONTWAIT, null);
-    if (got < 0) {
-        const e = std.posix.errno(got);
-        if (e == .AGAIN) return 0;
-        return neg(e);
+/// What one receive call took from the kernel and has not reported yet, in caller-owned memory (RECV_STATE_SIZE
+/// bytes, kept with the receive buffer between calls): datagrams taken are never discarded, however many segments
+/// GRO coalesced into them — a call that runs out of packet room mid-datagram resumes there on the next call.
+pub const RecvState = extern struct {
+    count: u32, // datagrams in buf from the last recvmmsg
+    next: u32, // the datagram being split
+    at: u32, // offset of its next segment
+    pad: u32,
+    dg: [MAX_BATCH]Datagram,
+
+    const Datagram = extern struct { total: u32, seg: u32, ep: [EP_SIZE]u8 };
+};
+pub const RECV_STATE_SIZE: u32 = @sizeOf(RecvState);
+
+/// Reports up to `max_pkts` packets: packet k at buf[offs[k]] of lens[k] bytes from the endpoint at eps[k*EP_SIZE].
+/// Datagrams left from an earlier call (state) come first; only when none are left does it receive up to
+/// `max_msgs` more (datagram i at i*stride, stride >= 65536 when GRO is on). A GRO-coalesced datagram is split into
+/// its segments here. Until a call returns 0 the caller must keep buf and state and change no bytes of buf outside
+/// the packets reported. Returns the packet count (0 = would block) or -errno.
+pub fn recvBatch(fd: i32, buf: [*]u8, stride: u32, max_msgs: u32, offs: [*]u32, lens: [*]u32, eps: [*]u8, max_pkts: u32, st: *align(1) RecvState) i32 {
+    if (max_pkts == 0) return 0;
+    if (st.next >= st.count or st.count > MAX_BATCH) {
+        st.count = 0;
+        st.next = 0;
+        st.at = 0;
+        var msgs: [MAX_BATCH]MMsgHdr = undefined;
+        var iovs: [MAX_BATCH]IoVec = undefined;
+        var names: [MAX_BATCH]SockAddrIn6 = undefined;
+        var controls: [MAX_BATCH][CMSG_ROOM]u8 align(8) = undefined;
+        const vlen = @min(max_msgs, MAX_BATCH);
+        if (vlen == 0) return 0;
+        for (0..vlen) |i| {
+            iovs[i] = .{ .base = buf + i * stride, .len = stride };
+            msgs[i] = .{ .hdr = .{
+                .name = &names[i],
+                .namelen = @sizeOf(SockAddrIn6),
+                .iov = @ptrCast(&iovs[i]),
+                .iovlen = 1,
+                .control = &controls[i],
+                .controllen = CMSG_ROOM,
+                .flags = 0,
+            }, .len = 0 };
+        }
+        const got = recvmmsg(fd, &msgs, vlen, MSG_DONTWAIT, null);
+        if (got < 0) {
+            const e = std.posix.errno(got);
+            if (e == .AGAIN) return 0;
+            return neg(e);
+        }
+        // The segments of one datagram share its endpoint: parse it once.
+        for (0..@intCast(got)) |i| {
+            const m = &msgs[i];
+            const control = controls[i][0..m.hdr.controllen];
+            const d = &st.dg[i];
+            d.total = m.len;
+            const seg = groSize(control);
+            d.seg = if (seg == 0 or seg >= m.len) m.len else seg;
+            fillEndpoint(&d.ep, &names[i], m.hdr.namelen, control);
+        }
+        st.count = @intCast(got);
     }
     var k: u32 = 0;
-    for (0..@intCast(got)) |i| {
-        const m = &msgs[i];
-        const control = controls[i][0..m.hdr.controllen];
-        const total: u32 = m.len;
-        var seg = groSize(control);
-        if (seg == 0 or seg >= total) seg = total;
-        const base: u32 = @intCast(i * stride);
-        const first = k; // the segments of one datagram share its endpoint: parse it once
-        var at: u32 = 0;
-        while (at < total or (total == 0 and at == 0)) {
-            if (k == max_pkts) return @intCast(k);
-            const n = @min(seg, total - at);
-            offs[k] = base + at;
-            lens[k] = n;
-            const ep = eps[k * EP_SIZE .. (k + 1) * EP_SIZE];
-            if (k == first) fillEndpoint(ep, &names[i], m.hdr.namelen, control) else @memcpy(ep, eps[first * EP_SIZE .. (first + 1) * EP_SIZE]);
-            k += 1;
-            if (total == 0) break;
-            at += n;
+    while (st.next < st.count and k < max_pkts) : (k += 1) {
+        const d = &st.dg[st.next];
+        const n = @min(d.seg, d.total - st.at); // an empty datagram is one empty packet
+        offs[k] = st.next * stride + st.at;
+        lens[k] = n;
+        @memcpy(eps[k * EP_SIZE .. (k + 1) * EP_SIZE], &d.ep);
+        st.at += n;
+        if (st.at >= d.total) {
+            st.next += 1;
+            st.at = 0;
         }
     }
     return @intCast(k);
@@ -295,11 +321,25 @@ fn sameEndpoint(a: []const u8, b: []const u8) bool {
     return std.mem.eql(u8, a[0..40], b[0..40]);
 }
 
+/// Longest a send call waits, in total, for room in a full socket buffer before it drops the rest.
+const SEND_WAIT_MS: i64 = 100;
+
+/// Waits until fd is writable, charging the time to wait_left; false once the budget is spent.
+fn waitWritable(fd: i32, wait_left: *i64) bool {
+    if (wait_left.* <= 0) return false;
+    const t0 = std.time.milliTimestamp();
+    var pfd = [1]std.posix.pollfd{.{ .fd = fd, .events = std.posix.POLL.OUT, .revents = 0 }};
+    const ready = std.posix.poll(&pfd, @intCast(wait_left.*)) catch 0;
+    wait_left.* -= @max(1, std.time.milliTimestamp() - t0);
+    return ready > 0 or wait_left.* > 0;
+}
+
 /// Sends n packets: packet i is buf[offs[i]..offs[i]+lens[i]] to the endpoint at eps[i*EP_SIZE]. With gso on,
 /// runs of consecutive packets to one endpoint with equal lengths (the last may be shorter) leave as one
 /// UDP_SEGMENT send. A send that fails because the sticky source address is gone is retried without it, and
 /// that endpoint's local address is zeroed in eps so the caller can forget it. Returns packets handed to the
-/// kernel; other failures drop the packet (UDP is lossy) and are counted in dropped_out.
+/// kernel. A full socket buffer is waited on (SEND_WAIT_MS at most per call); other failures, and a buffer still
+/// full after the wait, drop the packet (UDP is lossy) and are counted in dropped_out.
 pub fn sendBatch(fd: i32, dual: bool, buf: [*]u8, offs: [*]const u32, lens: [*]const u32, eps: [*]u8, n: u32, gso: bool, dropped_out: *u32) i32 {
     var msgs: [MAX_BATCH]MMsgHdr = undefined;
     var iovs: [MAX_BATCH]IoVec = undefined;
@@ -308,6 +348,7 @@ pub fn sendBatch(fd: i32, dual: bool, buf: [*]u8, offs: [*]const u32, lens: [*]c
     var count: [MAX_BATCH]u32 = undefined; // packets in message j
     var sent: u32 = 0;
     var dropped: u32 = 0;
+    var wait_left: i64 = SEND_WAIT_MS;
     var i: u32 = 0;
     while (i < n) {
         // Build up to MAX_BATCH messages.
@@ -315,6 +356,13 @@ pub fn sendBatch(fd: i32, dual: bool, buf: [*]u8, offs: [*]const u32, lens: [*]c
         var ni: u32 = 0;
         while (i < n and nm < MAX_BATCH and ni < MAX_BATCH) {
             const ep = eps[i * EP_SIZE .. (i + 1) * EP_SIZE];
+            if (!dual and !std.mem.eql(u8, ep[8..20], &v4mapped_prefix)) {
+                // An IPv6 endpoint cannot be reached from an IPv4-only socket: never send to some other address.
+                ep[40] = 2;
+                dropped += 1;
+                i += 1;
+                continue;
+            }
             const size = lens[i];
             var run: u32 = 1;
             if (gso) {
@@ -349,6 +397,9 @@ pub fn sendBatch(fd: i32, dual: bool, buf: [*]u8, offs: [*]const u32, lens: [*]c
             }
             const e = std.posix.errno(rc);
             if (e == .INTR) continue;
+            // A full send buffer: wait for room rather than drop (back-pressure — the TUN is not read meanwhile),
+            // but at most SEND_WAIT_MS per call, so that timers and the configuration socket still run.
+            if (e == .AGAIN and waitWritable(fd, &wait_left)) continue;
             // Message j failed. A vanished source address: forget it and retry once without.
             const ep = eps[first[j] * EP_SIZE .. (first[j] + 1) * EP_SIZE];
             if ((e == .INVAL or e == .ADDRNOTAVAIL or e == .NETUNREACH) and !isAnyAddr(ep[24..40])) {
@@ -392,7 +443,12 @@ pub fn close(fd: i32) i32 {
 // ---- C ABI (bun:ffi) ----
 export fn bunwg_udp_open(port: u32, port_out: *u16, family_out: *u8) callconv(.c) i32 {
     if (port > 65535) return neg(.INVAL);
-    return open(@intCast(port), port_out, family_out);
+    return open(@intCast(port), false, port_out, family_out);
+}
+/// As bunwg_udp_open; family 4 asks for an IPv4-only socket (as on a host without IPv6).
+export fn bunwg_udp_open_family(port: u32, family: u32, port_out: *u16, family_out: *u8) callconv(.c) i32 {
+    if (port > 65535) return neg(.INVAL);
+    return open(@intCast(port), family == 4, port_out, family_out);
 }
 export fn bunwg_udp_set_gro(fd: i32, on: u32) callconv(.c) i32 {
     return setGro(fd, on != 0);
@@ -400,8 +456,11 @@ export fn bunwg_udp_set_gro(fd: i32, on: u32) callconv(.c) i32 {
 export fn bunwg_udp_set_mark(fd: i32, mark: u32) callconv(.c) i32 {
     return setMark(fd, mark);
 }
-export fn bunwg_udp_recv_batch(fd: i32, buf: [*]u8, stride: u32, max_msgs: u32, offs: [*]u32, lens: [*]u32, eps: [*]u8, max_pkts: u32) callconv(.c) i32 {
-    return recvBatch(fd, buf, stride, max_msgs, offs, lens, eps, max_pkts);
+export fn bunwg_udp_recv_batch(fd: i32, buf: [*]u8, stride: u32, max_msgs: u32, offs: [*]u32, lens: [*]u32, eps: [*]u8, max_pkts: u32, state: *align(1) RecvState) callconv(.c) i32 {
+    return recvBatch(fd, buf, stride, max_msgs, offs, lens, eps, max_pkts, state);
+}
+export fn bunwg_udp_recv_state_size() callconv(.c) u32 {
+    return RECV_STATE_SIZE;
 }
 export fn bunwg_udp_send_batch(fd: i32, family: u32, buf: [*]u8, offs: [*]const u32, lens: [*]const u32, eps: [*]u8, n: u32, gso: u32, dropped_out: *u32) callconv(.c) i32 {
     return sendBatch(fd, family == 6, buf, offs, lens, eps, n, gso != 0, dropped_out);

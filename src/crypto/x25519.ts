@@ -1,28 +1,12 @@
-// X25519 Diffie-Hellman (RFC 7748), the DH of §5.4. Two implementations behind one interface: node:crypto
+// X25519 Diffie-Hellman (RFC 7748), the DH of §5.4 (noise/crypto.ts X25519). Two backends: node:crypto
 // (BoringSSL inside Bun, ~10× faster, the default) and @noble/curves (pure JS, the reference the tests hold the
 // fast one to). A handshake costs each side one key import and three shared secrets, so this decides how many
 // handshakes per second we can take.
 
 import * as nodeCrypto from "node:crypto";
 import { x25519 as nobleCurve } from "@noble/curves/ed25519.js";
-import { KEY_LENGTH } from "./constants.ts";
-import { isZero } from "./primitives.ts";
-
-/** A private key prepared for repeated use. Holds a clamped copy; never shares the caller's memory. */
-export interface X25519PrivateKey {
-  readonly publicKey: Uint8Array;
-  /** Forgets the key: zeroes what this process can reach (see each implementation). */
-  destroy(): void;
-}
-
-export interface X25519 {
-  readonly name: string;
-  /** Imports 32 bytes (already clamped by the caller, see keys.ts) and derives the public key. */
-  privateKey(secret: Uint8Array): X25519PrivateKey;
-  /** out = X25519(privateKey, publicKey). False when the result is all zero: the peer sent a low-order point, and
-   *  §5.4 / RFC 7748 §6.1 require rejecting that (out is then zero too). */
-  sharedSecret(privateKey: X25519PrivateKey, publicKey: Uint8Array, out: Uint8Array): boolean;
-}
+import { KEY_LENGTH, isZero } from "../noise/index.ts";
+import type { X25519, X25519PrivateKey } from "../noise/index.ts";
 
 class NobleKey implements X25519PrivateKey {
   readonly publicKey: Uint8Array;

@@ -21,7 +21,7 @@ const SIGMA = new Uint8Array([
 
 const BLOCK = 64;
 
-/** A reusable BLAKE2s state: `init`, any number of `update`s, `digest`. */
+/** Our own allocation-free BLAKE2s (RFC 7693), the state behind jsBlake2s() in blake2s.ts. A reusable BLAKE2s state: `init`, any number of `update`s, `digest`. */
 export class Blake2s {
   private readonly h = new Int32Array(8);
   private readonly m = new Int32Array(16);
