@@ -395,7 +395,8 @@ for (const [implName, program] of IMPLEMENTATIONS) {
       }
     }, 30_000);
 
-    // Last: on today's bunwg this kills the daemon (#10 item 1: EIO from a TUN write while the link is down).
+    // Last: before #10 item 1's fix this killed bunwg (EIO from a TUN write while the link is down, taken for a
+    // deleted interface), and every later test would have failed with it.
     test("link toggled down/up 10 times with persistent keepalive on while the peer pings: alive, keepalive and tunnel back", async () => {
       await wgTool(["set", A.ifname, "peer", B.key.pub, "persistent-keepalive", "1"]);
       const back = pinger(B.ns, A.v4, "0.02", 15);
