@@ -102,11 +102,15 @@ for (const [implName, program] of IMPLEMENTATIONS) {
       assertAlive(A.d);
     }, 45_000);
 
-    // #10 item 6: a cached source address must be re-resolved when the routing changes. bunwg still fails this after
-    // that fix while both sides keep sending (the old source ends up pinned again); the newest wireguard-go passes.
-    test("a second, better route to the peer added and removed: the peer records each new source of ours", async () => {
+    // #10 item 6: a cached source address must be re-resolved when the routing changes. The peer does the talking
+    // (B pings A every 100 ms; A only answers), so A's source can only come from a re-resolution, not from a packet
+    // of its own that happened to go first. bunwg, also after item 6's fix, fails this (a bug found here, not in
+    // #10's list): each packet B sends to A's old address pins that address again as A's source, unchecked against
+    // the route that now leaves through the other link. With both sides sending it passes or fails by chance. The
+    // newest wireguard-go passes. Marked failing for bunwg until that is fixed: it turns red once it passes.
+    const knownSourceBug = implName === "bunwg";
+    test.failingIf(knownSourceBug)("a second, better route to the peer added and removed while the peer talks: the peer records each new source of ours", async () => {
       const p = pinger(NB, A.v4, 15);
-      const q = pinger(NA, B.v4, 15);
       const endpointAtB = () => peerField(B.ifname, A.key.pub, 2);
       try {
         await waitFor(`${PEER_NAME} to see ${implName} at 198.18.1.1`, async () => (await endpointAtB()) === `198.18.1.1:${A.port}`, 5000);
@@ -120,15 +124,14 @@ for (const [implName, program] of IMPLEMENTATIONS) {
         expect(await ping(NB, A.v4, 2, 2)).toBe(true);
       } finally {
         p.kill();
-        q.kill();
       }
     }, 45_000);
 
-    // #10 item 6's family: the cached source must also be re-resolved when the fwmark changes, as wireguard-go does.
-    // bunwg applies the mark (a blackhole in table 77 stops its packets) but keeps sending from 198.18.1.1, as above.
-    test("fwmark set, with a rule routing marked packets over the second link: the peer records that link's source; fwmark off: back", async () => {
+    // The same after a fwmark change, as wireguard-go does it: marked packets go by table 77, whose route to B is via
+    // the second link. bunwg applies the mark (a blackhole in table 77 stops its packets) and re-checks its sources
+    // on the change, but fails as above.
+    test.failingIf(knownSourceBug)("fwmark set, with a rule routing marked packets over the second link, while the peer talks: the peer records that link's source; fwmark off: back", async () => {
       const p = pinger(NB, A.v4, 15);
-      const q = pinger(NA, B.v4, 15);
       const endpointAtB = () => peerField(B.ifname, A.key.pub, 2);
       await run(["ip", "-n", NA, "route", "add", `${B_UNDERLAY}/32`, "via", "198.18.2.2", "table", "77"]);
       await run(["ip", "-n", NA, "rule", "add", "fwmark", "0x77", "lookup", "77"]);
@@ -141,7 +144,6 @@ for (const [implName, program] of IMPLEMENTATIONS) {
         expect(await ping(NB, A.v4, 2, 2)).toBe(true);
       } finally {
         p.kill();
-        q.kill();
         await wgTool(["set", A.ifname, "fwmark", "0"], { check: false });
         await run(["ip", "-n", NA, "rule", "del", "fwmark", "0x77", "lookup", "77"], { check: false });
         await run(["ip", "-n", NA, "route", "flush", "table", "77"], { check: false });
