@@ -42,6 +42,11 @@ export function stopDaemon(d: Daemon): void {
 
 export { alive };
 
+/** Throws, with the end of its log, unless the daemon is still running. */
+export function assertAlive(d: Daemon): void {
+  if (!alive(d.pid)) throw new Error(`${d.ifname}'s daemon (pid ${d.pid}) has exited; its log ends: ${readFileSync(d.log, "utf8").slice(-1500)}`);
+}
+
 /** One raw request (any bytes) on the configuration socket; resolves with what was read until an answer ended or
  *  the daemon closed, rejects after timeoutMs. */
 export function uapiRequest(ifname: string, request: string | Uint8Array, timeoutMs = 5000): Promise<{ answer: string; closed: boolean }> {

@@ -48,11 +48,19 @@ export class TestPeer {
 
   send(bytes: Uint8Array): void { this.sock.send(bytes, this.daemonPort, "127.0.0.1"); }
 
-  /** Sends many datagrams in one call (sendmmsg). */
-  sendMany(list: Uint8Array[]): void {
+  /** Sends many datagrams in one call (sendmmsg); returns how many the kernel took. */
+  sendMany(list: Uint8Array[]): number {
     const args: (Uint8Array | number | string)[] = [];
     for (const b of list) args.push(b, this.daemonPort, "127.0.0.1");
-    this.sock.sendMany(args as never);
+    return this.sock.sendMany(args as never);
+  }
+
+  /** Sends a fresh handshake initiation and does not wait for the answer. */
+  initiate(): void {
+    this.now += 10_000;
+    const init = this.peer.createInitiation(this.now);
+    if (init === null) throw new Error("test peer: cannot create an initiation");
+    this.send(init);
   }
 
   /** A handshake as initiator (§5.4.2); resolves once our session is current, rejects after timeoutMs. */

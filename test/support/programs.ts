@@ -45,3 +45,6 @@ export function uniqueTag(): string {
 /** wireguard-go as the peer of interop and robustness tests: Debian's, else the newest, else ourselves. */
 export const PEER_PROGRAM: string[] = WGGO_DEBIAN ?? WGGO_LATEST ?? BUNWG;
 export const PEER_NAME = WGGO_DEBIAN ? "wireguard-go (Debian)" : WGGO_LATEST ? "newest wireguard-go" : "bunwg";
+
+/** The implementations an operator-fault test runs against: ours always, the newest wireguard-go when built. */
+export const IMPLEMENTATIONS: [string, string[]][] = [["bunwg", BUNWG], ...(WGGO_LATEST ? [["newest wireguard-go", WGGO_LATEST] as [string, string[]]] : [])];
