@@ -132,24 +132,38 @@ export class Device {
     this.touch(peer);
   }
 
-  /** After a route, address or link change: forget each pinned source whose route to the peer now leaves through
-   *  another interface than the one it was learned on, or that is no longer ours (route.ts). */
+  /** Whether replies to ep may keep the local address the peer reached us at: only while the route to the peer
+   *  from that address leaves through the interface it was learned on, and the address is still ours (route.ts) —
+   *  as wireguard-go re-checks its sticky sources on route changes. */
+  private sourceHolds(ep: Endpoint): boolean {
+    return this.routes === null || this.routes.outputInterface(ep.seen, this.config.fwmark) === ep.sourceInterface;
+  }
+
+  /** An endpoint learned from an authenticated packet: its source is used only if it holds (sourceHolds). */
+  checkSource(ep: Endpoint): Endpoint {
+    if (ep.learnedSource() && !this.sourceHolds(ep)) ep.clearSource();
+    return ep;
+  }
+
+  /** After a route, address or link change: stop using each learned source that no longer holds, and use again
+   *  one that holds again (the route back through its interface was restored). */
   private readonly revalidateSources = (): void => {
     if (this.closed || this.routes === null) return;
     for (const peer of this.peers.values()) {
       const ep = peer.endpoint;
-      if (ep === null || !ep.hasSource()) continue;
-      const oif = this.routes.outputInterface(ep.rec, this.config.fwmark);
-      if (oif !== ep.sourceInterface) {
+      if (ep === null || !ep.learnedSource()) continue;
+      const holds = this.sourceHolds(ep);
+      if (holds && !ep.hasSource()) ep.restoreSource();
+      else if (!holds && ep.hasSource()) {
         this.log.debug(`Route to peer ${peer.name} (${ep}) changed: letting the kernel choose the source address`);
         ep.clearSource();
       }
     }
   };
 
-  /** Sources pinned on another socket or for another endpoint are not to be trusted (as wireguard-go on rebind). */
+  /** Sources learned on another socket or for another endpoint are not to be trusted (as wireguard-go on rebind). */
   private clearSources(): void {
-    for (const peer of this.peers.values()) peer.endpoint?.clearSource();
+    for (const peer of this.peers.values()) peer.endpoint?.forgetSource();
   }
 
   private bind(port: number): Udp {

@@ -8,8 +8,13 @@ export const EP_SIZE = 48;
 const V4_MAPPED = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
 
 export class Endpoint {
+  /** What sends use: as received, but the source may be cleared (clearSource). */
   readonly rec = new Uint8Array(EP_SIZE);
   readonly words = new Uint32Array(this.rec.buffer);
+  /** The record as the peer's packet brought it, local address included: what later packets are matched against,
+   *  what the route check asks about, and where a cleared source comes back from (restoreSource). */
+  readonly seen = new Uint8Array(EP_SIZE);
+  private readonly seenWords = new Uint32Array(this.seen.buffer);
   readonly family: 4 | 6;
   readonly port: number;
   readonly address: string;
@@ -19,6 +24,7 @@ export class Endpoint {
   /** From a record at buf[off] (received datagram's source). */
   constructor(buf: Uint8Array, off: number) {
     this.rec.set(buf.subarray(off, off + 40));
+    this.seen.set(this.rec);
     this.family = this.rec[0] === 6 ? 6 : 4;
     this.port = this.rec[2]! | (this.rec[3]! << 8);
     this.address = formatIp(this.family === 4 ? this.rec.subarray(20, 24) : this.rec.subarray(8, 24));
@@ -41,18 +47,33 @@ export class Endpoint {
 
   /** True when the record at words[w..w+10) (a received datagram's source and local address) is this one. */
   matches(words: Uint32Array, w: number): boolean {
-    const a = this.words;
+    const a = this.seenWords;
     for (let i = 0; i < 10; i++) if (a[i] !== words[w + i]) return false;
     return true;
   }
 
-  /** Forget the local source address (gone, or no longer the way to the peer); the kernel chooses again, and
-   *  the peer's next packet pins one again. */
+  /** Stop using the local source address (gone, or no longer the way to the peer): the kernel chooses. Packets
+   *  the peer keeps sending to that address match `seen` and do not pin it again; restoreSource does, once the
+   *  route leads back through the interface it was learned on (device.ts). */
   clearSource(): void { this.rec.fill(0, 24, 41); }
+
+  restoreSource(): void { this.rec.set(this.seen.subarray(24, 41), 24); }
+
+  /** Forget the learned source for good (another socket, a configured endpoint): the peer's next packet pins a new one. */
+  forgetSource(): void {
+    this.clearSource();
+    this.seen.fill(0, 24, 41);
+  }
 
   /** Whether replies are pinned to a local source address. */
   hasSource(): boolean {
     const w = this.words;
+    return (w[6]! | w[7]! | w[8]! | w[9]!) !== 0;
+  }
+
+  /** Whether the peer's packet told us a local address (kept in `seen`, used or not). */
+  learnedSource(): boolean {
+    const w = this.seenWords;
     return (w[6]! | w[7]! | w[8]! | w[9]!) !== 0;
   }
 

@@ -123,7 +123,7 @@ export class Receiver {
         const peer = dev.peerOf(outcome.peer);
         if (!peer) return;
         dev.log.debug(`Received handshake initiation from peer ${peer.name} (${ep})`);
-        peer.endpoint = ep;
+        peer.endpoint = dev.checkSource(ep);
         peer.rxBytes += msg.length;
         if (dev.udp?.sendBytes(outcome.packet, ep) === false) dev.log.error(`Failed to send handshake response to peer ${peer.name} (${ep})`);
         peer.txBytes += outcome.packet.length;
@@ -135,7 +135,7 @@ export class Receiver {
         const peer = dev.peerOf(outcome.peer);
         if (!peer) return;
         dev.log.debug(`Received handshake response from peer ${peer.name} (${ep})`);
-        peer.endpoint = ep;
+        peer.endpoint = dev.checkSource(ep);
         peer.rxBytes += msg.length;
         peer.counters.completed();
         // §6.5: the initiator sends first — its staged packets, or a keepalive to confirm the session.
@@ -180,7 +180,7 @@ export class Receiver {
       const i = this.src[j]!;
       // §2 roaming: the endpoint follows the latest authenticated packet.
       const ep = peer.endpoint;
-      if (ep === null || !ep.matches(this.epWords, i * (EP_SIZE / 4))) peer.endpoint = new Endpoint(this.eps, i * EP_SIZE);
+      if (ep === null || !ep.matches(this.epWords, i * (EP_SIZE / 4))) peer.endpoint = dev.checkSource(new Endpoint(this.eps, i * EP_SIZE));
       peer.rxBytes += plen + HEADER + TAG;
       dev.touch(peer);
       if (peer.staged.length > 0) dev.sender.flushStaged(peer, now); // a responder's session is confirmed now

@@ -104,12 +104,9 @@ for (const [implName, program] of IMPLEMENTATIONS) {
 
     // #10 item 6: a cached source address must be re-resolved when the routing changes. The peer does the talking
     // (B pings A every 100 ms; A only answers), so A's source can only come from a re-resolution, not from a packet
-    // of its own that happened to go first. bunwg, also after item 6's fix, fails this (a bug found here, not in
-    // #10's list): each packet B sends to A's old address pins that address again as A's source, unchecked against
-    // the route that now leaves through the other link. With both sides sending it passes or fails by chance. The
-    // newest wireguard-go passes. Marked failing for bunwg until that is fixed: it turns red once it passes.
-    const knownSourceBug = implName === "bunwg";
-    test.failingIf(knownSourceBug)("a second, better route to the peer added and removed while the peer talks: the peer records each new source of ours", async () => {
+    // of its own that happened to go first. Found here: each packet B sent to A's old address used to pin that
+    // address again, unchecked against the route that now leaves through the other link (device.ts checkSource).
+    test("a second, better route to the peer added and removed while the peer talks: the peer records each new source of ours", async () => {
       const p = pinger(NB, A.v4, 15);
       const endpointAtB = () => peerField(B.ifname, A.key.pub, 2);
       try {
@@ -130,7 +127,7 @@ for (const [implName, program] of IMPLEMENTATIONS) {
     // The same after a fwmark change, as wireguard-go does it: marked packets go by table 77, whose route to B is via
     // the second link. bunwg applies the mark (a blackhole in table 77 stops its packets) and re-checks its sources
     // on the change, but fails as above.
-    test.failingIf(knownSourceBug)("fwmark set, with a rule routing marked packets over the second link, while the peer talks: the peer records that link's source; fwmark off: back", async () => {
+    test("fwmark set, with a rule routing marked packets over the second link, while the peer talks: the peer records that link's source; fwmark off: back", async () => {
       const p = pinger(NB, A.v4, 15);
       const endpointAtB = () => peerField(B.ifname, A.key.pub, 2);
       await run(["ip", "-n", NA, "route", "add", `${B_UNDERLAY}/32`, "via", "198.18.2.2", "table", "77"]);
