@@ -2,7 +2,8 @@
 // (platform-facts: its fd keeps working there), the kernel there routes a ping into it, we read it after an
 // onReadable wake, write a UDP packet that a socket in the namespace receives, and see deletion reported.
 import { afterAll, describe, expect, test } from "bun:test";
-import { Tun, TunGoneError } from "../src/device/tun.ts";
+import { Tun } from "../src/device/tun.ts";
+import { TunGoneError } from "../src/device/io.ts";
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.log("tun.test.ts: skipped: needs root (creates a TUN device and a network namespace)");

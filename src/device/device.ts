@@ -18,7 +18,8 @@ import { Udp, PortInUseError } from "./udp.ts";
 import { Endpoint } from "./endpoint.ts";
 import { RouteWatch } from "./route.ts";
 import type { Logger, LogLevel } from "./log.ts";
-import type { Tun } from "./tun.ts";
+import type { OpenBind, TunDevice, UdpBind } from "./io.ts";
+import type { DataPathHost } from "./host.ts";
 import { LinkWatch, type LinkState } from "./link.ts";
 
 /** Each step of the fast data path can be switched off, to measure what it gives (bench/, BUNWG_NO_* variables). */
@@ -37,7 +38,7 @@ function endpointOf(pc: PeerConfig): Endpoint | null {
   return pc.endpoint ? Endpoint.fromAddress(pc.endpoint.address, pc.endpoint.port, pc.endpoint.family) : null;
 }
 
-export class Device {
+export class Device implements DataPathHost {
   readonly engine: Engine;
   readonly allowedIps = new AllowedIps<DevicePeer>();
   readonly peers = new Map<string, DevicePeer>();
@@ -45,7 +46,9 @@ export class Device {
   readonly sender: Sender;
   readonly receiver: Receiver;
   readonly counters: DeviceCounters;
-  udp: Udp | null = null;
+  udp: UdpBind | null = null;
+  /** How a UDP socket is bound (the real one; a test may hand in-memory ones, test/support/bindtest.ts). */
+  openBind: OpenBind = (port) => Udp.open(port, this.options);
   private routes: RouteWatch | null = null;
   /** The interface's MTU in force (followed through `link`): §5.4.6 padding stops there. */
   mtu: number;
@@ -64,13 +67,13 @@ export class Device {
   /** Called once when the device cannot go on (its interface was deleted). */
   onFatal: (reason: string) => void = () => {};
 
-  constructor(readonly tun: Tun, readonly aead: Aead, readonly log: Logger, private readonly baseLevel: LogLevel,
+  constructor(readonly tun: TunDevice, readonly aead: Aead, readonly log: Logger, private readonly baseLevel: LogLevel,
               random: (out: Uint8Array) => void, readonly options: DataPathOptions = DEFAULT_DATA_PATH, mtu = 1420) {
     this.engine = new Engine({ crypto: defaultSuite({ aead, random }) }); // swap a backend here (src/crypto/)
     this.counters = new DeviceCounters(options.counters !== false);
     this.sender = new Sender(this);
-    this.receiver = new Receiver(this);
-    this.pump = new Pump(this, options.pump);
+    this.receiver = new Receiver(this, this.sender);
+    this.pump = new Pump(this, this.sender, this.receiver, options.pump);
     this.mtu = mtu;
   }
 
@@ -166,8 +169,8 @@ export class Device {
     for (const peer of this.peers.values()) peer.endpoint?.forgetSource();
   }
 
-  private bind(port: number): Udp {
-    const udp = Udp.open(port, this.options);
+  private bind(port: number): UdpBind {
+    const udp = this.openBind(port);
     udp.onReadable(this.pump.wake);
     return udp;
   }
@@ -253,7 +256,7 @@ export class Device {
     const boundPort = this.udp?.port ?? 0;
     // listen_port=0 asks for a fresh free port (as wireguard-go); the configuration then records the bound one.
     if (next.listenPort !== boundPort) {
-      let udp: Udp | null = null;
+      let udp: UdpBind | null = null;
       try {
         udp = this.bind(next.listenPort);
         if (next.fwmark) udp.setFwmark(next.fwmark);

@@ -5,6 +5,10 @@
 import { formatIp, parseIp } from "../text/codec.ts";
 
 export const EP_SIZE = 48;
+/** Byte 40 of a record after a batched send (zig/src/udp.zig): the pinned source had vanished and was dropped… */
+export const SOURCE_DROPPED = 1;
+/** …or the endpoint is IPv6 and the socket IPv4-only: nothing was sent. */
+export const FAMILY_REFUSED = 2;
 const V4_MAPPED = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
 
 export class Endpoint {

@@ -23,6 +23,8 @@ export interface TunDevice {
   writeBatch(buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, n: number): number;
   /** cb runs when packets wait (once per rearm), or with a TunGoneError when the interface went away. */
   onReadable(cb: (gone?: TunGoneError) => void): void;
+  /** Called when a write was refused because the link is down (the link watcher looks again, link.ts). */
+  onDownWrite: (() => void) | null;
   rearm(): void;
   close(): void;
 }

@@ -5,8 +5,10 @@
 // the JS thread, 1 ms at first and doubling up to MAX_WAIT_MS while nothing comes (timers and the configuration
 // socket run in between), and a packet wakes it directly. After IDLE_MS without packets it hands back to the poll
 // threads.
-import type { Device } from "./device.ts";
-import { TunGoneError } from "./tun.ts";
+import type { DataPathHost } from "./host.ts";
+import { TunGoneError } from "./io.ts";
+import type { Receiver } from "./receive.ts";
+import type { Sender } from "./send.ts";
 import { loadNative, type Native } from "../native/lib.ts";
 
 /** Longest wait per turn: how long timers and the configuration socket may be held up while traffic pauses. */
@@ -21,7 +23,12 @@ export class Pump {
   private readonly native: Native = loadNative();
 
   /** enabled=false keeps the poll threads in charge throughout (to measure what the pump gives). */
-  constructor(private readonly dev: Device, private readonly enabled = true) {}
+  constructor(
+    private readonly dev: DataPathHost,
+    private readonly sender: Sender,
+    private readonly receiver: Receiver,
+    private readonly enabled = true,
+  ) {}
 
   /** A poll thread saw packets: start pumping (the poll threads stay parked until handBack). */
   readonly wake = (gone?: TunGoneError): void => {
@@ -66,7 +73,7 @@ export class Pump {
   private drain(): number {
     const dev = this.dev;
     try {
-      return dev.sender.drainTun() + dev.receiver.drain();
+      return this.sender.drainTun() + this.receiver.drain();
     } catch (e) {
       if (e instanceof TunGoneError) {
         dev.onFatal("interface deleted");

@@ -3,7 +3,7 @@
 // transport messages are opened together in one AEAD call, checked against the replay window (§5.4.6) and
 // against the sending peer's allowed IPs (§2: cryptokey routing doubles as a reverse-path filter), then
 // written to the TUN in one batched call.
-import type { Device } from "./device.ts";
+import type { DataPathHost } from "./host.ts";
 import type { DevicePeer } from "./peer.ts";
 import {
   COOKIE_REPLY, INITIATION, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE, MESSAGE_TRANSPORT, RESPONSE,
@@ -11,8 +11,8 @@ import {
 } from "../noise/index.ts";
 import { HEADER, KeyTable, STRIDE, TAG } from "./batch.ts";
 import { EP_SIZE, Endpoint } from "./endpoint.ts";
-import { Udp } from "./udp.ts";
 import { Drop, dropForRejection } from "./counters.ts";
+import type { Sender } from "./send.ts";
 
 
 /** Datagrams per receive call, and packets after GRO splitting (each datagram may hold up to 64 segments). */
@@ -30,8 +30,6 @@ export class Receiver {
   private readonly inLens = new Uint32Array(PKTS);
   private readonly eps = new Uint8Array(PKTS * EP_SIZE);
   private readonly epWords = new Uint32Array(this.eps.buffer);
-  /** Datagrams taken from the socket but not yet reported (a GRO burst beyond PKTS segments): see Udp.recvBatch. */
-  private readonly carry = Udp.newReceiveState();
 
   private readonly offs = new Uint32Array(PKTS);
   private readonly lens = new Uint32Array(PKTS);
@@ -46,7 +44,8 @@ export class Receiver {
   private loadCount = 0;
   private underLoadUntil = 0;
 
-  constructor(private readonly dev: Device) {}
+  /** Staged packets and keepalives leave through the sender once a handshake completes. */
+  constructor(private readonly dev: DataPathHost, private readonly sender: Sender) {}
 
   /** Drains the socket until it would block; returns the packets received. */
   drain(): number {
@@ -54,7 +53,7 @@ export class Receiver {
     if (udp === null) return 0;
     let total = 0;
     for (;;) {
-      const n = udp.recvBatch(this.buf, STRIDE, MSGS, this.inOffs, this.inLens, this.eps, PKTS, this.carry);
+      const n = udp.recvBatch(this.buf, STRIDE, MSGS, this.inOffs, this.inLens, this.eps, PKTS);
       if (n <= 0) return total;
       total += n;
       if (!this.dev.up) this.dev.counters.drop(Drop.interface_down, n); // link down: nothing is accepted (device.ts setUp)
@@ -139,8 +138,8 @@ export class Receiver {
         peer.rxBytes += msg.length;
         peer.counters.completed();
         // §6.5: the initiator sends first — its staged packets, or a keepalive to confirm the session.
-        if (peer.staged.length > 0) dev.sender.flushStaged(peer, now);
-        else dev.sender.sendKeepalive(peer, now);
+        if (peer.staged.length > 0) this.sender.flushStaged(peer, now);
+        else this.sender.sendKeepalive(peer, now);
         dev.touch(peer);
         break;
       }
@@ -183,7 +182,7 @@ export class Receiver {
       if (ep === null || !ep.matches(this.epWords, i * (EP_SIZE / 4))) peer.endpoint = dev.checkSource(new Endpoint(this.eps, i * EP_SIZE));
       peer.rxBytes += plen + HEADER + TAG;
       dev.touch(peer);
-      if (peer.staged.length > 0) dev.sender.flushStaged(peer, now); // a responder's session is confirmed now
+      if (peer.staged.length > 0) this.sender.flushStaged(peer, now); // a responder's session is confirmed now
       if (plen === 0) continue; // keepalive
       const pkt = off + HEADER;
       const version = buf[pkt]! >> 4;

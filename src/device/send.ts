@@ -1,11 +1,10 @@
 // Outbound path (whitepaper §5.4.6): packets from the TUN, routed by cryptokey routing to the peer with the most
 // specific allowed IP, sealed in one batched AEAD call, sent over UDP. Packets for a peer without a usable session
 // are staged and a handshake is requested (§6.2 "handshakes happen on demand").
-import type { Device } from "./device.ts";
+import type { DataPathHost } from "./host.ts";
 import type { DevicePeer } from "./peer.ts";
 import { BATCH, HEADER, KeyTable, STRIDE, TAG } from "./batch.ts";
-import { EP_SIZE } from "./endpoint.ts";
-import { FAMILY_REFUSED, SOURCE_DROPPED } from "./udp.ts";
+import { EP_SIZE, FAMILY_REFUSED, SOURCE_DROPPED } from "./endpoint.ts";
 import { writeTransportHeader } from "../noise/index.ts";
 import { Drop } from "./counters.ts";
 
@@ -27,7 +26,7 @@ export class Sender {
   private readonly eps = new Uint8Array(BATCH * EP_SIZE);
   private m = 0;
 
-  constructor(private readonly dev: Device) {}
+  constructor(private readonly dev: DataPathHost) {}
 
   /** Drains the TUN until it would block, one batch at a time; returns the packets read. */
   drainTun(): number {

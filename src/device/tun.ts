@@ -3,6 +3,7 @@
 // native poll thread that wakes JS when packets wait (platform-facts: ~0 % CPU idle, no busy loop).
 import type { JSCallback } from "bun:ffi";
 import { constants } from "node:os";
+import { TunGoneError, type TunDevice } from "./io.ts";
 import { loadNative, pollCallback, releaseCallback, type Native } from "../native/lib.ts";
 
 const IFF_TUN = 0x0001;
@@ -18,15 +19,7 @@ function errnoName(neg: number): string {
   return errnoNames.get(-neg) ?? `errno ${-neg}`;
 }
 
-/** The interface was deleted (`ip link del`) or its device stopped working: the daemon should exit. */
-export class TunGoneError extends Error {
-  constructor(readonly tunName: string) {
-    super(`TUN interface ${tunName} is gone (deleted, or its device failed)`);
-    this.name = "TunGoneError";
-  }
-}
-
-export class Tun {
+export class Tun implements TunDevice {
   readonly name: string;
   readonly fd: number;
   /** What offload is in use: "" (none), else "vnet" plus the TUNSETOFFLOAD flags the kernel took, e.g. "vnet,csum,tso4,tso6,uso4,uso6". */

@@ -3,7 +3,8 @@
 // udpSocket calls JS once per datagram and hides the local address a datagram arrived on; this keeps both the
 // batching and the address. A poll thread wakes the event loop when datagrams wait (as for the TUN).
 import { loadNative, pollCallback, releaseCallback, type Native } from "../native/lib.ts";
-import { EP_SIZE, type Endpoint } from "./endpoint.ts";
+import { EP_SIZE, SOURCE_DROPPED, type Endpoint } from "./endpoint.ts";
+import type { UdpBind } from "./io.ts";
 
 const EADDRINUSE = 98;
 const READABLE = 1;
@@ -11,19 +12,21 @@ const READABLE = 1;
 export class PortInUseError extends Error {}
 
 /** Values of byte 40 of an endpoint record after a send (zig/src/udp.zig). */
-export const SOURCE_DROPPED = 1;
-export const FAMILY_REFUSED = 2;
 
-export class Udp {
+export class Udp implements UdpBind {
   private poller: unknown = null;
   private callback: ReturnType<typeof pollCallback> | null = null;
   private closed = false;
   private readonly one = { buf: new Uint8Array(2048), offs: new Uint32Array(1), lens: new Uint32Array(1), eps: new Uint8Array(EP_SIZE) };
   private readonly dropped = new Uint32Array(1);
+  /** Datagrams taken from the socket but not yet reported (a GRO burst beyond maxPkts): zig/src/udp.zig RecvState. */
+  private readonly carry: Uint8Array;
   /** UDP GSO: runs of equal-size datagrams to one endpoint leave in one send. Turned off if the kernel refuses. */
   gso = true;
 
-  private constructor(private readonly native: Native, readonly fd: number, readonly port: number, readonly family: 4 | 6) {}
+  private constructor(private readonly native: Native, readonly fd: number, readonly port: number, readonly family: 4 | 6) {
+    this.carry = new Uint8Array(native.sym.bunwg_udp_recv_state_size());
+  }
 
   /** Binds port (0 = any free port), dual-stack unless ipv4Only (or the host has no IPv6). Throws PortInUseError
    *  naming the port when it is taken. */
@@ -62,15 +65,12 @@ export class Udp {
   }
 
   /** Packets k < return value: buf[offs[k]] .. +lens[k], source at eps[k*EP_SIZE]. 0 = nothing waiting.
-   *  state (newReceiveState) holds the datagrams already taken but not yet reported (a GRO burst larger than
-   *  maxPkts): keep it and buf together, and call until 0, leaving buf outside the reported packets unchanged. */
-  recvBatch(buf: Uint8Array, stride: number, maxMsgs: number, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array, maxPkts: number, state: Uint8Array): number {
-    const n = this.native.sym.bunwg_udp_recv_batch(this.fd, buf, stride, maxMsgs, offs, lens, eps, maxPkts, state);
+   *  Datagrams already taken but not yet reported (a GRO burst larger than maxPkts) stay in buf and are reported
+   *  by the next call: pass the same buf each time, and leave it unchanged outside the reported packets. */
+  recvBatch(buf: Uint8Array, stride: number, maxMsgs: number, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array, maxPkts: number): number {
+    const n = this.native.sym.bunwg_udp_recv_batch(this.fd, buf, stride, maxMsgs, offs, lens, eps, maxPkts, this.carry);
     return n < 0 ? 0 : n;
   }
-
-  /** The carry-over between receive calls (zig/src/udp.zig RecvState), empty. */
-  static newReceiveState(): Uint8Array { return new Uint8Array(loadNative().sym.bunwg_udp_recv_state_size()); }
 
   /** Sends n packets; eps[i*EP_SIZE+40] comes back as SOURCE_DROPPED where a vanished sticky source was dropped,
    *  FAMILY_REFUSED where an IPv6 endpoint was not sent to because this socket is IPv4-only. */

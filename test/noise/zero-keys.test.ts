@@ -6,24 +6,21 @@ import { loadAead } from "../../src/crypto/aead.ts";
 import { defaultSuite } from "../../src/crypto/suite.ts";
 import { Device } from "../../src/device/device.ts";
 import { Logger } from "../../src/device/log.ts";
-import type { Tun } from "../../src/device/tun.ts";
-import type { Udp } from "../../src/device/udp.ts";
 import { emptyDeviceConfig } from "../../src/config/model.ts";
 import { keyToHex } from "../../src/text/codec.ts";
 import { applySet } from "../../src/uapi/set.ts";
 import { ZERO_KEYS_AFTER } from "../../src/noise/constants.ts";
 import { Engine } from "../../src/noise/index.ts";
+import { MemoryBind } from "../support/bindtest.ts";
+import { MemoryTun } from "../support/tuntest.ts";
 
-const sent: Uint8Array[] = [];
-const fakeUdp = { port: 0, sendBytes: (b: Uint8Array) => void sent.push(Uint8Array.from(b)), sendBatch: () => 0, setFwmark() {}, rearm() {}, close() {} };
-const fakeTun = { onReadable() {}, close() {} };
 let dev: Device | null = null;
 afterEach(() => dev?.close());
 
 test("the zeroing timer action also drops the packets staged for the peer", () => {
   const aead = loadAead();
-  dev = new Device(fakeTun as unknown as Tun, aead, new Logger("zero0", "silent"), "silent", (o) => void crypto.getRandomValues(o));
-  dev.udp = fakeUdp as unknown as Udp;
+  dev = new Device(new MemoryTun("zero0"), aead, new Logger("zero0", "silent"), "silent", (o) => void crypto.getRandomValues(o));
+  dev.udp = new MemoryBind(0);
   const x = new Engine({ crypto: defaultSuite({ aead }) });
   x.setPrivateKey(crypto.getRandomValues(new Uint8Array(32)));
   const set = applySet(emptyDeviceConfig(), [

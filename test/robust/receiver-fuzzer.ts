@@ -12,8 +12,6 @@ import { Device } from "../../src/device/device.ts";
 import { EP_SIZE } from "../../src/device/endpoint.ts";
 import { Logger } from "../../src/device/log.ts";
 import type { DevicePeer } from "../../src/device/peer.ts";
-import type { Tun } from "../../src/device/tun.ts";
-import type { Udp } from "../../src/device/udp.ts";
 import { emptyDeviceConfig } from "../../src/config/model.ts";
 import { keyToHex } from "../../src/text/codec.ts";
 import { applySet } from "../../src/uapi/set.ts";
@@ -21,51 +19,10 @@ import { REKEY_TIMEOUT } from "../../src/noise/constants.ts";
 import { defaultSuite } from "../../src/crypto/suite.ts";
 import { Engine, type Peer } from "../../src/noise/index.ts";
 import { seal } from "../noise/helpers.ts";
+import { MemoryBind } from "../support/bindtest.ts";
+import { MemoryTun } from "../support/tuntest.ts";
 import { CASE_CLASSES, type CaseClass, type GenuineMessage, LOW_ORDER_POINTS, Rng, mac1KeyOf, mutate, padded, setU32, writeMac1 } from "./fuzzer.ts";
 
-
-/** Datagrams handed to the Receiver by recvBatch, and what the device sends back. */
-class FakeUdp {
-  readonly port = 0;
-  queue: { bytes: Uint8Array; ep: Uint8Array }[] = [];
-  sent: Uint8Array[] = [];
-
-  recvBatch(buf: Uint8Array, stride: number, maxMsgs: number, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array): number {
-    const n = Math.min(maxMsgs, this.queue.length);
-    for (let i = 0; i < n; i++) {
-      const d = this.queue[i]!;
-      const len = Math.min(d.bytes.length, stride);
-      buf.set(d.bytes.subarray(0, len), i * stride);
-      offs[i] = i * stride;
-      lens[i] = len;
-      eps.set(d.ep, i * EP_SIZE);
-    }
-    this.queue.splice(0, n);
-    return n;
-  }
-  sendBatch(buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, _eps: Uint8Array, n: number): number {
-    for (let i = 0; i < n; i++) this.sent.push(buf.slice(offs[i]!, offs[i]! + lens[i]!));
-    return n;
-  }
-  sendBytes(bytes: Uint8Array): void { this.sent.push(Uint8Array.from(bytes)); }
-  setFwmark(): void {}
-  rearm(): void {}
-  close(): void {}
-}
-
-class FakeTun {
-  readonly name = "fuzz0";
-  readonly fd = -1;
-  written: Uint8Array[] = [];
-  writeBatch(buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, n: number): number {
-    for (let i = 0; i < n; i++) this.written.push(buf.slice(offs[i]!, offs[i]! + lens[i]!));
-    return n;
-  }
-  readBatch(): number { return 0; }
-  onReadable(): void {}
-  rearm(): void {}
-  close(): void {}
-}
 
 /** A 48-byte endpoint record (endpoint.ts) for an IPv4 source. */
 function v4Endpoint(a: number, b: number, c: number, d: number, port: number): Uint8Array {
@@ -142,8 +99,8 @@ export interface ReceiverReport {
 
 export class ReceiverFuzzer {
   readonly rng: Rng;
-  private readonly udp = new FakeUdp();
-  private readonly tun = new FakeTun();
+  private readonly udp = new MemoryBind(0);
+  private readonly tun = new MemoryTun("fuzz0");
   readonly dev: Device;
   private readonly x: Engine; // the test peer
   private px!: Peer; // the device, as x sees it
@@ -160,8 +117,8 @@ export class ReceiverFuzzer {
 
   constructor(readonly seed: number, private readonly aead: Aead, readonly epochCases = 2_000) {
     this.rng = new Rng(seed);
-    this.dev = new Device(this.tun as unknown as Tun, aead, new Logger("fuzz0", "silent"), "silent", this.rng.source());
-    this.dev.udp = this.udp as unknown as Udp;
+    this.dev = new Device(this.tun, aead, new Logger("fuzz0", "silent"), "silent", this.rng.source());
+    this.dev.udp = this.udp;
     this.x = new Engine({ crypto: defaultSuite({ aead, random: this.rng.source() }), unixTimeOffset: 1.8e12 });
     this.x.setPrivateKey(this.rng.bytes(32));
   }
@@ -229,16 +186,16 @@ export class ReceiverFuzzer {
   /** Hands datagrams to the device now, from the genuine source; returns what it sent back. */
   private exchange(msgs: Uint8Array[]): Uint8Array[] {
     for (const m of msgs) this.udp.queue.push({ bytes: m, ep: this.genuineEp });
-    this.udp.sent = [];
+    this.udp.sent.length = 0;
     this.dev.receiver.drain();
-    return this.udp.sent;
+    return this.udp.sent.map((d) => d.bytes);
   }
 
   private refresh(): void {
     // Fuzzing must not have disturbed the session: every genuine packet not delivered yet still gets through.
     const left = this.corpus.filter((s) => !s.delivered && s.inner !== null);
     if (left.length > 0) {
-      this.tun.written = [];
+      this.tun.written.length = 0;
       this.exchange(left.map((s) => s.bytes));
       const got = new Set(this.tun.written.map((p) => Buffer.from(p).toString("latin1")));
       for (const s of left) {
@@ -246,7 +203,7 @@ export class ReceiverFuzzer {
         s.delivered = true;
         this.report.genuineDelivered++;
       }
-      this.tun.written = [];
+      this.tun.written.length = 0;
     }
     this.corpus = [];
     this.byBytes.clear();
@@ -322,8 +279,8 @@ export class ReceiverFuzzer {
       }
       this.udp.queue.push({ bytes: msg, ep });
     }
-    this.tun.written = [];
-    this.udp.sent = [];
+    this.tun.written.length = 0;
+    this.udp.sent.length = 0;
     try {
       this.dev.receiver.drain();
     } catch (e) {

@@ -7,7 +7,12 @@ import { EP_SIZE, Endpoint } from "../../src/device/endpoint.ts";
 import { STRIDE } from "../../src/device/batch.ts";
 import { join } from "node:path";
 import { Sender } from "../../src/device/send.ts";
-import { DeviceCounters, PeerCounters } from "../../src/device/counters.ts";
+import { PeerCounters } from "../../src/device/counters.ts";
+import { Device } from "../../src/device/device.ts";
+import { Logger } from "../../src/device/log.ts";
+import { systemRandom } from "../../src/crypto/suite.ts";
+import { MemoryBind } from "../support/bindtest.ts";
+import { MemoryTun } from "../support/tuntest.ts";
 import { loadAead } from "../../src/crypto/aead.ts";
 import { startDaemon } from "../support/daemon.ts";
 import { ping, pingUntil } from "../support/net.ts";
@@ -44,11 +49,10 @@ describe("UDP receive: GRO bursts", () => {
       }
       const rbuf = new Uint8Array(MSGS * STRIDE);
       const rOffs = new Uint32Array(PKTS), rLens = new Uint32Array(PKTS), rEps = new Uint8Array(PKTS * EP_SIZE);
-      const state = Udp.newReceiveState();
       const seen: number[] = [];
       let coalesced = false;
       for (let calls = 0; calls < 200; calls++) {
-        const n = rx.recvBatch(rbuf, STRIDE, MSGS, rOffs, rLens, rEps, PKTS, state);
+        const n = rx.recvBatch(rbuf, STRIDE, MSGS, rOffs, rLens, rEps, PKTS);
         if (n === 0) break;
         for (let k = 0; k < n; k++) {
           expect(rLens[k]).toBe(SIZE);
@@ -102,9 +106,8 @@ describe("UDP send: an IPv6 endpoint on an IPv4-only socket", () => {
       expect([eps[40], eps[EP_SIZE + 40], eps[2 * EP_SIZE + 40]]).toEqual([2, 0, 2]);
       await Bun.sleep(50);
       const rbuf = new Uint8Array(4 * 65536), rOffs = new Uint32Array(8), rLens = new Uint32Array(8), rEps = new Uint8Array(8 * EP_SIZE);
-      const state = Udp.newReceiveState();
       let got = 0;
-      for (let n = rx.recvBatch(rbuf, 65536, 4, rOffs, rLens, rEps, 8, state); n > 0; n = rx.recvBatch(rbuf, 65536, 4, rOffs, rLens, rEps, 8, state)) got += n;
+      for (let n = rx.recvBatch(rbuf, 65536, 4, rOffs, rLens, rEps, 8); n > 0; n = rx.recvBatch(rbuf, 65536, 4, rOffs, rLens, rEps, 8)) got += n;
       expect(got).toBe(1); // only the IPv4 endpoint's datagram
     } finally {
       rx.close();
@@ -126,22 +129,18 @@ describe("send path: a batch that fails after sealing", () => {
       wantHandshake: () => {},
     };
     const peer = { noise, endpoint: Endpoint.fromAddress("127.0.0.1", 9, 4), staged: { length: 0 }, txBytes: 0, counters: new PeerCounters() };
-    const datagrams: Uint8Array[] = [];
-    let failNext = true;
-    const udp = {
-      sendBatch(buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, _eps: Uint8Array, n: number): number {
-        if (failNext) { failNext = false; throw new Error("send failed after sealing"); }
-        for (let i = 0; i < n; i++) datagrams.push(buf.slice(offs[i]!, offs[i]! + lens[i]!));
-        return n;
-      },
-    };
-    const dev = { aead: loadAead(), udp, mtu: 1420, up: true, counters: new DeviceCounters(), touch: () => {} };
-    const sender = new Sender(dev as never);
+    // A device of in-memory sides (test/support/), its socket failing once after the batch was sealed.
+    const bind = new MemoryBind(0);
+    bind.failNextSend = new Error("send failed after sealing");
+    const dev = new Device(new MemoryTun("seal0"), loadAead(), new Logger("seal0", "silent"), "silent", systemRandom);
+    dev.udp = bind;
+    const sender = new Sender(dev);
     expect(() => sender.sendKeepalive(peer as never, 0)).toThrow("send failed after sealing");
     sender.sendKeepalive(peer as never, 1);
     sender.sendKeepalive(peer as never, 2);
     // Only the two later keepalives leave, each a transport message (§5.4.6) with its own counter.
-    expect(datagrams.map((d) => [d[0], d.length, Number(new DataView(d.buffer).getBigUint64(8, true))])).toEqual([[4, 32, 1], [4, 32, 2]]);
+    expect(bind.sent.map(({ bytes: d }) => [d[0], d.length, Number(new DataView(d.buffer).getBigUint64(8, true))])).toEqual([[4, 32, 1], [4, 32, 2]]);
+    dev.close();
   });
 });
 

@@ -11,6 +11,7 @@ export class MemoryTun implements TunDevice {
   /** How many packets a writeBatch takes before refusing the rest (the host's queue is full, the link is down). */
   accept = Infinity;
   gone = false;
+  onDownWrite: (() => void) | null = null;
   private readable: ((gone?: TunGoneError) => void) | null = null;
   private armed = true;
 
