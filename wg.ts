@@ -1,7 +1,8 @@
 #!/usr/bin/env bun
 // bunwg — a userspace WireGuard router. `wg.ts IFNAME` runs the daemon exactly as `wireguard-go IFNAME` does;
 // every other first word is a subcommand (ifconfig, show, genkey, pubkey, genpsk, demo).
-import { defineCommand, runMain, type CommandDef } from "citty";
+// citty is loaded only for subcommands: the daemon path (`wg.ts IFNAME`) does not need it (bench/RESULTS.md, "Memory").
+import type { CommandDef } from "citty";
 import { VERSION } from "./src/version.ts";
 
 const subCommands: Record<string, () => Promise<CommandDef<any>>> = {
@@ -18,7 +19,7 @@ async function versionLine(): Promise<string> {
   return `bunwg v${VERSION} (bun ${Bun.version}, AEAD: ${loadAead().backend})`;
 }
 
-const main = defineCommand({
+const mainCommand = (defineCommand: typeof import("citty").defineCommand) => defineCommand({
   meta: { name: "bunwg", version: VERSION, description: "Userspace WireGuard router on Bun" },
   args: {
     version: { type: "boolean", description: "print the version and the active AEAD backend" },
@@ -66,5 +67,6 @@ if (bad !== null) {
   const { runDaemonCommand } = await import("./src/device/daemon.ts");
   process.exitCode = await runDaemonCommand(argv);
 } else {
-  await runMain(main, { rawArgs: argv });
+  const citty = await import("citty");
+  await citty.runMain(mainCommand(citty.defineCommand), { rawArgs: argv });
 }

@@ -1,7 +1,6 @@
 // The AEAD of WireGuard (whitepaper §5.4): ChaCha20-Poly1305 (RFC 8439) with the 96-bit nonce
 // 4 zero bytes ‖ counter u64 little-endian. Two backends: the Zig library (vectorised, batched, in place) and
 // @noble/ciphers (pure JS reference, used when the library cannot be loaded).
-import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { loadNative, type Native } from "../native/lib.ts";
 
 export interface Aead {
@@ -66,6 +65,13 @@ function nonceOf(counter: bigint | number, nonce: Uint8Array): Uint8Array {
   new DataView(nonce.buffer, nonce.byteOffset, 12).setBigUint64(4, BigInt(counter), true);
   return nonce;
 }
+
+// Loaded on first use: the Zig backend serves normally, and loading @noble/ciphers costs several MiB of resident
+// memory (bench/RESULTS.md, "Memory: where it goes").
+type ChaCha = typeof import("@noble/ciphers/chacha.js").chacha20poly1305;
+let chachaLoaded: ChaCha | undefined;
+const chacha20poly1305: ChaCha = (...args) =>
+  (chachaLoaded ??= (require("@noble/ciphers/chacha.js") as typeof import("@noble/ciphers/chacha.js")).chacha20poly1305)(...args);
 
 /** The @noble/ciphers reference backend (pure JS, ~75 MB/s: correct everywhere, slow). */
 export function nobleAead(): Aead {

@@ -6,9 +6,9 @@
 // - a set is validated whole and applied all or nothing (wireguard-go applies the lines before a bad one);
 // - a request cut off before its empty line is never applied (wireguard-go applies what it read at EOF);
 // - `get=bunwg` answers the standard keys plus our extensions (bunwg_debug, bunwg_rdomain, bunwg_description).
-import { x25519 } from "@noble/curves/ed25519.js";
 import { formatCidr, formatIp, parseIp, quote, tryParseCidr, type AllowedIp } from "./allowedips.ts";
 import { clampPrivateKey, keyToHex } from "../noise/keys.ts";
+import { defaultX25519, type X25519 } from "../noise/x25519.ts";
 import { isZero } from "../noise/primitives.ts";
 
 // errno values as wireguard-go uses them (ipc/uapi_unix.go).
@@ -91,10 +91,14 @@ function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
 
 let lastPriv: Uint8Array | null = null;
 let lastPub: Uint8Array | null = null;
-/** The default public-key derivation (noble X25519), remembering the last key: sets repeat the same one. */
+let dh: X25519 | null = null;
+/** The default public-key derivation (the core's X25519: node:crypto, so the daemon need not load @noble/curves),
+ *  remembering the last key: sets repeat the same one. */
 export function derivePublicKey(privateKey: Uint8Array): Uint8Array {
   if (lastPriv === null || !sameBytes(lastPriv, privateKey)) {
-    lastPub = x25519.getPublicKey(clampPrivateKey(privateKey));
+    const key = (dh ??= defaultX25519()).privateKey(clampPrivateKey(privateKey));
+    lastPub = key.publicKey;
+    key.destroy();
     lastPriv = new Uint8Array(privateKey);
   }
   return lastPub!;

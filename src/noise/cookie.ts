@@ -4,7 +4,6 @@
 // and the secret changes every COOKIE_REFRESH_TIME: proof that the sender can receive at its address. A sender
 // without one gets a cookie reply, the cookie sealed with XChaCha20-Poly1305 and bound to its mac1.
 
-import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { COOKIE_REFRESH_TIME, KEY_LENGTH, LABEL_COOKIE, LABEL_MAC1, MAC_LENGTH } from "./constants.ts";
 import { COOKIE_REPLY, MESSAGE_COOKIE_REPLY, readU32, writeHeader, writeU32 } from "./messages.ts";
 import { equalBytes, hash, mac } from "./primitives.ts";
@@ -12,6 +11,13 @@ import { equalBytes, hash, mac } from "./primitives.ts";
 // mac1 and mac2 are the last 32 bytes of both handshake messages.
 const mac1Offset = (msg: Uint8Array): number => msg.length - 2 * MAC_LENGTH;
 const mac2Offset = (msg: Uint8Array): number => msg.length - MAC_LENGTH;
+
+// Loaded on first use: only cookie replies need it, and loading @noble/ciphers costs several MiB of resident memory
+// in a daemon that may never send or receive one (bench/RESULTS.md, "Memory: where it goes").
+type XChaCha = typeof import("@noble/ciphers/chacha.js").xchacha20poly1305;
+let xchachaLoaded: XChaCha | undefined;
+const xchacha20poly1305: XChaCha = (...args) =>
+  (xchachaLoaded ??= (require("@noble/ciphers/chacha.js") as typeof import("@noble/ciphers/chacha.js")).xchacha20poly1305)(...args);
 
 /** XChaCha20-Poly1305 (draft-irtf-cfrg-xchacha) seal, as cookie replies use it: out = ciphertext ‖ tag. */
 export function xaeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Uint8Array {

@@ -4,7 +4,6 @@
 // handshakes per second we can take.
 
 import * as nodeCrypto from "node:crypto";
-import { x25519 as nobleCurve } from "@noble/curves/ed25519.js";
 import { KEY_LENGTH } from "./constants.ts";
 import { isZero } from "./primitives.ts";
 
@@ -24,10 +23,18 @@ export interface X25519 {
   sharedSecret(privateKey: X25519PrivateKey, publicKey: Uint8Array, out: Uint8Array): boolean;
 }
 
+// The reference is loaded on first use: a daemon never needs it, and loading @noble/curves costs several MiB of
+// resident memory (bench/RESULTS.md, "Memory: where it goes").
+type NobleCurve = typeof import("@noble/curves/ed25519.js").x25519;
+let nobleLoaded: NobleCurve | undefined;
+function nobleCurve(): NobleCurve {
+  return (nobleLoaded ??= (require("@noble/curves/ed25519.js") as typeof import("@noble/curves/ed25519.js")).x25519);
+}
+
 class NobleKey implements X25519PrivateKey {
   readonly publicKey: Uint8Array;
   constructor(readonly secret: Uint8Array) {
-    this.publicKey = nobleCurve.getPublicKey(secret);
+    this.publicKey = nobleCurve().getPublicKey(secret);
   }
   destroy(): void {
     this.secret.fill(0);
@@ -41,7 +48,7 @@ export function nobleX25519(): X25519 {
     privateKey: (secret) => new NobleKey(Uint8Array.from(secret)),
     sharedSecret(privateKey, publicKey, out) {
       try {
-        out.set(nobleCurve.getSharedSecret((privateKey as NobleKey).secret, publicKey));
+        out.set(nobleCurve().getSharedSecret((privateKey as NobleKey).secret, publicKey));
       } catch {
         out.fill(0); // noble refuses a zero result by throwing
       }
