@@ -77,10 +77,10 @@ export class AllowedIps<T> {
   private root6: TrieNode<T> | null = null;
   private count4 = 0;
   // Jump index: for each value of the first 16 bits, the first node of length ≥ 16 on the path and the best value
-  // found above it. Allocated once the table is large; stale after any IPv4 change until the next lookup.
+  // found above it. Built by the first lookup once the table is large; dropped by any IPv4 change (null = stale), so
+  // a stale index never keeps removed nodes or their owners alive (a removed peer must be collectable).
   private jumpNode: Array<TrieNode<T> | null> | null = null;
   private jumpBest: Array<T | undefined> | null = null;
-  private jumpStale = true;
   // value → its nodes, in insertion order (a Set keeps it), so `entries` is stable and `removeValue` is O(own prefixes).
   private readonly owned = new Map<T, Set<TrieNode<T>>>();
   // Scratch words for insert/remove and for IPv6 lookups; reused so no call allocates for them.
@@ -171,7 +171,6 @@ export class AllowedIps<T> {
     this.owned.clear();
     this.count4 = 0;
     this.jumpNode = this.jumpBest = null;
-    this.jumpStale = true;
   }
 
   // Longest-prefix match on the IPv4 address at buf[off..off+4] (e.g. a packet's source at offset 12, destination
@@ -181,7 +180,7 @@ export class AllowedIps<T> {
     let node = this.root4;
     let best: T | undefined;
     if (this.count4 >= JUMP_MIN_PREFIXES) {
-      if (this.jumpStale) this.rebuildJump();
+      if (this.jumpNode === null) this.rebuildJump();
       node = this.jumpNode![a >>> (32 - JUMP_BITS)]!;
       best = this.jumpBest![a >>> (32 - JUMP_BITS)];
     }
@@ -245,8 +244,8 @@ export class AllowedIps<T> {
 
   private rebuildJump(): void {
     const n = 1 << JUMP_BITS;
-    const nodes = (this.jumpNode ??= new Array<TrieNode<T> | null>(n).fill(null));
-    const bests = (this.jumpBest ??= new Array<T | undefined>(n).fill(undefined));
+    const nodes = new Array<TrieNode<T> | null>(n).fill(null);
+    const bests = new Array<T | undefined>(n).fill(undefined);
     for (let h = 0; h < n; h++) {
       const a = h << (32 - JUMP_BITS);
       let node = this.root4;
@@ -263,14 +262,15 @@ export class AllowedIps<T> {
       nodes[h] = node;
       bests[h] = best;
     }
-    this.jumpStale = false;
+    this.jumpNode = nodes;
+    this.jumpBest = bests;
   }
 
   private own(node: TrieNode<T>, value: T): void {
     const prev = node.value;
     if (prev === value) return;
     if (node.maxBits === 32) {
-      this.jumpStale = true;
+      this.jumpNode = this.jumpBest = null;
       if (prev === undefined) this.count4++;
     }
     if (prev !== undefined) this.disown(node, prev);
@@ -312,7 +312,7 @@ export class AllowedIps<T> {
   // Drops node's value, then removes nodes that no longer branch: a valueless node must have two children.
   private unlinkValue(node: TrieNode<T>): void {
     if (node.maxBits === 32) {
-      this.jumpStale = true;
+      this.jumpNode = this.jumpBest = null;
       this.count4--;
     }
     this.disown(node, node.value!);
