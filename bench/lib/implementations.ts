@@ -87,7 +87,7 @@ export const IMPLEMENTATIONS: Record<string, Implementation> = {
 // Ours with one step of the fast data path switched off, to measure what each step gives (src/device/device.ts
 // DataPathOptions). Opt-in: --impl ours,ours-no-pump,…
 for (const [suffix, variable] of [["no-pump", "BUNWG_NO_PUMP"], ["no-gso", "BUNWG_NO_GSO"], ["no-gro", "BUNWG_NO_GRO"],
-  ["no-offload", "BUNWG_NO_OFFLOAD"], ["plain", "BUNWG_NO_PUMP BUNWG_NO_GSO BUNWG_NO_GRO BUNWG_NO_OFFLOAD"]] as const) {
+  ["no-offload", "BUNWG_NO_OFFLOAD"], ["no-trim", "BUNWG_NO_TRIM"], ["plain", "BUNWG_NO_PUMP BUNWG_NO_GSO BUNWG_NO_GRO BUNWG_NO_OFFLOAD"]] as const) {
   const env: Record<string, string> = { LOG_LEVEL: "error" };
   for (const v of variable.split(" ")) env[v] = "1";
   IMPLEMENTATIONS[`ours-${suffix}`] = { ...IMPLEMENTATIONS.ours!, name: `ours-${suffix}`, env };

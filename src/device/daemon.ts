@@ -13,8 +13,12 @@ import { LOG_DIR, Logger, logPath, parseLogLevel, type LogLevel } from "./log.ts
 import { Tun } from "./tun.ts";
 import { startIpc } from "./ipc.ts";
 import { socketPath } from "./uapi.ts";
+import { trimWhenQuiet } from "./trim.ts";
 
 const READY_TIMEOUT_MS = 15_000;
+/** Quiet this long (no packets, no configuration change), the daemon gives back what start-up, a burst or a large
+ *  configuration left resident (trim.ts). */
+const TRIM_QUIET_MS = 5000;
 
 const IFNAME_RE = /^[A-Za-z0-9_=+.-]{1,15}$/;
 
@@ -146,8 +150,19 @@ async function runForeground(ifname: string, level: LogLevel): Promise<number> {
       stop("configuration socket removed");
     }
   }, 500);
+  let stopTrim = () => {};
+  if (!off("BUNWG_NO_TRIM")) {
+    let generation = 0, lastConfig = dev.config;
+    stopTrim = trimWhenQuiet(() => {
+      if (dev.config !== lastConfig) lastConfig = dev.config, generation++;
+      let bytes = generation;
+      for (const p of dev.peers.values()) bytes += p.rxBytes + p.txBytes;
+      return bytes;
+    }, TRIM_QUIET_MS);
+  }
   const reason = await stopped;
   clearInterval(watch);
+  stopTrim();
   log.info(`Shutting down: ${reason}`);
   ipc.close();
   dev.close();

@@ -1,0 +1,35 @@
+// One stage of bunwg's start-up in a process of its own, so bench/memory.ts can split the idle daemon's resident
+// memory into what each stage adds: `floor` (a Bun process that only waits), `modules` (+ the daemon's modules
+// loaded), `native` (+ the Zig library and the crypto chosen from it, as the daemon does before its TUN), `buffers`
+// (+ a Device and its preallocated packet buffers). Prints one JSON line when the stage is reached, then waits.
+const stage = process.argv[2] ?? "";
+const STAGES = ["floor", "modules", "native", "buffers"];
+if (!STAGES.includes(stage)) {
+  console.error(`memprobe: expected a stage (${STAGES.join(", ")}), got "${stage}"`);
+  process.exit(2);
+}
+const at = STAGES.indexOf(stage);
+let bufferBytes = 0;
+if (at >= 1) {
+  await import("../../src/device/daemon.ts");
+}
+if (at >= 2) {
+  const { loadNative } = await import("../../src/native/lib.ts");
+  const { loadAead } = await import("../../src/crypto/aead.ts");
+  const { nativeHashPrimitives } = await import("../../src/crypto/blake2s.ts");
+  const { useHashPrimitives } = await import("../../src/noise/primitives.ts");
+  loadAead();
+  useHashPrimitives(nativeHashPrimitives(loadNative()));
+}
+if (at >= 3) {
+  const { Device } = await import("../../src/device/device.ts");
+  const { Logger } = await import("../../src/device/log.ts");
+  const { loadAead } = await import("../../src/crypto/aead.ts");
+  const tun = { name: "probe0", fd: -1, offloads: "", readBatch: () => 0, writeBatch: () => 0, onReadable() {}, rearm() {}, close() {} };
+  const dev = new Device(tun as never, loadAead(), new Logger("probe0", "silent"), "silent", (o) => { crypto.getRandomValues(o); });
+  // Allocated, not touched: an idle daemon's buffers cost resident memory only once packets have passed through them.
+  bufferBytes = dev.sender.bufferBytes + ((dev.receiver as unknown as { buf?: Uint8Array }).buf?.byteLength ?? 0);
+  (globalThis as { keep?: unknown }).keep = dev;
+}
+console.log(JSON.stringify({ stage, bufferBytes }));
+setInterval(() => {}, 1 << 30);

@@ -1,0 +1,65 @@
+// Resident memory that the runtime's own machine code leaves behind. Start-up (parsing and compiling our modules),
+// a burst of traffic (the JIT's optimising tiers) and a large configuration (the parser, the JIT again) run code in
+// the Bun executable once; its pages then stay mapped, and counted in RSS, though nothing runs them again — the
+// bulk of an idle daemon's RSS above the bare runtime (bench/RESULTS.md, "Memory: where it goes"). trimCode() drops
+// our mappings of the executable's read-only code pages (madvise MADV_DONTNEED on r-xp file mappings): the page
+// cache keeps them, and code that runs again maps its page back with a minor fault. Only code mappings are
+// touched — never writable or relocated (r--p) ones, whose private copies MADV_DONTNEED would throw away.
+// BUNWG_NO_TRIM=1 turns it off (to measure it).
+import { dlopen, FFIType } from "bun:ffi";
+import { readFileSync } from "node:fs";
+
+const MADV_DONTNEED = 4;
+
+let madvise: ((addr: number, len: number, advice: number) => number) | null = null;
+
+/** Drops this process's mappings of file-backed code pages; returns the bytes of address space advised (0 when
+ *  it could not run here). Slow path: a few milliseconds, meant for idle moments. */
+export function trimCode(): number {
+  if (madvise === null) {
+    try {
+      const libc = dlopen("libc.so.6", { madvise: { args: [FFIType.u64, FFIType.u64, FFIType.i32], returns: FFIType.i32 } });
+      madvise = (a, l, adv) => libc.symbols.madvise(a, l, adv);
+    } catch {
+      return 0;
+    }
+  }
+  let maps: string;
+  try {
+    maps = readFileSync("/proc/self/maps", "utf8");
+  } catch {
+    return 0;
+  }
+  let bytes = 0;
+  for (const line of maps.split("\n")) {
+    // "start-end perms offset dev inode path": only executable, non-writable, private mappings of a file.
+    const m = /^([0-9a-f]+)-([0-9a-f]+) r-xp [0-9a-f]+ \S+ [1-9]\d* +\//.exec(line);
+    if (m === null) continue;
+    const start = parseInt(m[1]!, 16), end = parseInt(m[2]!, 16);
+    if (madvise(start, end - start, MADV_DONTNEED) === 0) bytes += end - start;
+  }
+  return bytes;
+}
+
+/** Once `activity()` has returned the same value for `quietMs`, collects the JS heap (Bun.gc(true): a removed peer
+ *  set is freed now, not at some later allocation-driven collection) and trims the code pages; then not again until
+ *  after the next change. Checks once a second. Returns a function that stops it. */
+export function trimWhenQuiet(activity: () => number, quietMs: number): () => void {
+  let last = activity();
+  let since = performance.now();
+  let done = false;
+  const timer = setInterval(() => {
+    const now = activity();
+    if (now !== last) {
+      last = now;
+      since = performance.now();
+      done = false;
+    } else if (!done && performance.now() - since >= quietMs) {
+      done = true;
+      Bun.gc(true);
+      trimCode();
+    }
+  }, 1000);
+  timer.unref();
+  return () => clearInterval(timer);
+}
