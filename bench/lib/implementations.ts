@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Cleanup, run, runSync, stamp, stopProcess, tunOwners, waitFor, which, type ProcStamp } from "./harness.ts";
 
 const REPO = join(import.meta.dir, "..", "..");
-const SOCKET_DIR = "/var/run/wireguard";
+export const SOCKET_DIR = "/var/run/wireguard";
 
 export type Implementation = {
   name: string;

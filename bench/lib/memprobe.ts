@@ -11,7 +11,9 @@ if (!STAGES.includes(stage)) {
 const at = STAGES.indexOf(stage);
 let bufferBytes = 0;
 if (at >= 1) {
-  await import("../../src/device/daemon.ts");
+  // What a foreground daemon loads (src/device/daemon.ts runForeground) before it creates anything.
+  for (const m of ["../../src/device/daemon.ts", "../../src/crypto/aead.ts", "../../src/crypto/blake2s.ts", "../../src/native/lib.ts",
+    "../../src/device/device.ts", "../../src/device/tun.ts", "../../src/device/ipc.ts", "../../src/device/trim.ts"]) await import(m);
 }
 if (at >= 2) {
   const { loadNative } = await import("../../src/native/lib.ts");

@@ -4,16 +4,11 @@
 // its interface is deleted and when its socket file is removed.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from "node:fs";
 import { connect } from "node:net";
-import { loadAead } from "../crypto/aead.ts";
-import { nativeHashPrimitives } from "../crypto/blake2s.ts";
-import { loadNative } from "../native/lib.ts";
-import { useHashPrimitives } from "../noise/primitives.ts";
-import { Device } from "./device.ts";
 import { LOG_DIR, Logger, logPath, parseLogLevel, type LogLevel } from "./log.ts";
-import { Tun } from "./tun.ts";
-import { startIpc } from "./ipc.ts";
+import type { Tun } from "./tun.ts";
 import { socketPath } from "./uapi.ts";
-import { trimWhenQuiet } from "./trim.ts";
+// The data path's modules are imported by runForeground only: the launcher (without -f) just starts the daemon and
+// waits for its socket, and returns sooner without loading them (bench/startup.ts).
 
 const READY_TIMEOUT_MS = 15_000;
 /** Quiet this long (no packets, no configuration change), the daemon gives back what start-up, a burst or a large
@@ -84,7 +79,7 @@ async function detach(ifname: string): Promise<number> {
       return 1;
     }
     if (await socketAlive(socketPath(ifname))) return 0;
-    await Bun.sleep(20);
+    await Bun.sleep(2); // how late the launcher may notice: part of the start-up time (bench/startup.ts)
   }
   try { process.kill(child.pid, "SIGTERM"); } catch { /* gone */ }
   process.stderr.write(`bunwg: interface ${ifname}: the daemon did not become ready within ${READY_TIMEOUT_MS / 1000} s (log: ${path})\n`);
@@ -104,6 +99,9 @@ export function socketAlive(path: string, timeoutMs = 1000): Promise<boolean> {
 }
 
 async function runForeground(ifname: string, level: LogLevel): Promise<number> {
+  const [{ loadAead }, { nativeHashPrimitives }, { loadNative }, { useHashPrimitives }, { Device }, { Tun }, { startIpc }, { trimWhenQuiet }] =
+    await Promise.all([import("../crypto/aead.ts"), import("../crypto/blake2s.ts"), import("../native/lib.ts"), import("../noise/primitives.ts"),
+      import("./device.ts"), import("./tun.ts"), import("./ipc.ts"), import("./trim.ts")]);
   const log = new Logger(ifname, level);
   const aead = loadAead();
   try {

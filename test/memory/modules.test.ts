@@ -5,10 +5,15 @@ import { join } from "node:path";
 
 const ROOT = join(import.meta.dir, "..", "..");
 
+const FOREGROUND = ["crypto/aead.ts", "crypto/blake2s.ts", "native/lib.ts", "noise/primitives.ts", "device/device.ts", "device/tun.ts",
+  "device/ipc.ts", "device/trim.ts"].map((m) => join(ROOT, "src", m));
+
 // Runs `wg.ts ARGS` in a fresh Bun with a preamble and prints the loaded module paths.
 function loadedBy(args: string[]): string[] {
   const script = `process.argv = [process.argv[0], ${JSON.stringify(join(ROOT, "wg.ts"))}, ...${JSON.stringify(args)}];
     await import(${JSON.stringify(join(ROOT, "wg.ts"))});
+    // What a foreground daemon imports before it creates its TUN (src/device/daemon.ts runForeground).
+    for (const m of ${JSON.stringify(FOREGROUND)}) await import(m);
     process.stdout.write(JSON.stringify(Object.keys(require.cache)));`;
   const r = Bun.spawnSync([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe", timeout: 30_000 });
   const out = r.stdout.toString();
