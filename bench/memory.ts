@@ -156,8 +156,9 @@ async function burstPhase(impl: Implementation, s: Sample): Promise<void> {
 
 // Ours only: the idle figure split by start-up stage, each stage a process of its own (lib/memprobe.ts).
 const PROBES = ["floor", "modules", "native", "buffers"] as const;
-async function probe(stage: string): Promise<{ rss: number; bufferBytes: number }> {
-  const p = Bun.spawn([process.execPath, "run", join(import.meta.dir, "lib", "memprobe.ts"), stage], { stdout: "pipe", stderr: "pipe" });
+async function probe(stage: string, trimmed: boolean): Promise<{ rss: number; bufferBytes: number }> {
+  const p = Bun.spawn([process.execPath, "run", join(import.meta.dir, "lib", "memprobe.ts"), stage, ...(trimmed ? ["trim"] : [])],
+    { stdout: "pipe", stderr: "pipe" });
   const stop = cleanup.add(`memprobe ${stage}`, () => p.kill("SIGKILL"));
   try {
     const reader = p.stdout.getReader();
@@ -180,16 +181,17 @@ let bufferBytes = 0;
 const failures: string[] = [];
 for (let round = 1; round <= ROUNDS; round++) {
   if (runnable.some((i) => i.name.startsWith("ours"))) {
-    for (const st of PROBES) {
+    for (const st of [...PROBES, "bare"]) {
       try {
-        const r = await probe(st);
+        // Every stage as an idle daemon is after its quiet time (trimmed), and the bare runtime as it starts.
+        const r = await probe(st === "bare" ? "floor" : st, st !== "bare");
         (probes[st] ??= []).push(r.rss);
         bufferBytes = r.bufferBytes || bufferBytes;
       } catch (e) {
         failures.push(`round ${round}: ${(e as Error).message}`);
       }
     }
-    progress(`round ${round}: stages ${PROBES.map((st) => `${st} ${fmt((probes[st]?.at(-1) ?? NaN) / 1024, 1)}`).join(", ")} MiB`);
+    progress(`round ${round}: stages ${[...PROBES, "bare"].map((st) => `${st} ${fmt((probes[st]?.at(-1) ?? NaN) / 1024, 1)}`).join(", ")} MiB`);
   }
   for (const impl of runnable.map((_, i) => runnable[(i + round - 1) % runnable.length]!)) {
     progress(`round ${round}/${ROUNDS}: ${impl.name}…`);
@@ -238,7 +240,7 @@ for (const i of measured) {
   med[i.name] = {};
   for (const m of [...METRICS, ...PER_PEER, ...OTHER]) med[i.name]![m.key] = median(samples[i.name]!.map((s) => s[m.key]!).filter((v) => v !== undefined));
 }
-const probeMed = Object.fromEntries(PROBES.map((st) => [st, probes[st]?.length ? median(probes[st]!) : NaN]));
+const probeMed = Object.fromEntries([...PROBES, "bare"].map((st) => [st, probes[st]?.length ? median(probes[st]!) : NaN]));
 const subject = opt.subject ?? (med.ours ? "ours" : measured[0]?.name);
 const mk = (ms: Metric[]) => measured.map((i) => [i.name, ...ms.map((m) => fmt(med[i.name]![m.key]! * m.scale, m.digits))]);
 let report = `Medians of ${ROUNDS} round(s). RSS in MiB: one daemon, interface up in its own namespace, a private key; then ` +
@@ -253,15 +255,16 @@ if (ratioRows.length) report += `\n\nRatios (${subject} / baseline; below 1 is b
 if (med.ours && Number.isFinite(probeMed.floor)) {
   const idle = med.ours.idle!;
   const steps: [string, number][] = [
-    ["runtime floor (bare Bun process, waiting)", probeMed.floor!],
+    ["runtime floor (a Bun process that only waits, trimmed as an idle daemon is)", probeMed.floor!],
     ["+ the daemon's modules loaded", probeMed.modules! - probeMed.floor!],
     ["+ native library and crypto set up", probeMed.native! - probeMed.modules!],
     [`+ Device and its packet buffers (${fmt(bufferBytes / 1048576, 2)} MiB allocated, untouched)`, probeMed.buffers! - probeMed.native!],
     ["+ the rest: TUN, UDP socket, poll threads, configuration socket, a key", idle - probeMed.buffers!],
   ];
-  report += `\n\nWhere ours' idle RSS goes (each stage a process of its own, same run):\n\n` +
+  report += `\n\nWhere ours' idle RSS goes (each stage a process of its own, same run, each trimmed as the daemon trims itself after 5 s ` +
+    `of quiet, src/device/trim.ts):\n\n` +
     table(["stage", "MiB"], [...steps.map(([k, v]) => [k, fmt(v / 1024, 1)]), ["= idle daemon", fmt(idle / 1024, 1)]]) +
-    `\n\nIdle / runtime floor: ${fmt(idle / probeMed.floor!, 2)}; all removed / idle: ${fmt(med.ours.removed! / idle, 2)}` +
+    `\n\nA bare Bun process that only waits (not trimmed): ${fmt(probeMed.bare! / 1024, 1)} MiB; idle / that floor: ${fmt(idle / probeMed.bare!, 2)}; all removed / idle: ${fmt(med.ours.removed! / idle, 2)}` +
     (BURST_S > 0 ? `; ${AFTER_S} s after the burst / pair idle: ${fmt(med.ours.later! / med.ours.pairIdle!, 2)}` : "") + ".";
 }
 out("\n" + report);
@@ -271,7 +274,7 @@ const stampFile = new Date().toISOString().slice(0, 16).replace(/[-:]/g, "").rep
 const svgPath = opt.svg ?? (opt.append ? join(import.meta.dir, "charts", `memory-${stampFile}.svg`) : null);
 if (svgPath && measured.length) {
   const series = measured.map((i) => ({ name: i.name, values: METRICS.map((m) => med[i.name]![m.key]! * MiB) }));
-  if (Number.isFinite(probeMed.floor)) series.push({ name: "bare Bun", values: METRICS.map((m) => (m.key === "idle" ? probeMed.floor! * MiB : null)) as number[] });
+  if (Number.isFinite(probeMed.bare)) series.push({ name: "bare Bun", values: METRICS.map((m) => (m.key === "idle" ? probeMed.bare! * MiB : null)) as number[] });
   const charts: Chart[] = [
     { title: "Resident memory (RSS) per daemon", unit: "MiB", groups: METRICS.map((m) => m.label), series, note: `medians of ${ROUNDS} round(s), ${timestamp()}` },
     { title: "Memory per configured peer", unit: "bytes", groups: PER_PEER.map((m) => m.label),

@@ -93,6 +93,20 @@ for (const [suffix, variable] of [["no-pump", "BUNWG_NO_PUMP"], ["no-gso", "BUNW
   IMPLEMENTATIONS[`ours-${suffix}`] = { ...IMPLEMENTATIONS.ours!, name: `ours-${suffix}`, env };
 }
 
+// Ours at another checkout (e.g. `git worktree add /tmp/before <commit>`, then `bun install` there), to measure a
+// change against what came before in the same run. Opt-in: BUNWG_BENCH_BEFORE=/tmp/before … --impl ours,ours-before
+const BEFORE = process.env.BUNWG_BENCH_BEFORE;
+if (BEFORE) {
+  IMPLEMENTATIONS["ours-before"] = {
+    ...IMPLEMENTATIONS.ours!,
+    name: "ours-before",
+    unavailable: () => (existsSync(join(BEFORE, "wg.ts")) ? null : `BUNWG_BENCH_BEFORE=${BEFORE}: no wg.ts there`),
+    version: async () => `bunwg at ${BEFORE}, commit ${await firstLine(["git", "-C", BEFORE, "rev-parse", "--short", "HEAD"])}`,
+    command: ["bun", "run", join(BEFORE, "wg.ts")],
+    cwd: BEFORE,
+  };
+}
+
 export const DEFAULT_IMPLS = ["ours", "wggo-debian", "wggo-latest", "boringtun"];
 
 export function parseImpls(list: string | undefined): Implementation[] {

@@ -1,8 +1,11 @@
 // One stage of bunwg's start-up in a process of its own, so bench/memory.ts can split the idle daemon's resident
 // memory into what each stage adds: `floor` (a Bun process that only waits), `modules` (+ the daemon's modules
 // loaded), `native` (+ the Zig library and the crypto chosen from it, as the daemon does before its TUN), `buffers`
-// (+ a Device and its preallocated packet buffers). Prints one JSON line when the stage is reached, then waits.
+// (+ a Device and its preallocated packet buffers). With a second argument `trim`, it then does what an idle daemon
+// does after 5 s of quiet (src/device/trim.ts), so the stages add up to the daemon's steady idle figure. Prints one
+// JSON line when ready, then waits.
 const stage = process.argv[2] ?? "";
+const trim = process.argv[3] === "trim";
 const STAGES = ["floor", "modules", "native", "buffers"];
 if (!STAGES.includes(stage)) {
   console.error(`memprobe: expected a stage (${STAGES.join(", ")}), got "${stage}"`);
@@ -32,6 +35,13 @@ if (at >= 3) {
   // Allocated, not touched: an idle daemon's buffers cost resident memory only once packets have passed through them.
   bufferBytes = dev.sender.bufferBytes + ((dev.receiver as unknown as { buf?: Uint8Array }).buf?.byteLength ?? 0);
   (globalThis as { keep?: unknown }).keep = dev;
+}
+if (trim) {
+  const { trimCode } = await import("../../src/device/trim.ts");
+  Bun.gc(true);
+  (Bun as unknown as { shrink?: () => void }).shrink?.();
+  await Bun.sleep(1000);
+  trimCode();
 }
 console.log(JSON.stringify({ stage, bufferBytes }));
 setInterval(() => {}, 1 << 30);
