@@ -298,7 +298,7 @@ if (latencies.length) {
   report += `\n\nLatency: ${LATENCY_PINGS} pings at ${INTERVAL_MS} ms, p50 / p99 / p99.9 in ms (medians over rounds). Cold: a fresh pair, ` +
     `right after its first handshake; warm: after ${WARMUP} flood pings; + TCP: beside a single iperf3 TCP stream through the same tunnel.\n\n` +
     table(["implementation", ...LATENCY_MODES], latImpls.map((i) => [i.name, ...LATENCY_MODES.map((m) => cell(latMed[i.name]![m]))]));
-  const others = latImpls.filter((i) => i.name !== subject);
+  const others = latImpls.filter((i) => i.name !== subject && !i.name.startsWith("ours")); // other implementations, not our variants
   if (latMed[subject] && others.length) {
     const best = (mode: string, k: "p50" | "p99" | "p999") => Math.min(...others.map((i) => latMed[i.name]![mode]?.[k] ?? Infinity));
     report += `\n\n${subject} / the best of the others (below 1 is better), p50 / p99 / p99.9:\n\n` +
