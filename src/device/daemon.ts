@@ -156,7 +156,7 @@ async function runForeground(ifname: string, level: LogLevel): Promise<number> {
       let bytes = generation;
       for (const p of dev.peers.values()) bytes += p.rxBytes + p.txBytes;
       return bytes;
-    }, TRIM_QUIET_MS);
+    }, TRIM_QUIET_MS, () => [...dev.sender.buffers, ...dev.receiver.buffers]);
   }
   const reason = await stopped;
   clearInterval(watch);

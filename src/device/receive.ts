@@ -14,11 +14,10 @@ import { EP_SIZE, Endpoint } from "./endpoint.ts";
 
 
 /** Datagrams per receive call, and packets after GRO splitting (each datagram may hold up to 64 segments). Slots are
- *  64 KiB (a datagram may be that large), but only the bytes received are ever touched: without GRO that is one
- *  datagram per slot; with GRO a slot fills up to 64 KiB, so fewer slots per call keep the memory a burst leaves
- *  resident at 1 MiB instead of 4 (16 coalesced datagrams still carry up to PKTS packets). */
+ *  64 KiB (a datagram may be that large), but only the bytes received are ever touched: without GRO one datagram per
+ *  slot; with GRO up to 64 KiB. What a burst touched is given back when the daemon is quiet (trim.ts). Fewer slots
+ *  per call with GRO (16, 32) cost UDP throughput in a same-run A/B (bench/RESULTS.md, "Memory: where it goes"). */
 const MSGS = 64;
-const GRO_MSGS = 16;
 const PKTS = 1024;
 
 /** Under load (§5.4.7): many handshake messages in a short window; sticky for a second like wireguard-go. */
@@ -48,13 +47,16 @@ export class Receiver {
 
   constructor(private readonly dev: Device) {}
 
+  /** The packet buffer, for trim.ts to give its pages back while the daemon is quiet. */
+  get buffers(): Uint8Array[] { return [this.buf]; }
+
   /** Drains the socket until it would block; returns the packets received. */
   drain(): number {
     const udp = this.dev.udp;
     if (udp === null) return 0;
     let total = 0;
     for (;;) {
-      const n = udp.recvBatch(this.buf, STRIDE, udp.gro ? GRO_MSGS : MSGS, this.inOffs, this.inLens, this.eps, PKTS);
+      const n = udp.recvBatch(this.buf, STRIDE, MSGS, this.inOffs, this.inLens, this.eps, PKTS);
       if (n <= 0) return total;
       total += n;
       this.process(n);

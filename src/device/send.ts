@@ -32,6 +32,9 @@ export class Sender {
     this.grow(dev.mtu);
   }
 
+  /** The packet buffers, for trim.ts to give their pages back while the daemon is quiet. */
+  get buffers(): Uint8Array[] { return [this.tunBuf, this.auxBuf]; }
+
   /** Bytes held by the send path's packet buffers (bench/memory.ts, test/memory/). */
   get bufferBytes(): number {
     return this.tunBuf.byteLength + this.auxBuf.byteLength;

@@ -33,3 +33,18 @@ test("trimCode lowers the RSS of a process that loaded the daemon, which keeps w
   expect(j.opened).toBe(true);
   expect(j.back).toEqual([1, 2, 3]);
 });
+
+test("releasePages gives back a buffer's touched pages; it then reads as zeros and takes writes", async () => {
+  const { releasePages } = await import("../../src/device/trim.ts");
+  const anon = () => Number(require("node:fs").readFileSync("/proc/self/status", "utf8").match(/RssAnon:\s+(\d+)/)[1]);
+  const buf = new Uint8Array(32 << 20);
+  buf.fill(7);
+  const before = anon();
+  const advised = releasePages([buf]);
+  const after = anon();
+  expect(advised).toBeGreaterThan(31 << 20);
+  expect(before - after).toBeGreaterThan(16 << 10); // KiB: most of the 32 MiB
+  expect(buf[buf.length >> 1]).toBe(0);
+  buf[12345] = 9;
+  expect(buf[12345]).toBe(9);
+});
