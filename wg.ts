@@ -1,7 +1,8 @@
 #!/usr/bin/env bun
 // bunwg — a userspace WireGuard router. `wg.ts IFNAME` runs the daemon exactly as `wireguard-go IFNAME` does;
 // every other first word is a subcommand (ifconfig, netstart, show, genkey, pubkey, genpsk, demo).
-import { defineCommand, renderUsage, runMain, type CommandDef } from "citty";
+// citty is loaded only for subcommands: the daemon path (`wg.ts IFNAME`) does not need it (bench/RESULTS.md, "Memory").
+import type { CommandDef } from "citty";
 import { VERSION } from "./src/version.ts";
 import { commandUsage, mainUsage, styleFor, type DaemonFlag } from "./src/cli/usage.ts";
 
@@ -41,7 +42,7 @@ async function versionLine(): Promise<string> {
   return `bunwg v${VERSION} (bun ${Bun.version}, AEAD: ${loadAead().backend})`;
 }
 
-const main = defineCommand({
+const mainCommand = (defineCommand: typeof import("citty").defineCommand) => defineCommand({
   meta: { name: "bunwg", version: VERSION, description: "Userspace WireGuard router on Bun" },
   args: {
     version: { type: "boolean", description: "print the version and the active AEAD backend" },
@@ -58,9 +59,9 @@ const main = defineCommand({
 });
 
 /** --help: ours for bunwg itself; citty's for a command, in colour only on a terminal and fitted to its width. */
-async function showUsage(cmd: CommandDef<any>, parent?: CommandDef<any>): Promise<void> {
+async function showUsage(citty: typeof import("citty"), main: CommandDef<any>, cmd: CommandDef<any>, parent?: CommandDef<any>): Promise<void> {
   if (cmd === main) process.stdout.write(usageText(process.stdout));
-  else process.stdout.write(commandUsage(styleFor(process.stdout), await renderUsage(cmd, parent)));
+  else process.stdout.write(commandUsage(styleFor(process.stdout), await citty.renderUsage(cmd, parent)));
 }
 
 /** citty ignores flags a command does not declare; name the first such flag instead (ifconfig's words may start
@@ -95,5 +96,7 @@ if (bad !== null) {
   const { runDaemonCommand } = await import("./src/device/daemon.ts");
   process.exitCode = await runDaemonCommand(argv);
 } else {
-  await runMain(main, { rawArgs: argv, showUsage });
+  const citty = await import("citty");
+  const main = mainCommand(citty.defineCommand);
+  await citty.runMain(main, { rawArgs: argv, showUsage: (cmd, parent) => showUsage(citty, main, cmd, parent) });
 }

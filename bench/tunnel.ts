@@ -3,14 +3,20 @@
 // and ping, implementations alternated round by round so that the noise of a shared machine falls on all of them.
 //
 //   bun run bench/tunnel.ts [--impl ours,wggo-debian,wggo-latest,boringtun] [--repeat N] [--seconds S] [--mtu M]
-//                           [--pings N] [--warmup N] [--udp-rate 0|800M|…] [--json] [--append]   (as root)
+//                           [--pings N] [--warmup N] [--udp-rate 0|800M|…] [--latency N] [--interval MS] [--svg PATH]
+//                           [--json] [--append]   (as root)
+// --latency N adds the latency runs: N pings at --interval ms, cold (right after the first handshake, on a fresh
+// pair) and warm (after the flood warm-up), each idle and beside a concurrent single-stream TCP transfer; p50, p99
+// and p99.9 per run. The run's figures are also drawn as an SVG chart (lib/svg.ts; with --append, bench/charts/).
 import { parseArgs } from "node:util";
 import {
   appendResultsSection, cleanup, loadAverage, cpuSeconds, fmt, machineFacts, median, memKiB, percentile, requireRoot, run, sleep,
   table, timestamp, waitFor, which,
 } from "./lib/harness.ts";
 import { parseImpls, runnableImpls, type Implementation } from "./lib/implementations.ts";
+import { join } from "node:path";
 import { setupPair, type Pair } from "./lib/pair.ts";
+import { writeCharts, type Chart } from "./lib/svg.ts";
 
 const { values: opt } = parseArgs({
   options: {
@@ -21,6 +27,9 @@ const { values: opt } = parseArgs({
     pings: { type: "string", default: "200" },
     warmup: { type: "string", default: "2000" },
     "udp-rate": { type: "string", default: "0" },
+    latency: { type: "string", default: "0" },
+    interval: { type: "string", default: "5" },
+    svg: { type: "string" },
     subject: { type: "string" },
     json: { type: "boolean", default: false },
     append: { type: "boolean", default: false },
@@ -44,6 +53,8 @@ const PINGS = positive("pings", opt.pings, 10, 10000);
 // Flood pings before the latency pings, for every implementation alike: a JIT-compiled daemon (ours) is otherwise
 // measured while still warming up. 0 measures cold.
 const WARMUP = opt.warmup === "0" ? 0 : positive("warmup", opt.warmup, 1, 1_000_000);
+const LATENCY_PINGS = opt.latency === "0" ? 0 : positive("latency", opt.latency, 100, 100_000);
+const INTERVAL_MS = positive("interval", opt.interval, 2, 1000); // ping -i below 2 ms is a flood, not a latency probe
 const UDP_RATE = opt["udp-rate"]!; // iperf3 -b: 0 = as fast as the sender can
 if (!/^\d+(\.\d+)?[KMG]?$/.test(UDP_RATE)) throw new Error(`--udp-rate: expected an iperf3 rate like 0, 800M or 2G, got "${UDP_RATE}"`);
 const out = (s: string) => (opt.json ? console.error(s) : console.log(s));
@@ -59,13 +70,13 @@ for (const tool of ["ip", "wg", "iperf3", "ping", "ss"])
 type Sample = {
   impl: string; round: number;
   tcp1Gbps: number; tcp1Retr: number; tcp4Gbps: number; udpGbps: number; udpLossPct: number; udpSentGbps: number;
-  pingMedMs: number; pingP99Ms: number; pingLossPct: number;
+  pingMedMs: number; pingP99Ms: number; pingP999Ms: number; pingLossPct: number;
   cpuSecPerGB: number; rssIdleMiB: number; rssPeakMiB: number;
 };
 
 const IPERF_PORT = 5201; // inside our own namespace: nothing else listens there
 
-async function iperf(p: Pair, args: string[]): Promise<any> {
+async function iperf(p: Pair, args: string[], seconds = SECONDS): Promise<any> {
   const server = Bun.spawn(["ip", "netns", "exec", p.b.ns, "iperf3", "-s", "-1", "-B", p.b.addr, "-p", String(IPERF_PORT)], {
     stdin: "ignore", stdout: "ignore", stderr: "ignore",
   });
@@ -77,8 +88,8 @@ async function iperf(p: Pair, args: string[]): Promise<any> {
       return r.stdout.trim() !== "";
     }, 5000);
     const r = await run(
-      ["ip", "netns", "exec", p.a.ns, "iperf3", "-c", p.b.addr, "-p", String(IPERF_PORT), "-t", String(SECONDS), "-J", "--connect-timeout", "3000", ...args],
-      { timeoutMs: (SECONDS + 30) * 1000, check: false },
+      ["ip", "netns", "exec", p.a.ns, "iperf3", "-c", p.b.addr, "-p", String(IPERF_PORT), "-t", String(seconds), "-J", "--connect-timeout", "3000", ...args],
+      { timeoutMs: (seconds + 30) * 1000, check: false },
     );
     let j: any;
     try {
@@ -94,7 +105,7 @@ async function iperf(p: Pair, args: string[]): Promise<any> {
   }
 }
 
-async function ping(p: Pair): Promise<{ med: number; p99: number; lossPct: number }> {
+async function ping(p: Pair): Promise<{ med: number; p99: number; p999: number; lossPct: number }> {
   if (WARMUP > 0) {
     await run(["ip", "netns", "exec", p.a.ns, "ping", "-n", "-q", "-f", "-c", String(WARMUP), "-W", "1", "-w", "30", p.b.addr],
       { timeoutMs: 40_000, check: false });
@@ -106,7 +117,58 @@ async function ping(p: Pair): Promise<{ med: number; p99: number; lossPct: numbe
   );
   const rtts = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
   if (rtts.length === 0) throw new Error(`ping through the ${p.impl.name} tunnel: no replies (${r.stdout.trim().split("\n").pop()})`);
-  return { med: median(rtts), p99: percentile(rtts, 99), lossPct: (100 * (PINGS - rtts.length)) / PINGS };
+  return { med: median(rtts), p99: percentile(rtts, 99), p999: percentile(rtts, 99.9), lossPct: (100 * (PINGS - rtts.length)) / PINGS };
+}
+
+// n pings at INTERVAL_MS; the round-trip times (ms) of those answered.
+async function pingRun(p: Pair, n: number): Promise<number[]> {
+  const deadline = Math.ceil((n * INTERVAL_MS) / 1000 + 5);
+  const r = await run(
+    ["ip", "netns", "exec", p.a.ns, "ping", "-n", "-c", String(n), "-i", String(INTERVAL_MS / 1000), "-W", "1", "-w", String(deadline), p.b.addr],
+    { timeoutMs: (deadline + 5) * 1000, check: false },
+  );
+  const rtts = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+  if (rtts.length === 0) throw new Error(`ping through the ${p.impl.name} tunnel: no replies (${r.stdout.trim().split("\n").pop()})`);
+  return rtts;
+}
+
+const LATENCY_MODES = ["cold idle", "cold + TCP", "warm idle", "warm + TCP"] as const;
+type Latency = { impl: string; round: number; mode: string; p50: number; p99: number; p999: number; lossPct: number };
+
+// Pings beside a single TCP stream that outlasts them.
+async function pingBesideTcp(p: Pair, n: number): Promise<number[]> {
+  const seconds = Math.ceil((n * INTERVAL_MS) / 1000) + 3;
+  const tcp = iperf(p, [], seconds);
+  await sleep(1000); // the stream is up and at full rate
+  const [rtts] = await Promise.all([pingRun(p, n), tcp]);
+  return rtts;
+}
+
+// The four latency runs of one implementation: cold runs on fresh pairs, right after setupPair's first handshake.
+async function latencyRuns(impl: Implementation, round: number): Promise<Latency[]> {
+  const res: Latency[] = [];
+  const add = (mode: string, rtts: number[]) =>
+    res.push({ impl: impl.name, round, mode, p50: median(rtts), p99: percentile(rtts, 99), p999: percentile(rtts, 99.9),
+      lossPct: (100 * (LATENCY_PINGS - rtts.length)) / LATENCY_PINGS });
+  let pair = await setupPair(impl, MTU, cleanup);
+  try {
+    add("cold idle", await pingRun(pair, LATENCY_PINGS));
+  } finally {
+    pair.scope.close();
+  }
+  pair = await setupPair(impl, MTU, cleanup);
+  try {
+    add("cold + TCP", await pingBesideTcp(pair, LATENCY_PINGS));
+    if (WARMUP > 0) {
+      await run(["ip", "netns", "exec", pair.a.ns, "ping", "-n", "-q", "-f", "-c", String(WARMUP), "-W", "1", "-w", "30", pair.b.addr],
+        { timeoutMs: 40_000, check: false });
+    }
+    add("warm idle", await pingRun(pair, LATENCY_PINGS));
+    add("warm + TCP", await pingBesideTcp(pair, LATENCY_PINGS));
+  } finally {
+    pair.scope.close();
+  }
+  return res;
 }
 
 const daemons = (p: Pair) => [p.a.daemon, p.b.daemon].filter((d) => d !== null).map((d) => d!.pid);
@@ -135,6 +197,7 @@ async function measure(p: Pair, round: number): Promise<Sample> {
     udpLossPct: u.end.sum_received.lost_percent,
     pingMedMs: pg.med,
     pingP99Ms: pg.p99,
+    pingP999Ms: pg.p999,
     pingLossPct: pg.lossPct,
     cpuSecPerGB: pids.length ? (cpu1 - cpu0) / (tcp1Bytes / 1e9) : NaN,
     rssIdleMiB: pids.length ? idle.reduce((s, x) => s + x, 0) / idle.length / 1024 : NaN,
@@ -148,6 +211,7 @@ const { runnable, notes, versions } = await runnableImpls(parseImpls(opt.impl), 
 
 const loadBefore = loadAverage();
 const samples: Sample[] = [];
+const latencies: Latency[] = [];
 const failures: string[] = [];
 for (let round = 1; round <= ROUNDS; round++) {
   // Rotate the order each round so no implementation always runs first (cold caches) or last.
@@ -169,6 +233,19 @@ for (let round = 1; round <= ROUNDS; round++) {
     } finally {
       pair?.scope.close();
     }
+    if (LATENCY_PINGS > 0) {
+      try {
+        const ls = await latencyRuns(impl, round);
+        latencies.push(...ls);
+        for (const l of ls) {
+          if (opt.json) console.log(JSON.stringify({ bench: "tunnel", kind: "latency", mtu: MTU, pings: LATENCY_PINGS, intervalMs: INTERVAL_MS, ...l }));
+          progress(`  ${l.mode}: ${fmt(l.p50, 3)}/${fmt(l.p99, 3)}/${fmt(l.p999, 3)} ms (p50/p99/p99.9), ${fmt(l.lossPct, 1)}% lost`);
+        }
+      } catch (e) {
+        failures.push(`${impl.name} round ${round} latency runs: ${(e as Error).message}`);
+        progress(`  FAILED: ${failures.at(-1)}`);
+      }
+    }
   }
 }
 cleanup.close();
@@ -184,6 +261,7 @@ const METRICS: { key: keyof Sample; label: string; digits: number }[] = [
   { key: "udpLossPct", label: "UDP loss %", digits: 1 },
   { key: "pingMedMs", label: "ping med ms", digits: 3 },
   { key: "pingP99Ms", label: "ping p99 ms", digits: 3 },
+  { key: "pingP999Ms", label: "ping p99.9 ms", digits: 3 },
   { key: "cpuSecPerGB", label: "CPU s/GB", digits: 2 },
   { key: "rssIdleMiB", label: "RSS idle MiB", digits: 1 },
   { key: "rssPeakMiB", label: "RSS peak MiB", digits: 1 },
@@ -206,6 +284,28 @@ const n = (name: string) => samples.filter((s) => s.impl === name).length;
 let report = `Medians of ${ROUNDS} round(s), ${SECONDS} s per iperf3 test, ${PINGS} pings at 10 ms${WARMUP ? ` after ${WARMUP} flood pings` : " (cold)"}, inner MTU ${MTU}.\n\n` +
   table(header, rows);
 if (ratioRows.length) report += `\n\nRatios (${subject} / baseline; above 1 is better for Gbit/s, below 1 is better for ms, %, CPU s/GB and MiB):\n\n` + table(ratioHeader, ratioRows);
+const latMed: Record<string, Record<string, { p50: number; p99: number; p999: number; lossPct: number }>> = {};
+const latImpls = runnable.filter((i) => latencies.some((l) => l.impl === i.name));
+if (latencies.length) {
+  for (const i of latImpls) {
+    latMed[i.name] = {};
+    for (const mode of LATENCY_MODES) {
+      const ls = latencies.filter((l) => l.impl === i.name && l.mode === mode);
+      if (ls.length) latMed[i.name]![mode] = { p50: median(ls.map((l) => l.p50)), p99: median(ls.map((l) => l.p99)), p999: median(ls.map((l) => l.p999)), lossPct: median(ls.map((l) => l.lossPct)) };
+    }
+  }
+  const cell = (v: { p50: number; p99: number; p999: number } | undefined) => (v ? `${fmt(v.p50, 3)} / ${fmt(v.p99, 3)} / ${fmt(v.p999, 3)}` : "–");
+  report += `\n\nLatency: ${LATENCY_PINGS} pings at ${INTERVAL_MS} ms, p50 / p99 / p99.9 in ms (medians over rounds). Cold: a fresh pair, ` +
+    `right after its first handshake; warm: after ${WARMUP} flood pings; + TCP: beside a single iperf3 TCP stream through the same tunnel.\n\n` +
+    table(["implementation", ...LATENCY_MODES], latImpls.map((i) => [i.name, ...LATENCY_MODES.map((m) => cell(latMed[i.name]![m]))]));
+  const others = latImpls.filter((i) => i.name !== subject && !i.name.startsWith("ours")); // other implementations, not our variants
+  if (latMed[subject] && others.length) {
+    const best = (mode: string, k: "p50" | "p99" | "p999") => Math.min(...others.map((i) => latMed[i.name]![mode]?.[k] ?? Infinity));
+    report += `\n\n${subject} / the best of the others (below 1 is better), p50 / p99 / p99.9:\n\n` +
+      table(["", ...LATENCY_MODES], [[`${subject} / best`, ...LATENCY_MODES.map((m) => latMed[subject]![m]
+        ? (["p50", "p99", "p999"] as const).map((k) => fmt(latMed[subject]![m]![k] / best(m, k), 2)).join(" / ") : "–")]]);
+  }
+}
 out("\n" + report);
 for (const line of [...notes, ...failures]) out(`note: ${line}`);
 if (opt.json) {
@@ -216,6 +316,25 @@ if (opt.json) {
       bench: "tunnel", kind: "ratio", mtu: MTU, subject, baseline: i.name,
       ...Object.fromEntries(METRICS.map((m) => [m.key, med[subject][m.key] / med[i.name][m.key]])),
     }));
+}
+
+const stampFile = new Date().toISOString().slice(0, 16).replace(/[-:]/g, "").replace("T", "-");
+const svgPath = opt.svg ?? (opt.append ? join(import.meta.dir, "charts", `tunnel-${stampFile}.svg`) : null);
+if (svgPath && measured.length) {
+  const charts: Chart[] = [{
+    title: `Throughput through the tunnel (inner MTU ${MTU})`, unit: "Gbit/s", groups: ["TCP", "TCP ×4", "UDP received"],
+    series: measured.map((i) => ({ name: i.name, values: [med[i.name].tcp1Gbps, med[i.name].tcp4Gbps, med[i.name].udpGbps] })),
+    note: `medians of ${ROUNDS} round(s), ${SECONDS} s each, ${timestamp()}`,
+  }, {
+    title: `Ping round trip (${PINGS} pings at 10 ms${WARMUP ? `, after ${WARMUP} flood pings` : ""})`, unit: "ms", groups: ["p50", "p99", "p99.9"],
+    series: measured.map((i) => ({ name: i.name, values: [med[i.name].pingMedMs, med[i.name].pingP99Ms, med[i.name].pingP999Ms] })),
+  }];
+  for (const mode of LATENCY_MODES) {
+    if (!latImpls.some((i) => latMed[i.name]?.[mode])) continue;
+    charts.push({ title: `Latency, ${mode} (${LATENCY_PINGS} pings at ${INTERVAL_MS} ms)`, unit: "ms", groups: ["p50", "p99", "p99.9"],
+      series: latImpls.map((i) => ({ name: i.name, values: latMed[i.name]![mode] ? [latMed[i.name]![mode]!.p50, latMed[i.name]![mode]!.p99, latMed[i.name]![mode]!.p999] : [null, null, null] })) });
+  }
+  progress(`chart: ${writeCharts(svgPath, charts)}`);
 }
 
 if (opt.append) {
@@ -229,7 +348,8 @@ if (opt.append) {
       `configured with wg(8). TCP: iperf3 single stream and -P 4; UDP: iperf3 -u -b ${UDP_RATE} with ${Math.min(MTU - 28, 65507)}-byte datagrams (received rate, loss); ` +
       `CPU s/GB: both daemons' utime+stime over the single-stream TCP run per GB received; RSS: per daemon, idle mean after setup, peak = max VmHWM.`,
     `1-minute load average ${loadBefore} before, ${loadAfter} after (2 CPUs shared with other work: figures are noisy).`,
-    `Command: \`bun run bench/tunnel.ts --impl ${measured.map((i) => i.name).join(",")} --repeat ${ROUNDS} --seconds ${SECONDS}${MTU !== 1420 ? ` --mtu ${MTU}` : ""}${UDP_RATE !== "0" ? ` --udp-rate ${UDP_RATE}` : ""}\``,
+    `Command: \`bun run bench/tunnel.ts --impl ${measured.map((i) => i.name).join(",")} --repeat ${ROUNDS} --seconds ${SECONDS}${MTU !== 1420 ? ` --mtu ${MTU}` : ""}${UDP_RATE !== "0" ? ` --udp-rate ${UDP_RATE}` : ""}${LATENCY_PINGS ? ` --latency ${LATENCY_PINGS} --interval ${INTERVAL_MS}` : ""}\``,
+    ...(svgPath ? ["", `Chart: [${svgPath.split("/bench/")[1] ?? svgPath}](${svgPath.split("/bench/")[1] ?? svgPath})`] : []),
     "",
     report,
     ...[...notes, ...failures].map((l) => `\nNote: ${l}`),

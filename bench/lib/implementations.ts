@@ -85,12 +85,27 @@ export const IMPLEMENTATIONS: Record<string, Implementation> = {
 };
 
 // Ours with one step of the fast data path switched off, to measure what each step gives (src/device/device.ts
-// DataPathOptions), or its counters (src/device/counters.ts), to measure what they cost. Opt-in: --impl ours,ours-no-pump,…
+// DataPathOptions), or its counters (src/device/counters.ts) and trimming (src/device/trim.ts), to measure what
+// they cost. Opt-in: --impl ours,ours-no-pump,…
 for (const [suffix, variable] of [["no-pump", "BUNWG_NO_PUMP"], ["no-gso", "BUNWG_NO_GSO"], ["no-gro", "BUNWG_NO_GRO"], ["no-counters", "BUNWG_NO_COUNTERS"],
-  ["no-offload", "BUNWG_NO_OFFLOAD"], ["plain", "BUNWG_NO_PUMP BUNWG_NO_GSO BUNWG_NO_GRO BUNWG_NO_OFFLOAD"]] as const) {
+  ["no-offload", "BUNWG_NO_OFFLOAD"], ["no-trim", "BUNWG_NO_TRIM"], ["plain", "BUNWG_NO_PUMP BUNWG_NO_GSO BUNWG_NO_GRO BUNWG_NO_OFFLOAD"]] as const) {
   const env: Record<string, string> = { LOG_LEVEL: "error" };
   for (const v of variable.split(" ")) env[v] = "1";
   IMPLEMENTATIONS[`ours-${suffix}`] = { ...IMPLEMENTATIONS.ours!, name: `ours-${suffix}`, env };
+}
+
+// Ours at another checkout (e.g. `git worktree add /tmp/before <commit>`, then `bun install` there), to measure a
+// change against what came before in the same run. Opt-in: BUNWG_BENCH_BEFORE=/tmp/before … --impl ours,ours-before
+const BEFORE = process.env.BUNWG_BENCH_BEFORE;
+if (BEFORE) {
+  IMPLEMENTATIONS["ours-before"] = {
+    ...IMPLEMENTATIONS.ours!,
+    name: "ours-before",
+    unavailable: () => (existsSync(join(BEFORE, "wg.ts")) ? null : `BUNWG_BENCH_BEFORE=${BEFORE}: no wg.ts there`),
+    version: async () => `bunwg at ${BEFORE}, commit ${await firstLine(["git", "-C", BEFORE, "rev-parse", "--short", "HEAD"])}`,
+    command: ["bun", "run", join(BEFORE, "wg.ts")],
+    cwd: BEFORE,
+  };
 }
 
 export const DEFAULT_IMPLS = ["ours", "wggo-debian", "wggo-latest", "boringtun"];

@@ -1,9 +1,9 @@
 // The AEAD of WireGuard (whitepaper §5.4): ChaCha20-Poly1305 (RFC 8439) with the 96-bit nonce
 // 4 zero bytes ‖ counter u64 little-endian. Two backends: the Zig library (vectorised, batched, in place) and
 // @noble/ciphers (pure JS reference, used when the library cannot be loaded).
-import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import type { HandshakeAead } from "../noise/index.ts";
 import { loadNative, type Native } from "../native/lib.ts";
+import { nobleCiphers } from "./noble.ts";
 
 /** The core's handshake AEAD (seal/open, noise/crypto.ts) extended with the shell's batched transport AEAD. */
 export interface Aead extends HandshakeAead {
@@ -64,6 +64,7 @@ function nonceOf(counter: bigint | number, nonce: Uint8Array): Uint8Array {
   return nonce;
 }
 
+
 /** The @noble/ciphers reference backend (pure JS, ~75 MB/s: correct everywhere, slow). */
 export function nobleAead(): Aead {
   const nonce = new Uint8Array(12);
@@ -74,7 +75,7 @@ export function nobleAead(): Aead {
       checkKey(key);
       checkCounter(counter);
       checkSealOut(plaintext, out);
-      out.set(chacha20poly1305(key, nonceOf(counter, nonce), ad).encrypt(plaintext));
+      out.set(nobleCiphers().chacha20poly1305(key, nonceOf(counter, nonce), ad).encrypt(plaintext));
     },
     open(key, counter, ciphertext, ad, out) {
       checkKey(key);
@@ -83,7 +84,7 @@ export function nobleAead(): Aead {
       checkOpenOut(ciphertext, out);
       let pt: Uint8Array;
       try {
-        pt = chacha20poly1305(key, nonceOf(counter, nonce), ad).decrypt(ciphertext);
+        pt = nobleCiphers().chacha20poly1305(key, nonceOf(counter, nonce), ad).decrypt(ciphertext);
       } catch {
         return false;
       }
@@ -99,7 +100,7 @@ export function nobleAead(): Aead {
       for (let i = 0; i < n; i++) {
         const o = offs[i]!;
         const k = keys.subarray(keyIdx[i]! * KEY_LEN, keyIdx[i]! * KEY_LEN + KEY_LEN);
-        const ct = chacha20poly1305(k, nonceOf(dv.getBigUint64(o + 8, true), nonce), empty).encrypt(buf.subarray(o + 16, o + 16 + lens[i]!));
+        const ct = nobleCiphers().chacha20poly1305(k, nonceOf(dv.getBigUint64(o + 8, true), nonce), empty).encrypt(buf.subarray(o + 16, o + 16 + lens[i]!));
         buf.set(ct, o + 16);
       }
     },
@@ -116,7 +117,7 @@ export function nobleAead(): Aead {
         if (len < TAG_LEN) continue;
         const k = keys.subarray(keyIdx[i]! * KEY_LEN, keyIdx[i]! * KEY_LEN + KEY_LEN);
         try {
-          const pt = chacha20poly1305(k, nonceOf(dv.getBigUint64(o + 8, true), nonce), empty).decrypt(buf.subarray(o + 16, o + 16 + len));
+          const pt = nobleCiphers().chacha20poly1305(k, nonceOf(dv.getBigUint64(o + 8, true), nonce), empty).decrypt(buf.subarray(o + 16, o + 16 + len));
           buf.set(pt, o + 16);
           ok[i] = 1;
         } catch {

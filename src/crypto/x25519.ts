@@ -4,14 +4,16 @@
 // handshakes per second we can take.
 
 import * as nodeCrypto from "node:crypto";
-import { x25519 as nobleCurve } from "@noble/curves/ed25519.js";
 import { KEY_LENGTH, isZero } from "../noise/index.ts";
 import type { X25519, X25519PrivateKey } from "../noise/index.ts";
+import { nobleCurves } from "./noble.ts";
+
+const nobleCurve = () => nobleCurves().x25519;
 
 class NobleKey implements X25519PrivateKey {
   readonly publicKey: Uint8Array;
   constructor(readonly secret: Uint8Array) {
-    this.publicKey = nobleCurve.getPublicKey(secret);
+    this.publicKey = nobleCurve().getPublicKey(secret);
   }
   destroy(): void {
     this.secret.fill(0);
@@ -25,7 +27,7 @@ export function nobleX25519(): X25519 {
     privateKey: (secret) => new NobleKey(Uint8Array.from(secret)),
     sharedSecret(privateKey, publicKey, out) {
       try {
-        out.set(nobleCurve.getSharedSecret((privateKey as NobleKey).secret, publicKey));
+        out.set(nobleCurve().getSharedSecret((privateKey as NobleKey).secret, publicKey));
       } catch {
         out.fill(0); // noble refuses a zero result by throwing
       }

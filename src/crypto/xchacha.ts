@@ -2,9 +2,9 @@
 // the Zig library's (zig/src/xchacha.zig) and @noble/ciphers' (pure JS, ~15 µs a cookie reply: the reference and
 // the fallback). Under a handshake flood every bogus initiation costs one seal, so this decides how many a second
 // we can answer with cookies (bench/dos.ts).
-import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import type { XAead } from "../noise/index.ts";
 import type { Native } from "../native/lib.ts";
+import { nobleCiphers } from "./noble.ts";
 
 export const XNONCE_LEN = 24;
 const KEY_LEN = 32;
@@ -25,7 +25,7 @@ export function nobleXAead(): XAead {
     seal(key, nonce, plaintext, ad, out) {
       check(key, nonce);
       checkOut(out, plaintext.length + TAG_LEN, "seal");
-      out.set(xchacha20poly1305(key, nonce, ad).encrypt(plaintext));
+      out.set(nobleCiphers().xchacha20poly1305(key, nonce, ad).encrypt(plaintext));
     },
     open(key, nonce, sealed, ad, out) {
       check(key, nonce);
@@ -33,7 +33,7 @@ export function nobleXAead(): XAead {
       checkOut(out, sealed.length - TAG_LEN, "open");
       let pt: Uint8Array;
       try {
-        pt = xchacha20poly1305(key, nonce, ad).decrypt(sealed);
+        pt = nobleCiphers().xchacha20poly1305(key, nonce, ad).decrypt(sealed);
       } catch {
         return false;
       }

@@ -26,6 +26,10 @@ class TrieNode<T> {
   k1: number; k2: number; k3: number;
   m1: number; m2: number; m3: number;
   parent: TrieNode<T> | null;
+  // The owner's prefixes form a circular list through their nodes (AllowedIps.owned holds its first), in the order
+  // given: cheaper than a Set per owner (bench/RESULTS.md, "Memory").
+  ownNext: TrieNode<T> | null;
+  ownPrev: TrieNode<T> | null;
   readonly cidr: number;
   readonly maxBits: number; // 32 (IPv4 trie) or 128 (IPv6 trie)
 
@@ -40,6 +44,7 @@ class TrieNode<T> {
     this.m1 = maskWord(cidr, 1); this.m2 = maskWord(cidr, 2); this.m3 = maskWord(cidr, 3);
     this.k1 = w[1]! & this.m1; this.k2 = w[2]! & this.m2; this.k3 = w[3]! & this.m3;
     this.parent = null;
+    this.ownNext = this.ownPrev = null;
     this.cidr = cidr;
     this.maxBits = maxBits;
   }
@@ -74,12 +79,13 @@ export class AllowedIps<T> {
   private root6: TrieNode<T> | null = null;
   private count4 = 0;
   // Jump index: for each value of the first 16 bits, the first node of length ≥ 16 on the path and the best value
-  // found above it. Allocated once the table is large; stale after any IPv4 change until the next lookup.
+  // found above it. Built by the first lookup once the table is large; dropped by any IPv4 change (null = stale), so
+  // a stale index never keeps removed nodes or their owners alive (a removed peer must be collectable).
   private jumpNode: Array<TrieNode<T> | null> | null = null;
   private jumpBest: Array<T | undefined> | null = null;
-  private jumpStale = true;
-  // value → its nodes, in insertion order (a Set keeps it), so `entries` is stable and `removeValue` is O(own prefixes).
-  private readonly owned = new Map<T, Set<TrieNode<T>>>();
+  // value → the first of its nodes (a circular list in insertion order through ownNext/ownPrev), so `entries` is
+  // stable and `removeValue` is O(own prefixes).
+  private readonly owned = new Map<T, TrieNode<T>>();
   // Scratch words for insert/remove and for IPv6 lookups; reused so no call allocates for them.
   private readonly w = new Int32Array(4);
   private readonly lw = new Int32Array(4);
@@ -87,7 +93,11 @@ export class AllowedIps<T> {
   /** Number of prefixes in the table. */
   get size(): number {
     let n = 0;
-    for (const s of this.owned.values()) n += s.size;
+    for (const head of this.owned.values()) {
+      let node = head;
+      do n++, (node = node.ownNext!);
+      while (node !== head);
+    }
     return n;
   }
 
@@ -144,9 +154,11 @@ export class AllowedIps<T> {
 
   /** Removes every prefix value owns. */
   removeValue(value: T): void {
-    const set = this.owned.get(value);
-    if (set === undefined) return;
-    for (const node of [...set]) this.unlinkValue(node);
+    while (true) {
+      const head = this.owned.get(value);
+      if (head === undefined) return;
+      this.unlinkValue(head);
+    }
   }
 
   /** The owner of exactly addr/cidr (not a longest-prefix match), or undefined. */
@@ -156,10 +168,12 @@ export class AllowedIps<T> {
 
   /** value's prefixes, in the order they were first given to it. */
   entries(value: T): AllowedIp[] {
-    const set = this.owned.get(value);
-    if (set === undefined) return [];
+    const head = this.owned.get(value);
     const out: AllowedIp[] = [];
-    for (const n of set) out.push({ addr: wordsToBytes(n, n.maxBits >>> 3), cidr: n.cidr });
+    if (head === undefined) return out;
+    let n = head;
+    do out.push({ addr: wordsToBytes(n, n.maxBits >>> 3), cidr: n.cidr }), (n = n.ownNext!);
+    while (n !== head);
     return out;
   }
 
@@ -168,7 +182,6 @@ export class AllowedIps<T> {
     this.owned.clear();
     this.count4 = 0;
     this.jumpNode = this.jumpBest = null;
-    this.jumpStale = true;
   }
 
   // Longest-prefix match on the IPv4 address at buf[off..off+4] (e.g. a packet's source at offset 12, destination
@@ -178,7 +191,7 @@ export class AllowedIps<T> {
     let node = this.root4;
     let best: T | undefined;
     if (this.count4 >= JUMP_MIN_PREFIXES) {
-      if (this.jumpStale) this.rebuildJump();
+      if (this.jumpNode === null) this.rebuildJump();
       node = this.jumpNode![a >>> (32 - JUMP_BITS)]!;
       best = this.jumpBest![a >>> (32 - JUMP_BITS)];
     }
@@ -242,8 +255,8 @@ export class AllowedIps<T> {
 
   private rebuildJump(): void {
     const n = 1 << JUMP_BITS;
-    const nodes = (this.jumpNode ??= new Array<TrieNode<T> | null>(n).fill(null));
-    const bests = (this.jumpBest ??= new Array<T | undefined>(n).fill(undefined));
+    const nodes = new Array<TrieNode<T> | null>(n).fill(null);
+    const bests = new Array<T | undefined>(n).fill(undefined);
     for (let h = 0; h < n; h++) {
       const a = h << (32 - JUMP_BITS);
       let node = this.root4;
@@ -260,27 +273,41 @@ export class AllowedIps<T> {
       nodes[h] = node;
       bests[h] = best;
     }
-    this.jumpStale = false;
+    this.jumpNode = nodes;
+    this.jumpBest = bests;
   }
 
   private own(node: TrieNode<T>, value: T): void {
     const prev = node.value;
     if (prev === value) return;
     if (node.maxBits === 32) {
-      this.jumpStale = true;
+      this.jumpNode = this.jumpBest = null;
       if (prev === undefined) this.count4++;
     }
     if (prev !== undefined) this.disown(node, prev);
     node.value = value;
-    let set = this.owned.get(value);
-    if (set === undefined) this.owned.set(value, (set = new Set()));
-    set.add(node);
+    const head = this.owned.get(value);
+    if (head === undefined) {
+      node.ownNext = node.ownPrev = node;
+      this.owned.set(value, node);
+    } else {
+      const tail = head.ownPrev!;
+      tail.ownNext = node;
+      node.ownPrev = tail;
+      node.ownNext = head;
+      head.ownPrev = node;
+    }
   }
 
   private disown(node: TrieNode<T>, value: T): void {
-    const set = this.owned.get(value)!;
-    set.delete(node);
-    if (set.size === 0) this.owned.delete(value);
+    const next = node.ownNext!, prev = node.ownPrev!;
+    if (next === node) this.owned.delete(value);
+    else {
+      prev.ownNext = next;
+      next.ownPrev = prev;
+      if (this.owned.get(value) === node) this.owned.set(value, next);
+    }
+    node.ownNext = node.ownPrev = null;
   }
 
   // Makes child a child of parent (or the root), on the side chosen by child's bit at parent's length.
@@ -309,7 +336,7 @@ export class AllowedIps<T> {
   // Drops node's value, then removes nodes that no longer branch: a valueless node must have two children.
   private unlinkValue(node: TrieNode<T>): void {
     if (node.maxBits === 32) {
-      this.jumpStale = true;
+      this.jumpNode = this.jumpBest = null;
       this.count4--;
     }
     this.disown(node, node.value!);

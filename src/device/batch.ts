@@ -7,8 +7,23 @@ import { TRANSPORT } from "../noise/index.ts";
 export const BATCH = 128;
 export const HEADER = TRANSPORT.header;
 export const TAG = 16;
-/** Largest IP packet (64 KiB) + header + up to 15 bytes of padding + tag, rounded to a cache line. */
+/** Largest IP packet (64 KiB) + header + up to 15 bytes of padding + tag, rounded to a cache line: the slot a UDP
+ *  receive needs (a GRO-coalesced datagram, or a peer's large datagram, may be this big). */
 export const STRIDE = 65664;
+/** Largest packet a TUN slot is grown for. */
+export const MAX_PACKET = 65535;
+
+/** The slot for packets of up to `mtu` bytes: header + packet + padding (< 16) + tag, rounded to a cache line. TUN
+ *  reads are sized by the MTU (the offload layer splits super-packets into MTU-sized packets, zig/src/offload.zig),
+ *  so the send path's memory follows what the interface can carry instead of the 64 KiB maximum. */
+export function strideFor(mtu: number): number {
+  return (HEADER + Math.min(mtu, MAX_PACKET) + 15 + TAG + 63) & ~63;
+}
+
+/** The largest packet a slot of `stride` bytes holds with room for its padding and tag behind it. */
+export function capacityOf(stride: number): number {
+  return Math.min(stride - HEADER - 15 - TAG, MAX_PACKET);
+}
 
 /** A per-batch table of 32-byte keys; consecutive packets of one session share a slot. */
 export class KeyTable {

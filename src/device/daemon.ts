@@ -4,15 +4,18 @@
 // its interface is deleted and when its socket file is removed.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from "node:fs";
 import { connect } from "node:net";
-import { loadAead } from "../crypto/aead.ts";
-import { Device } from "./device.ts";
 import { LOG_DIR, Logger, logPath, parseLogLevel, type LogLevel } from "./log.ts";
-import { Tun } from "./tun.ts";
-import { startIpc } from "./ipc.ts";
+import type { Device } from "./device.ts";
+import type { Tun } from "./tun.ts";
 import { socketPath } from "../uapi/socket.ts";
 import { METRICS_ENV, parseMetricsAddress, serveMetrics, type MetricsAddress, type MetricsServer } from "./metrics.ts";
+// The data path's modules are imported by runForeground only: the launcher (without -f) just starts the daemon and
+// waits for its socket, and returns sooner without loading them (bench/startup.ts).
 
 const READY_TIMEOUT_MS = 15_000;
+/** Quiet this long (no packets, no configuration change), the daemon gives back what start-up, a burst or a large
+ *  configuration left resident (trim.ts). */
+const TRIM_QUIET_MS = 5000;
 
 const IFNAME_RE = /^[A-Za-z0-9_=+.-]{1,15}$/;
 
@@ -90,7 +93,7 @@ async function detach(ifname: string, metrics: MetricsAddress | null): Promise<n
       return 1;
     }
     if (await socketAlive(socketPath(ifname))) return 0;
-    await Bun.sleep(20);
+    await Bun.sleep(2); // how late the launcher may notice: part of the start-up time (bench/startup.ts)
   }
   try { process.kill(child.pid, "SIGTERM"); } catch { /* gone */ }
   process.stderr.write(`bunwg: interface ${ifname}: the daemon did not become ready within ${READY_TIMEOUT_MS / 1000} s (log: ${path})\n`);
@@ -110,6 +113,9 @@ export function socketAlive(path: string, timeoutMs = 1000): Promise<boolean> {
 }
 
 async function runForeground(ifname: string, level: LogLevel, metricsAddr: MetricsAddress | null): Promise<number> {
+  const [{ loadAead }, { Device }, { Tun }, { startIpc }, { trimWhenQuiet }] = await Promise.all([
+    import("../crypto/aead.ts"), import("./device.ts"), import("./tun.ts"), import("./ipc.ts"), import("./trim.ts"),
+  ]);
   const log = new Logger(ifname, level);
   // Bound first: an operator who asked for metrics gets a daemon with them or none at all (the port is taken).
   let dev: Device | null = null;
@@ -165,8 +171,19 @@ async function runForeground(ifname: string, level: LogLevel, metricsAddr: Metri
       stop("configuration socket removed");
     }
   }, 500);
+  let stopTrim = () => {};
+  if (!off("BUNWG_NO_TRIM")) {
+    let generation = 0, lastConfig = dev.config;
+    stopTrim = trimWhenQuiet(() => {
+      if (dev.config !== lastConfig) lastConfig = dev.config, generation++;
+      let bytes = generation;
+      for (const p of dev.peers.values()) bytes += p.rxBytes + p.txBytes;
+      return bytes;
+    }, TRIM_QUIET_MS, () => [...dev.sender.buffers, ...dev.receiver.buffers]);
+  }
   const reason = await stopped;
   clearInterval(watch);
+  stopTrim();
   log.info(`Shutting down: ${reason}`);
   ipc.close();
   metrics?.close();

@@ -15,7 +15,10 @@ import { Drop, dropForRejection } from "./counters.ts";
 import type { Sender } from "./send.ts";
 
 
-/** Datagrams per receive call, and packets after GRO splitting (each datagram may hold up to 64 segments). */
+/** Datagrams per receive call, and packets after GRO splitting (each datagram may hold up to 64 segments). Slots are
+ *  64 KiB (a datagram may be that large), but only the bytes received are ever touched: without GRO one datagram per
+ *  slot; with GRO up to 64 KiB. What a burst touched is given back when the daemon is quiet (trim.ts). Fewer slots
+ *  per call with GRO (16, 32) cost UDP throughput in a same-run A/B (bench/RESULTS.md, "Memory: where it goes"). */
 const MSGS = 64;
 const PKTS = 1024;
 
@@ -46,6 +49,9 @@ export class Receiver {
 
   /** Staged packets and keepalives leave through the sender once a handshake completes. */
   constructor(private readonly dev: DataPathHost, private readonly sender: Sender) {}
+
+  /** The packet buffer, for trim.ts to give its pages back while the daemon is quiet. */
+  get buffers(): Uint8Array[] { return [this.buf]; }
 
   /** Drains the socket until it would block; returns the packets received. */
   drain(): number {

@@ -3,18 +3,21 @@
 // are staged and a handshake is requested (§6.2 "handshakes happen on demand").
 import type { DataPathHost } from "./host.ts";
 import type { DevicePeer } from "./peer.ts";
-import { BATCH, HEADER, KeyTable, STRIDE, TAG } from "./batch.ts";
+import { BATCH, HEADER, KeyTable, TAG, capacityOf, strideFor } from "./batch.ts";
 import { EP_SIZE, FAMILY_REFUSED, SOURCE_DROPPED } from "./endpoint.ts";
 import { writeTransportHeader } from "../noise/index.ts";
 import { Drop } from "./counters.ts";
 
 export class Sender {
-  /** TUN reads land at slot*STRIDE + HEADER, leaving room for the transport header. */
-  readonly tunBuf = new Uint8Array(BATCH * STRIDE + HEADER);
-  readonly tunView = this.tunBuf.subarray(HEADER);
+  /** Slot size, sized by the MTU and grown when a larger packet shows up (the MTU was raised): see grow(). */
+  private stride = 0;
+  private cap = 0;
+  /** TUN reads land at slot*stride + HEADER, leaving room for the transport header. */
+  private tunBuf = new Uint8Array(0);
+  private tunView = this.tunBuf;
   readonly tunLens = new Uint32Array(BATCH);
   /** Staged packets and keepalives are copied here and sealed with the same code. */
-  private readonly auxBuf = new Uint8Array(BATCH * STRIDE);
+  private auxBuf = this.tunBuf;
   private auxCount = 0;
   private auxPeers: (DevicePeer | null)[] = new Array(BATCH).fill(null);
   private readonly auxLens = new Uint32Array(BATCH);
@@ -26,14 +29,36 @@ export class Sender {
   private readonly eps = new Uint8Array(BATCH * EP_SIZE);
   private m = 0;
 
-  constructor(private readonly dev: DataPathHost) {}
+  constructor(private readonly dev: DataPathHost) {
+    this.grow(dev.mtu);
+  }
+
+  /** The packet buffers, for trim.ts to give their pages back while the daemon is quiet. */
+  get buffers(): Uint8Array[] { return [this.tunBuf, this.auxBuf]; }
+
+  /** Bytes held by the send path's packet buffers (bench/memory.ts, test/memory/). */
+  get bufferBytes(): number {
+    return this.tunBuf.byteLength + this.auxBuf.byteLength;
+  }
+
+  /** Reallocates the slots for packets of up to `size` bytes. Only between batches (nothing pending), and only when
+   *  a packet did not fit: a rare event (an MTU change), never per packet. */
+  private grow(size: number): void {
+    const stride = strideFor(size);
+    if (stride <= this.stride) return;
+    this.stride = stride;
+    this.cap = capacityOf(stride);
+    this.tunBuf = new Uint8Array(BATCH * stride + HEADER);
+    this.tunView = this.tunBuf.subarray(HEADER);
+    this.auxBuf = new Uint8Array(BATCH * stride);
+  }
 
   /** Drains the TUN until it would block, one batch at a time; returns the packets read. */
   drainTun(): number {
     const dev = this.dev;
     let total = 0;
     for (;;) {
-      const n = dev.tun.readBatch(this.tunView, STRIDE, this.tunLens, BATCH);
+      const n = dev.tun.readBatch(this.tunView, this.stride, this.tunLens, BATCH);
       if (n <= 0) return total;
       total += n;
       this.processTunBatch(n);
@@ -44,14 +69,25 @@ export class Sender {
     const dev = this.dev;
     const buf = this.tunBuf;
     const now = performance.now();
+    const stride = this.stride, cap = this.cap;
+    let need = 0;
     this.begin();
     for (let i = 0; i < n; i++) {
-      const hdr = i * STRIDE;
+      const hdr = i * stride;
       const pkt = hdr + HEADER;
       const len = this.tunLens[i]!;
       if (len < 1) continue;
       const version = buf[pkt]! >> 4;
       let peer: DevicePeer | undefined;
+      // A packet larger than the slots (the MTU grew) arrives cut short: its read length beyond the slot, or its IP
+      // length beyond the read length (zig/src/offload.zig readBatch). Dropped; the slots grow after this batch.
+      let total = 0;
+      if (version === 4 && len >= 20) total = (buf[pkt + 2]! << 8) | buf[pkt + 3]!;
+      else if (version === 6 && len >= 40) total = 40 + ((buf[pkt + 4]! << 8) | buf[pkt + 5]!);
+      if (len > cap || total > len) {
+        need = Math.max(need, len, total);
+        continue;
+      }
       if (version === 4 && len >= 20) peer = dev.allowedIps.lookupV4(buf, pkt + 16);
       else if (version === 6 && len >= 40) peer = dev.allowedIps.lookupV6(buf, pkt + 24);
       if (peer === undefined) { dev.counters.drop(Drop.no_route); continue; } // §2: no allowed IP matches → drop
@@ -59,6 +95,10 @@ export class Sender {
       this.add(buf, hdr, len, peer, now);
     }
     this.finish(buf, now);
+    if (need > 0) {
+      this.dev.log.info(`A ${need}-byte packet did not fit the ${cap}-byte slots (the MTU grew?): dropped, slots grown`);
+      this.grow(need);
+    }
   }
 
   private begin(): void {
@@ -159,7 +199,7 @@ export class Sender {
   private addAux(pkt: Uint8Array | null, len: number, peer: DevicePeer, now: number): void {
     if (this.auxCount === BATCH) this.flushAux(now);
     const i = this.auxCount++;
-    if (pkt !== null) this.auxBuf.set(pkt.subarray(0, len), i * STRIDE + HEADER);
+    if (pkt !== null) this.auxBuf.set(pkt.subarray(0, len), i * this.stride + HEADER);
     this.auxLens[i] = len;
     this.auxPeers[i] = peer;
   }
@@ -173,7 +213,7 @@ export class Sender {
     for (let i = 0; i < n; i++) {
       const peer = this.auxPeers[i]!;
       this.auxPeers[i] = null;
-      this.add(this.auxBuf, i * STRIDE, this.auxLens[i]!, peer, now);
+      this.add(this.auxBuf, i * this.stride, this.auxLens[i]!, peer, now);
     }
     this.finish(this.auxBuf, now);
   }

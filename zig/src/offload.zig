@@ -538,15 +538,26 @@ pub fn destroy(t: *Tun) void {
 
 /// As tun.readBatch: plain IP packets, one per slot. Super-packets are split here; segments that do not fit this
 /// call wait in `t` and come first next time. A slot of ≥ 64 KiB is read into directly (no copy for packets
-/// that need no split).
+/// that need no split); smaller slots (sized by the MTU) are filled from the one 64 KiB scratch `pend`. A packet
+/// larger than the slot comes back cut short — lens[i] > stride, or an IP length beyond lens[i] — so the caller
+/// can grow its slots; nothing is written past `stride`.
 pub fn readBatch(t: *Tun, buf: [*]u8, stride: u32, lens: [*]u32, max: u32) i32 {
     var i: u32 = 0;
     defer t.pending.store(if (t.next_seg < t.gso.nsegs) t.gso.nsegs - t.next_seg else 0, .release);
     while (i < max) {
         const slot = buf + @as(usize, i) * stride;
         if (t.next_seg < t.gso.nsegs) {
-            if (t.gso.segLen(t.next_seg) > stride) {
-                t.next_seg = t.gso.nsegs; // cannot be delivered in slots this small: drop the rest
+            const seglen = t.gso.segLen(t.next_seg);
+            if (seglen > stride) {
+                // Slots this small cannot hold it (the MTU grew since the caller sized them): hand out the headers
+                // with the segment's IP length, so the caller sees it was cut short and how large slots must be;
+                // the rest of the super-packet is dropped.
+                const hl: usize = t.gso.hdr_len;
+                @memcpy(slot[0..hl], t.pend[0..hl]);
+                if (t.gso.v6) put16(slot, 4, @intCast(seglen - 40)) else put16(slot, 2, @intCast(seglen));
+                lens[i] = @intCast(hl);
+                i += 1;
+                t.next_seg = t.gso.nsegs;
                 continue;
             }
             lens[i] = @intCast(segment(&t.gso, &t.pend, t.next_seg, slot));
@@ -595,8 +606,9 @@ fn takeRead(t: *Tun, slot: [*]u8, stride: u32, direct: bool, cap: usize, rc: usi
     if (t.vhdr[1] == GSO_NONE) {
         if (t.vhdr[0] & F_NEEDS_CSUM != 0 and !completeChecksum(&t.vhdr, p, len)) return .dropped;
         if (!direct) {
-            if (len > stride) return .dropped;
-            @memcpy(slot[0..len], t.pend[0..len]);
+            // Too big for the slot: its first `stride` bytes, with the read length, tell the caller (as a plain
+            // TUN read does) that the packet was cut short and how large slots must be.
+            @memcpy(slot[0..@min(len, stride)], t.pend[0..@min(len, stride)]);
         }
         return .{ .plain = @intCast(len) };
     }

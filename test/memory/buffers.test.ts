@@ -1,0 +1,135 @@
+// Memory the data path and the peer set hold: send-path slots sized by the MTU and grown when a larger packet shows
+// up; staged-packet storage only while packets wait; nothing of a removed peer kept alive (bench/RESULTS.md, "Memory").
+import { afterEach, expect, test } from "bun:test";
+import { nobleAead } from "../../src/crypto/aead.ts";
+import { AllowedIps } from "../../src/device/allowedips.ts";
+import { Device } from "../../src/device/device.ts";
+import { Logger } from "../../src/device/log.ts";
+import { StagedQueue } from "../../src/device/queue.ts";
+import { emptyDeviceConfig } from "../../src/config/model.ts";
+import { keyToHex } from "../../src/text/codec.ts";
+import { applySet } from "../../src/uapi/set.ts";
+import { MemoryTun } from "../support/tuntest.ts";
+
+function ipv4(dst: [number, number, number, number], len: number): Uint8Array {
+  const p = new Uint8Array(len);
+  p[0] = 0x45;
+  p[2] = len >>> 8;
+  p[3] = len & 0xff;
+  p[8] = 64;
+  p[9] = 17;
+  p.set([10, 7, 0, 1], 12);
+  p.set(dst, 16);
+  for (let i = 20; i < len; i++) p[i] = i & 0xff;
+  return p;
+}
+
+const devices: Device[] = [];
+afterEach(() => { for (const d of devices.splice(0)) d.close(); });
+
+function device(tun = new MemoryTun("mem0"), mtu = 1420): Device {
+  const random = (out: Uint8Array) => { crypto.getRandomValues(out); };
+  const dev = new Device(tun, nobleAead(), new Logger("mem0", "silent"), "silent", random, undefined, mtu);
+  devices.push(dev);
+  return dev;
+}
+
+const key = () => crypto.getRandomValues(new Uint8Array(32));
+
+function configure(dev: Device, lines: string[]): void {
+  const set = applySet(dev.config, lines, { derivePublicKey: (k) => dev.engine.publicKeyOf(k) });
+  if (!set.ok) throw new Error(`configuration refused: ${set.message}`);
+  dev.applyConfig(set.config, set.changes);
+}
+
+test("the send path's slots are sized by the MTU, not by the 64 KiB maximum", () => {
+  const dev = device();
+  // 128 slots for TUN reads and 128 for staged packets, each header + 1420 + padding + tag (≤ 1536 bytes).
+  expect(dev.sender.bufferBytes).toBeLessThanOrEqual(2 * 128 * 1536 + 64);
+});
+
+test("a packet larger than the slots (the MTU was raised) is dropped once, then the slots grow and it passes intact", () => {
+  const tun = new MemoryTun("mem0");
+  const dev = device(tun);
+  const peerKey = key();
+  configure(dev, [`private_key=${keyToHex(key())}`, `public_key=${keyToHex(peerKey)}`, "allowed_ip=10.7.0.0/24"]);
+  const peer = dev.peers.get(keyToHex(peerKey))!;
+  const big = ipv4([10, 7, 0, 2], 9000);
+  // No session yet: a packet that is read whole is staged for the handshake (§6.2), which makes it observable.
+  tun.inject(big);
+  dev.sender.drainTun();
+  expect(peer.staged.length).toBe(0); // cut short by the 1420-byte slots: dropped, not sent truncated
+  expect(dev.sender.bufferBytes).toBeGreaterThanOrEqual(2 * 128 * 9000);
+  tun.inject(big, ipv4([10, 7, 0, 3], 100));
+  dev.sender.drainTun();
+  const got: Uint8Array[] = [];
+  peer.staged.drain((pkt, len) => got.push(pkt.slice(0, len)));
+  expect(got.map((p) => p.length)).toEqual([9000, 100]);
+  expect(got[0]).toEqual(big);
+});
+
+test("staged-packet storage exists only while packets wait", () => {
+  const q = new StagedQueue();
+  expect(q.storageBytes).toBe(0);
+  const pkt = ipv4([10, 7, 0, 2], 1400);
+  for (let i = 0; i < 5; i++) q.push(pkt, 0, pkt.length);
+  expect(q.storageBytes).toBeGreaterThan(5 * 1400);
+  let n = 0;
+  q.drain(() => n++);
+  expect(n).toBe(5);
+  expect(q.length).toBe(0);
+  expect(q.storageBytes).toBe(0);
+  q.push(pkt, 0, 100);
+  q.clear();
+  expect(q.storageBytes).toBe(0);
+});
+
+test("a packet staged again while the queue drains is kept, in a fresh queue", () => {
+  const q = new StagedQueue();
+  const pkt = ipv4([10, 7, 0, 2], 200);
+  q.push(pkt, 0, pkt.length);
+  q.push(pkt, 0, 100);
+  const seen: number[] = [];
+  q.drain((p, len) => { seen.push(len); if (len === 100) q.push(p, 0, len); });
+  expect(seen).toEqual([200, 100]);
+  expect(q.length).toBe(1);
+});
+
+/** Whether `make` leaves its object collectable once `drop` ran (WeakRef after a full collection). */
+function collected(ref: WeakRef<object>): boolean {
+  Bun.gc(true);
+  return ref.deref() === undefined;
+}
+
+test("the allowed-IPs table keeps nothing of a removed owner, also after its jump index was built", () => {
+  const t = new AllowedIps<object>();
+  const refs: WeakRef<object>[] = [];
+  (() => {
+    const owners = Array.from({ length: 1100 }, () => ({}));
+    owners.forEach((o, i) => t.insert(new Uint8Array([10, i >> 8, i & 255, 0]), 24, o));
+    const wide = {};
+    t.insert(new Uint8Array([10, 0, 0, 0]), 8, wide); // shorter than 16 bits: remembered by the jump index
+    expect(t.lookup(new Uint8Array([10, 200, 1, 1]))).toBe(wide); // builds the jump index (≥ 1024 prefixes)
+    for (const o of [...owners, wide]) refs.push(new WeakRef(o)), t.removeValue(o);
+  })();
+  expect(t.size).toBe(0);
+  expect(t.lookup(new Uint8Array([10, 200, 1, 1]))).toBeUndefined();
+  expect(refs.filter((r) => !collected(r)).length).toBe(0);
+});
+
+test("a peer removed by configuration is not kept alive by the device", () => {
+  const dev = device();
+  const peerKey = key();
+  configure(dev, [`private_key=${keyToHex(key())}`, `public_key=${keyToHex(peerKey)}`, "allowed_ip=10.7.0.0/24", "allowed_ip=fd07::/64",
+    "endpoint=127.0.0.1:9", "persistent_keepalive_interval=25"]);
+  const tun = dev.tun as MemoryTun;
+  const ref = (() => {
+    const peer = dev.peers.get(keyToHex(peerKey))!;
+    tun.inject(ipv4([10, 7, 0, 2], 300));
+    dev.sender.drainTun(); // stages a packet and starts a handshake
+    return new WeakRef(peer);
+  })();
+  configure(dev, [`public_key=${keyToHex(peerKey)}`, "remove=true"]);
+  expect(dev.peers.size).toBe(0);
+  expect(collected(ref)).toBe(true);
+});
