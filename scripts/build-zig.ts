@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { REPO_ROOT, run } from "./run.ts";
 import { libraryFileNames, zigArch } from "../src/native/variants.ts";
 
-const ZIG_VERSION = "0.14.1"; // pinned: std and build.zig APIs change between releases (platform-facts)
+const ZIG_VERSION = "0.14.1"; // pinned: std and build.zig APIs change between releases (docs/platform.md)
 const root = REPO_ROOT;
 const zigDir = join(root, "zig");
 const outDir = join(zigDir, "zig-out", "lib");

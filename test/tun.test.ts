@@ -1,5 +1,5 @@
 // The TUN device through the Zig library (root only): the TUN is moved into a network namespace of our own
-// (platform-facts: its fd keeps working there), the kernel there routes a ping into it, we read it after an
+// (docs/platform.md: its fd keeps working there), the kernel there routes a ping into it, we read it after an
 // onReadable wake, write a UDP packet that a socket in the namespace receives, and see deletion reported.
 import { afterAll, describe, expect, test } from "bun:test";
 import { Tun } from "../src/device/tun.ts";

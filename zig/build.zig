@@ -1,5 +1,5 @@
 //! Builds the bunwg shared library once per CPU level so the loader can pick the fastest one the CPU
-//! runs without SIGILL (platform-facts: a native-CPU build dies on older machines).
+//! runs without SIGILL (docs/platform.md: a native-CPU build dies on older machines).
 //! Output: zig-out/lib/libbunwg-<variant>.so, e.g. libbunwg-x86_64.so, libbunwg-x86_64_v3.so, libbunwg-x86_64_v4.so.
 //! `-Darch=aarch64` cross-builds for 64-bit ARM Linux (glibc) from any host: one build, libbunwg-aarch64.so
 //! (scripts/compile.ts --target linux-arm64 embeds it).
@@ -36,7 +36,7 @@ pub fn build(b: *std.Build) void {
             .root_source_file = b.path("src/root.zig"),
             .target = target,
             .optimize = optimize,
-            // platform-facts: threads inside a .so loaded by Bun break without libc.
+            // docs/platform.md: threads inside a .so loaded by Bun break without libc.
             .link_libc = true,
             .pic = true,
             .strip = optimize != .Debug,

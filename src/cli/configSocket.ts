@@ -1,4 +1,4 @@
-// Client side of the cross-platform configuration socket (wireguard.com/xplatform): one stream UNIX socket per
+// Client side of the cross-platform configuration socket (docs/configuration-protocol.md): one stream UNIX socket per
 // interface, /var/run/wireguard/IFNAME.sock; `get=1` / `set=1` requests, every answer ending "errno=N\n\n".
 // Our daemon also answers `get=bunwg` (the standard answer plus bunwg_* lines); other daemons (wireguard-go)
 // close the connection on it, which is how we learn to fall back to `get=1` and not to send bunwg_* keys.

@@ -5,7 +5,7 @@
 // Each file is all or nothing: it is parsed whole before anything is touched, and an interface this run created is
 // destroyed again if any later step of its file fails (the others still come up). Running it again on an interface
 // that is up applies the file as `wg syncconf` does: only what differs is sent, so peers the file leaves unchanged
-// keep their sessions (src/device/uapi.ts diffConfigs; wireguard-go does the same for peers it is not told about).
+// keep their sessions (src/config/diff.ts diffConfigs; wireguard-go does the same for peers it is not told about).
 // The words of all lines are applied together (one set request, then the address/MTU/up-down steps in file order);
 // "!command" lines run after that, in file order, and a command that fails fails its file.
 import { defineCommand } from "citty";

@@ -71,10 +71,10 @@ export class Device implements DataPathHost {
               random: (out: Uint8Array) => void, readonly options: DataPathOptions = DEFAULT_DATA_PATH, mtu = 1420) {
     this.engine = new Engine({ crypto: defaultSuite({ aead, random }) }); // swap a backend here (src/crypto/)
     this.counters = new DeviceCounters(options.counters !== false);
+    this.mtu = mtu; // before the Sender, which sizes its slots by it
     this.sender = new Sender(this);
     this.receiver = new Receiver(this, this.sender);
     this.pump = new Pump(this, this.sender, this.receiver, options.pump);
-    this.mtu = mtu;
   }
 
   /** Binds the initial UDP socket (port 0: a free one, as wireguard-go does before configuration) and starts
@@ -101,6 +101,7 @@ export class Device implements DataPathHost {
     if (s.known === false) return; // between namespaces: keep the last state
     if (s.mtu > 0 && s.mtu !== this.mtu) {
       this.mtu = Math.min(s.mtu, MAX_MTU);
+      this.sender.fitMtu(this.mtu);
       this.log.info(`MTU updated: ${s.mtu}${s.mtu > MAX_MTU ? ` (too large, capped at ${MAX_MTU})` : ""}`);
     }
     this.setUp(s.up);

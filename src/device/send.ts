@@ -41,8 +41,13 @@ export class Sender {
     return this.tunBuf.byteLength + this.auxBuf.byteLength;
   }
 
+  /** The MTU in force grew (device.ts follows the link): the slots grow before the first larger packet arrives. */
+  fitMtu(mtu: number): void {
+    this.grow(mtu);
+  }
+
   /** Reallocates the slots for packets of up to `size` bytes. Only between batches (nothing pending), and only when
-   *  a packet did not fit: a rare event (an MTU change), never per packet. */
+   *  the MTU grew or a packet did not fit: a rare event, never per packet. */
   private grow(size: number): void {
     const stride = strideFor(size);
     if (stride <= this.stride) return;

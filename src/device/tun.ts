@@ -1,6 +1,6 @@
 // The TUN interface: the plaintext side of the router (whitepaper §1: packets leaving through the interface are
 // encrypted to peers). Thin wrapper over the Zig library: batched reads/writes over caller-owned buffers, and a
-// native poll thread that wakes JS when packets wait (platform-facts: ~0 % CPU idle, no busy loop).
+// native poll thread that wakes JS when packets wait (docs/platform.md: ~0 % CPU idle, no busy loop).
 import type { JSCallback } from "bun:ffi";
 import { constants } from "node:os";
 import { TunGoneError, type TunDevice } from "./io.ts";

@@ -3,7 +3,7 @@
 // - from a source checkout: zig/zig-out/lib/ relative to this file;
 // - inside a `bun build --compile` executable: src/native/embed.ts (imported by the compile entry) registers the
 //   embedded .so files; their bytes go into a memfd and are dlopen()ed as /proc/self/fd/N, which needs neither a
-//   writable nor an exec-mounted TMPDIR (platform-facts: Bun's own extraction to $TMPDIR fails there and leaks files).
+//   writable nor an exec-mounted TMPDIR (docs/platform.md: Bun's own extraction to $TMPDIR fails there and leaks files).
 import { dlopen, JSCallback, FFIType, type Library } from "bun:ffi";
 import { closeSync, existsSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";

@@ -59,7 +59,7 @@ describe("standalone executable", () => {
   });
 
   test("--version names the version and the AEAD backend from the embedded library", async () => {
-    // TMPDIR missing: the embedded library must not need to be extracted to disk (platform-facts).
+    // TMPDIR missing: the embedded library must not need to be extracted to disk (docs/platform.md).
     const v = await runBin(["--version"], { env: { TMPDIR: join(dir, "no-such-dir") } });
     expect(v.code).toBe(0);
     expect(v.stdout).toMatch(/^bunwg v\d+\.\d+\.\d+ \(bun [\d.]+, AEAD: .+\)\n$/);

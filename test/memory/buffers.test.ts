@@ -46,6 +46,8 @@ test("the send path's slots are sized by the MTU, not by the 64 KiB maximum", ()
   const dev = device();
   // 128 slots for TUN reads and 128 for staged packets, each header + 1420 + padding + tag (≤ 1536 bytes).
   expect(dev.sender.bufferBytes).toBeLessThanOrEqual(2 * 128 * 1536 + 64);
+  // …and sized by it from the start: a fresh device drops no first packet to grow them.
+  expect(dev.sender.bufferBytes).toBeGreaterThanOrEqual(2 * 128 * (16 + 1420 + 16));
 });
 
 test("a packet larger than the slots (the MTU was raised) is dropped once, then the slots grow and it passes intact", () => {

@@ -14,7 +14,7 @@ test("trimCode lowers the RSS of a process that loaded the daemon, which keeps w
     const advised = trimCode();
     const after = rss();
     // Work after the trim: the X25519 of RFC 7748 §6.1 and an AEAD round trip.
-    const { defaultX25519 } = await import(${JSON.stringify(SRC)} + "/noise/x25519.ts");
+    const { defaultX25519 } = await import(${JSON.stringify(SRC)} + "/crypto/x25519.ts");
     const { loadAead } = await import(${JSON.stringify(SRC)} + "/crypto/aead.ts");
     const x = defaultX25519(), out = new Uint8Array(32);
     x.sharedSecret(x.privateKey(Buffer.from("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a", "hex")),

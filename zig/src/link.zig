@@ -1,7 +1,7 @@
 //! Follows a TUN interface's link state — up or down, and its MTU — wherever the interface lives. The interface
 //! may be moved to another network namespace (the seed's `rdomain`, README) while the daemon, its fd and its UDP
 //! socket stay where they are; a netlink socket or an ioctl socket opened in the daemon's namespace no longer sees
-//! it then (platform-facts). So one thread per interface asks the TUN fd itself which namespace the device is in
+//! it then (docs/platform.md). So one thread per interface asks the TUN fd itself which namespace the device is in
 //! (TUNGETDEVNETNS), moves itself — only this thread — into that namespace, and there listens for RTM_NEWLINK /
 //! RTM_DELLINK and reads the flags and MTU by name (TUNGETIFF gives the name). A move away shows up as RTM_DELLINK in
 //! the old namespace, which makes it look again. Every second it looks anyway, in case a notification was lost.

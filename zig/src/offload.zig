@@ -1,4 +1,4 @@
-//! TUN offloads, as wireguard-go does them since 2023 (protocol-facts: "How the fastest userspace implementation
+//! TUN offloads, as wireguard-go does them since 2023 (docs/protocol.md: "How the fastest userspace implementation
 //! gets its speed"). The device is opened with IFF_VNET_HDR: every read and write carries a 10-byte virtio_net_hdr.
 //! With TUNSETOFFLOAD the kernel may hand us TCP (and, with USO, UDP) super-packets of up to 64 KiB with a partial
 //! checksum; we split them here into MTU-sized packets, so JS still sees one plain IP packet per slot. On the way

@@ -1,5 +1,5 @@
 //! One thread per TUN that sleeps in poll() and tells JS when packets wait, so an idle
-//! interface costs ~0 % CPU (platform-facts: a JS busy loop burns a core). It fires the callback
+//! interface costs ~0 % CPU (docs/platform.md: a JS busy loop burns a core). It fires the callback
 //! once, then sleeps until JS has drained the device and calls rearm(). The callback runs on this thread: with
 //! bun:ffi's `threadsafe: true` it only queues the call for the JS thread, so stop() can join without deadlock.
 const std = @import("std");
