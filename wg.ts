@@ -26,7 +26,7 @@ const COMMANDS: Record<string, { load: () => Promise<CommandDef<any>>; args: str
 const subCommands = Object.fromEntries(Object.entries(COMMANDS).map(([name, c]) => [name, c.load]));
 
 function isDaemonFlag(word: string): boolean {
-  return DAEMON_FLAGS.some((f) => f.flags.includes(f.value ? word.split("=")[0]! : word));
+  return DAEMON_FLAGS.some((f) => f.flags.includes(f.value ? word.split("=")[0] : word));
 }
 
 function usageText(stream: typeof process.stdout | typeof process.stderr): string {
@@ -50,7 +50,7 @@ const mainCommand = (defineCommand: typeof import("citty").defineCommand) => def
   subCommands,
   async run({ args, rawArgs }) {
     if (args.version) return console.log(await versionLine());
-    if (rawArgs.length > 0 && rawArgs[0]! in subCommands) return; // citty runs this after the subcommand
+    if (rawArgs.length > 0 && rawArgs[0] in subCommands) return; // citty runs this after the subcommand
     // citty ignores flags it does not know: name the first one instead of exiting 0 in silence.
     if (rawArgs.length > 0) console.error(`bunwg: unknown option "${rawArgs[0]}"`);
     process.stderr.write(usageText(process.stderr));
@@ -68,7 +68,7 @@ async function showUsage(citty: typeof import("citty"), main: CommandDef<any>, c
  *  with "-", so it checks its own). */
 async function unknownFlag(name: string, rest: string[]): Promise<string | null> {
   if (name === "ifconfig") return null;
-  const cmd = await COMMANDS[name]!.load();
+  const cmd = await COMMANDS[name].load();
   const args = (typeof cmd.args === "function" ? await cmd.args() : await cmd.args) ?? {};
   const known = new Set(["--help", "-h"]);
   for (const [key, def] of Object.entries(args as Record<string, { type?: string; alias?: string | string[] }>)) {
@@ -78,7 +78,7 @@ async function unknownFlag(name: string, rest: string[]): Promise<string | null>
   }
   for (const a of rest) {
     if (a === "--") break;
-    if (a.startsWith("-") && a !== "-" && !known.has(a.split("=")[0]!)) return a;
+    if (a.startsWith("-") && a !== "-" && !known.has(a.split("=")[0])) return a;
   }
   return null;
 }

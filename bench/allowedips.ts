@@ -53,7 +53,7 @@ function lookups(table: string, t: AllowedIps<Peer>, prefixes: number, v4: Uint8
   const mapRate = rate((n) => {
     for (let i = 0; i < n; i++) {
       const o = (i & mask) * 4;
-      const k = (v4[o]! << 24) | (v4[o + 1]! << 16) | (v4[o + 2]! << 8) | v4[o + 3]!;
+      const k = (v4[o] << 24) | (v4[o + 1] << 16) | (v4[o + 2] << 8) | v4[o + 3];
       if (map.get(k) !== undefined) sink++;
     }
     return n;
@@ -76,12 +76,12 @@ function lookups(table: string, t: AllowedIps<Peer>, prefixes: number, v4: Uint8
       n = Math.min(n, 4096);
       for (let i = 0; i < n; i++) {
         const o = (i & mask) * 4;
-        const a = ((v4[o]! << 24) | (v4[o + 1]! << 16) | (v4[o + 2]! << 8) | v4[o + 3]!) >>> 0;
+        const a = ((v4[o] << 24) | (v4[o + 1] << 16) | (v4[o + 2] << 8) | v4[o + 3]) >>> 0;
         let best = -1;
         let who: Peer | undefined;
         for (const e of small) {
           if (e.a.length !== 4 || e.c <= best) continue;
-          const pa = ((e.a[0]! << 24) | (e.a[1]! << 16) | (e.a[2]! << 8) | e.a[3]!) >>> 0;
+          const pa = ((e.a[0] << 24) | (e.a[1] << 16) | (e.a[2] << 8) | e.a[3]) >>> 0;
           const m = e.c === 0 ? 0 : (~0 << (32 - e.c)) >>> 0;
           if (((a & m) >>> 0) === pa) { best = e.c; who = e.p; }
         }
@@ -109,11 +109,11 @@ function addresses(entries: Array<{ a: Uint8Array; c: number }>, len: 4 | 16): U
   for (let i = 0; i < N_ADDRS; i++) {
     for (let j = 0; j < len; j++) out[i * len + j] = rand();
     if (i & 1 && fam.length > 0) {
-      const e = fam[rand() % fam.length]!;
+      const e = fam[rand() % fam.length];
       for (let j = 0; j < len && j * 8 < e.c; j++) {
         const keep = e.c - j * 8;
         const m = keep >= 8 ? 0xff : 0xff00 >>> keep;
-        out[i * len + j] = (e.a[j]! & m) | (out[i * len + j]! & ~m & 0xff);
+        out[i * len + j] = (e.a[j] & m) | (out[i * len + j] & ~m & 0xff);
       }
     }
   }
@@ -152,8 +152,8 @@ if (json) {
 } else {
   const head = ["table", "prefixes", "family", "what", "per second", "ratio to Map.get"];
   const body = rows.map((r) => [r.table, String(r.prefixes), r.family, r.what, Math.round(r.perSecond).toLocaleString("en-US"), r.ratio]);
-  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (c: string[]) => `| ${c.map((x, i) => (i >= 4 ? x.padStart(w[i]!) : x.padEnd(w[i]!))).join(" | ")} |`;
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (c: string[]) => `| ${c.map((x, i) => (i >= 4 ? x.padStart(w[i]) : x.padEnd(w[i]))).join(" | ")} |`;
   console.log(line(head));
   console.log(`|${w.map((n, i) => (i >= 4 ? "-".repeat(n + 1) + ":" : "-".repeat(n + 2))).join("|")}|`);
   for (const b of body) console.log(line(b));

@@ -140,7 +140,7 @@ for (const size of SIZES) {
     for (const z of zigs) {
       setups.get(z)?.();
       measure("zig", z, size, batch, SECONDS);
-      setups.get(zigs[0]!)?.();
+      setups.get(zigs[0])?.();
     }
     measure("noble", noble, size, batch, Math.min(SECONDS, 0.15));
   }
@@ -168,7 +168,7 @@ if (json) {
   }
   const o1420 = ref(1420);
   if (o1420 && zigs.length > 0) {
-    const bestName = zigs[0]!.backend;
+    const bestName = zigs[0].backend;
     const at = (op: string, batch: number) => rows.find((r) => r.backend === bestName && r.op === op && r.size === 1420 && r.batch === batch)!.MBps;
     console.log(
       `\nZig/OpenSSL at 1420 bytes (${bestName}, OpenSSL ${o1420.toFixed(0)} MB/s): ` +

@@ -40,7 +40,7 @@ const WARMUP_MS = 1000;
 // ---- the flood generator (child process): `bun bench/dos.ts --flood PORT RATE SECONDS PUBKEY_BASE64`
 if (process.argv[2] === "--flood") {
   const [port, rate, seconds] = process.argv.slice(3, 6).map(Number) as [number, number, number];
-  const pub = Uint8Array.from(Buffer.from(process.argv[6]!, "base64"));
+  const pub = Uint8Array.from(Buffer.from(process.argv[6], "base64"));
   const suite = jsSuite();
   const mac1Key = labelKey(suite, LABEL_MAC1, pub);
   const N = 64; // datagrams per sendmmsg
@@ -116,7 +116,7 @@ function udpDrops(port: number): number {
   for (const f of ["/proc/net/udp", "/proc/net/udp6"]) {
     for (const line of readFileSync(f, "utf8").split("\n").slice(1)) {
       const cols = line.trim().split(/\s+/);
-      if (cols.length >= 13 && parseInt(cols[1]!.split(":")[1]!, 16) === port) drops += Number(cols[cols.length - 1]);
+      if (cols.length >= 13 && parseInt(cols[1].split(":")[1], 16) === port) drops += Number(cols[cols.length - 1]);
     }
   }
   return drops;
@@ -176,7 +176,7 @@ async function trial(impl: Implementation, peer: Implementation, rate: number, p
   }
 }
 
-const peer = IMPLEMENTATIONS["wggo-latest"]!;
+const peer = IMPLEMENTATIONS["wggo-latest"];
 if (peer.unavailable()) throw new Error(`the legitimate peer is the newest wireguard-go: ${peer.unavailable()}`);
 const names = (arg("impl") ?? "ours,ours-before,wggo-latest").split(",");
 const list = names.map((n) => (n === "ours-before" ? beforeCheckout(BEFORE) : IMPLEMENTATIONS[n] ?? (() => { throw new Error(`--impl: unknown "${n}"`); })()));

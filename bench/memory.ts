@@ -111,7 +111,7 @@ async function peerPhase(impl: Implementation, s: Sample): Promise<void> {
         throw new Error(`${impl.name}: expected ${n} peers with ${n * ALLOWED_PER_PEER} allowed IPs after setconf, got ${lines.length} peers with ${ranges}`);
       await sleep(SETTLE_MS);
       s[rssKey(n)] = memKiB(daemon.pid).rss;
-      s[perPeerKey(n)] = ((s[rssKey(n)]! - s.idle) * 1024) / n;
+      s[perPeerKey(n)] = ((s[rssKey(n)] - s.idle) * 1024) / n;
     }
     s.peak = memKiB(daemon.pid).hwm;
     await setconf(ifname, port, [], "empty");
@@ -164,7 +164,7 @@ async function probe(stage: string, trimmed: boolean): Promise<{ rss: number; bu
     const reader = p.stdout.getReader();
     const first = await Promise.race([reader.read(), sleep(20_000).then(() => null)]);
     if (!first || first.done) throw new Error(`memprobe ${stage}: no ready line within 20 s`);
-    const info = JSON.parse(new TextDecoder().decode(first.value).split("\n")[0]!) as { bufferBytes: number };
+    const info = JSON.parse(new TextDecoder().decode(first.value).split("\n")[0]) as { bufferBytes: number };
     await sleep(SETTLE_MS);
     return { rss: memKiB(p.pid).rss, bufferBytes: info.bufferBytes };
   } finally {
@@ -193,12 +193,12 @@ for (let round = 1; round <= ROUNDS; round++) {
     }
     progress(`round ${round}: stages ${[...PROBES, "bare"].map((st) => `${st} ${fmt((probes[st]?.at(-1) ?? NaN) / 1024, 1)}`).join(", ")} MiB`);
   }
-  for (const impl of runnable.map((_, i) => runnable[(i + round - 1) % runnable.length]!)) {
+  for (const impl of runnable.map((_, i) => runnable[(i + round - 1) % runnable.length])) {
     progress(`round ${round}/${ROUNDS}: ${impl.name}…`);
     const s: Sample = { round };
     try {
       await peerPhase(impl, s);
-      progress(`  idle ${fmt(s.idle! / 1024, 1)} MiB; ${LEVELS.map((n) => `${n} peers ${fmt(s[rssKey(n)]! / 1024, 1)} MiB (${fmt(s[perPeerKey(n)], 0)} B/peer)`).join("; ")}; ` +
+      progress(`  idle ${fmt(s.idle! / 1024, 1)} MiB; ${LEVELS.map((n) => `${n} peers ${fmt(s[rssKey(n)] / 1024, 1)} MiB (${fmt(s[perPeerKey(n)], 0)} B/peer)`).join("; ")}; ` +
         `all removed ${fmt(s.removed! / 1024, 1)} MiB`);
       if (BURST_S > 0) {
         await burstPhase(impl, s);
@@ -238,11 +238,11 @@ const measured = runnable.filter((i) => samples[i.name]?.length);
 const med: Record<string, Record<string, number>> = {};
 for (const i of measured) {
   med[i.name] = {};
-  for (const m of [...METRICS, ...PER_PEER, ...OTHER]) med[i.name]![m.key] = median(samples[i.name]!.map((s) => s[m.key]!).filter((v) => v !== undefined));
+  for (const m of [...METRICS, ...PER_PEER, ...OTHER]) med[i.name][m.key] = median(samples[i.name].map((s) => s[m.key]).filter((v) => v !== undefined));
 }
-const probeMed = Object.fromEntries([...PROBES, "bare"].map((st) => [st, probes[st]?.length ? median(probes[st]!) : NaN]));
+const probeMed = Object.fromEntries([...PROBES, "bare"].map((st) => [st, probes[st]?.length ? median(probes[st]) : NaN]));
 const subject = opt.subject ?? (med.ours ? "ours" : measured[0]?.name);
-const mk = (ms: Metric[]) => measured.map((i) => [i.name, ...ms.map((m) => fmt(med[i.name]![m.key]! * m.scale, m.digits))]);
+const mk = (ms: Metric[]) => measured.map((i) => [i.name, ...ms.map((m) => fmt(med[i.name][m.key] * m.scale, m.digits))]);
 let report = `Medians of ${ROUNDS} round(s). RSS in MiB: one daemon, interface up in its own namespace, a private key; then ` +
   `${LEVELS.join(" and ")} peers × ${ALLOWED_PER_PEER} allowed IPs via wg setconf; then setconf with no peers; RSS read ${SETTLE_MS / 1000} s after each step.` +
   (BURST_S > 0 ? ` Pair: the mean of a tunnel pair's two daemons, idle after the handshake, right after ${BURST_S} s of iperf3 TCP through it, and ${AFTER_S} s later.` : "") +
@@ -250,7 +250,7 @@ let report = `Medians of ${ROUNDS} round(s). RSS in MiB: one daemon, interface u
   "\n\n" + table(["implementation", ...PER_PEER.map((m) => m.label), ...OTHER.map((m) => m.label)], mk([...PER_PEER, ...OTHER]));
 const ratioRows = measured
   .filter((i) => i.name !== subject && med[subject!])
-  .map((i) => [`${subject} / ${i.name}`, ...[...METRICS, ...PER_PEER].map((m) => fmt(med[subject!]![m.key]! / med[i.name]![m.key]!, 2))]);
+  .map((i) => [`${subject} / ${i.name}`, ...[...METRICS, ...PER_PEER].map((m) => fmt(med[subject!][m.key] / med[i.name][m.key], 2))]);
 if (ratioRows.length) report += `\n\nRatios (${subject} / baseline; below 1 is better):\n\n` + table(["ratio", ...[...METRICS, ...PER_PEER].map((m) => m.label)], ratioRows);
 if (med.ours && Number.isFinite(probeMed.floor)) {
   const idle = med.ours.idle!;
@@ -273,12 +273,12 @@ for (const l of [...notes, ...failures]) out(`note: ${l}`);
 const stampFile = new Date().toISOString().slice(0, 16).replace(/[-:]/g, "").replace("T", "-");
 const svgPath = opt.svg ?? (opt.append ? join(import.meta.dir, "charts", `memory-${stampFile}.svg`) : null);
 if (svgPath && measured.length) {
-  const series = measured.map((i) => ({ name: i.name, values: METRICS.map((m) => med[i.name]![m.key]! * MiB) }));
+  const series = measured.map((i) => ({ name: i.name, values: METRICS.map((m) => med[i.name][m.key] * MiB) }));
   if (Number.isFinite(probeMed.bare)) series.push({ name: "bare Bun", values: METRICS.map((m) => (m.key === "idle" ? probeMed.bare! * MiB : null)) as number[] });
   const charts: Chart[] = [
     { title: "Resident memory (RSS) per daemon", unit: "MiB", groups: METRICS.map((m) => m.label), series, note: `medians of ${ROUNDS} round(s), ${timestamp()}` },
     { title: "Memory per configured peer", unit: "bytes", groups: PER_PEER.map((m) => m.label),
-      series: measured.map((i) => ({ name: i.name, values: PER_PEER.map((m) => med[i.name]![m.key]!) })) },
+      series: measured.map((i) => ({ name: i.name, values: PER_PEER.map((m) => med[i.name][m.key]) })) },
   ];
   progress(`chart: ${writeCharts(svgPath, charts)}`);
 }

@@ -132,7 +132,7 @@ const loadBefore = loadAverage();
 const times: Record<string, number[]> = {};
 const failures: string[] = [];
 for (let round = 1; round <= ROUNDS; round++) {
-  for (const p of programs.map((_, i) => programs[(i + round - 1) % programs.length]!)) {
+  for (const p of programs.map((_, i) => programs[(i + round - 1) % programs.length])) {
     try {
       const ms = await once(p);
       (times[p.name] ??= []).push(ms);
@@ -149,10 +149,10 @@ cleanup.close();
 const loadAfter = loadAverage();
 
 const measured = programs.filter((p) => times[p.name]?.length);
-const med = Object.fromEntries(measured.map((p) => [p.name, median(times[p.name]!)]));
+const med = Object.fromEntries(measured.map((p) => [p.name, median(times[p.name])]));
 const baseline = ["wggo-latest", "wggo-debian", "boringtun"].find((b) => med[b] !== undefined);
-const rows = measured.map((p) => [p.name, fmt(med[p.name], 1), fmt(Math.min(...times[p.name]!), 1), fmt(percentile(times[p.name]!, 90), 1),
-  baseline ? fmt(med[p.name]! / (p.foreground ? med[`${baseline} -f`] ?? med[baseline]! : med[baseline]!), 2) : "–"]);
+const rows = measured.map((p) => [p.name, fmt(med[p.name], 1), fmt(Math.min(...times[p.name]), 1), fmt(percentile(times[p.name], 90), 1),
+  baseline ? fmt(med[p.name] / (p.foreground ? med[`${baseline} -f`] ?? med[baseline] : med[baseline]), 2) : "–"]);
 const report = `Milliseconds from spawning \`PROGRAM [-f] IFNAME\` to the configuration socket accepting a connection; ${ROUNDS} round(s), ` +
   `alternated.\n\n` + table(["program", "median ms", "min ms", "p90 ms", baseline ? `/ ${baseline} (same mode)` : "ratio"], rows);
 out("\n" + report);

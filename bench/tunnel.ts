@@ -55,7 +55,7 @@ const PINGS = positive("pings", opt.pings, 10, 10000);
 const WARMUP = opt.warmup === "0" ? 0 : positive("warmup", opt.warmup, 1, 1_000_000);
 const LATENCY_PINGS = opt.latency === "0" ? 0 : positive("latency", opt.latency, 100, 100_000);
 const INTERVAL_MS = positive("interval", opt.interval, 2, 1000); // ping -i below 2 ms is a flood, not a latency probe
-const UDP_RATE = opt["udp-rate"]!; // iperf3 -b: 0 = as fast as the sender can
+const UDP_RATE = opt["udp-rate"]; // iperf3 -b: 0 = as fast as the sender can
 if (!/^\d+(\.\d+)?[KMG]?$/.test(UDP_RATE)) throw new Error(`--udp-rate: expected an iperf3 rate like 0, 800M or 2G, got "${UDP_RATE}"`);
 const out = (s: string) => (opt.json ? console.error(s) : console.log(s));
 const progress = (s: string) => console.error(s);
@@ -291,19 +291,19 @@ if (latencies.length) {
     latMed[i.name] = {};
     for (const mode of LATENCY_MODES) {
       const ls = latencies.filter((l) => l.impl === i.name && l.mode === mode);
-      if (ls.length) latMed[i.name]![mode] = { p50: median(ls.map((l) => l.p50)), p99: median(ls.map((l) => l.p99)), p999: median(ls.map((l) => l.p999)), lossPct: median(ls.map((l) => l.lossPct)) };
+      if (ls.length) latMed[i.name][mode] = { p50: median(ls.map((l) => l.p50)), p99: median(ls.map((l) => l.p99)), p999: median(ls.map((l) => l.p999)), lossPct: median(ls.map((l) => l.lossPct)) };
     }
   }
   const cell = (v: { p50: number; p99: number; p999: number } | undefined) => (v ? `${fmt(v.p50, 3)} / ${fmt(v.p99, 3)} / ${fmt(v.p999, 3)}` : "–");
   report += `\n\nLatency: ${LATENCY_PINGS} pings at ${INTERVAL_MS} ms, p50 / p99 / p99.9 in ms (medians over rounds). Cold: a fresh pair, ` +
     `right after its first handshake; warm: after ${WARMUP} flood pings; + TCP: beside a single iperf3 TCP stream through the same tunnel.\n\n` +
-    table(["implementation", ...LATENCY_MODES], latImpls.map((i) => [i.name, ...LATENCY_MODES.map((m) => cell(latMed[i.name]![m]))]));
+    table(["implementation", ...LATENCY_MODES], latImpls.map((i) => [i.name, ...LATENCY_MODES.map((m) => cell(latMed[i.name][m]))]));
   const others = latImpls.filter((i) => i.name !== subject && !i.name.startsWith("ours")); // other implementations, not our variants
   if (latMed[subject] && others.length) {
-    const best = (mode: string, k: "p50" | "p99" | "p999") => Math.min(...others.map((i) => latMed[i.name]![mode]?.[k] ?? Infinity));
+    const best = (mode: string, k: "p50" | "p99" | "p999") => Math.min(...others.map((i) => latMed[i.name][mode]?.[k] ?? Infinity));
     report += `\n\n${subject} / the best of the others (below 1 is better), p50 / p99 / p99.9:\n\n` +
-      table(["", ...LATENCY_MODES], [[`${subject} / best`, ...LATENCY_MODES.map((m) => latMed[subject]![m]
-        ? (["p50", "p99", "p999"] as const).map((k) => fmt(latMed[subject]![m]![k] / best(m, k), 2)).join(" / ") : "–")]]);
+      table(["", ...LATENCY_MODES], [[`${subject} / best`, ...LATENCY_MODES.map((m) => latMed[subject][m]
+        ? (["p50", "p99", "p999"] as const).map((k) => fmt(latMed[subject][m][k] / best(m, k), 2)).join(" / ") : "–")]]);
   }
 }
 out("\n" + report);
@@ -332,7 +332,7 @@ if (svgPath && measured.length) {
   for (const mode of LATENCY_MODES) {
     if (!latImpls.some((i) => latMed[i.name]?.[mode])) continue;
     charts.push({ title: `Latency, ${mode} (${LATENCY_PINGS} pings at ${INTERVAL_MS} ms)`, unit: "ms", groups: ["p50", "p99", "p99.9"],
-      series: latImpls.map((i) => ({ name: i.name, values: latMed[i.name]![mode] ? [latMed[i.name]![mode]!.p50, latMed[i.name]![mode]!.p99, latMed[i.name]![mode]!.p999] : [null, null, null] })) });
+      series: latImpls.map((i) => ({ name: i.name, values: latMed[i.name][mode] ? [latMed[i.name][mode].p50, latMed[i.name][mode].p99, latMed[i.name][mode].p999] : [null, null, null] })) });
   }
   progress(`chart: ${writeCharts(svgPath, charts)}`);
 }

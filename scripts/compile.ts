@@ -40,7 +40,7 @@ function fail(message: string): never {
 function option(name: string): string | undefined {
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
+    const a = argv[i];
     if (a === `--${name}`) {
       if (argv[i + 1] === undefined) fail(`--${name} needs a value`);
       return argv[i + 1];

@@ -102,9 +102,9 @@ function transportCases(): TransportCase[] {
     for (let i = 0; i < n; i++) {
       offs[i] = at;
       lens[i] = i % 17 === 0 ? 0 : r.int(1601);
-      openLens[i] = lens[i]! + 16;
+      openLens[i] = lens[i] + 16;
       keyIdx[i] = r.int(nkeys);
-      at += 16 + lens[i]! + 16 + r.int(3);
+      at += 16 + lens[i] + 16 + r.int(3);
     }
     const plain = r.fill(new Uint8Array(at + r.int(20)));
     const dv = new DataView(plain.buffer);
@@ -112,8 +112,8 @@ function transportCases(): TransportCase[] {
       // Counters small, around 2^32 (word carry), random u64 and near 2^64.
       const k = r.int(4);
       const counter = k === 0 ? r.u64() : k === 1 ? (1n << 64n) - 1n - BigInt(r.int(3)) : k === 2 ? BigInt(r.int(1000)) : (1n << 32n) + BigInt(r.int(100));
-      plain[offs[i]!] = 4;
-      dv.setBigUint64(offs[i]! + 8, counter, true);
+      plain[offs[i]] = 4;
+      dv.setBigUint64(offs[i] + 8, counter, true);
     }
     const sealed = plain.slice();
     noble.sealTransport(n, sealed, offs, lens, keys, keyIdx);
@@ -133,7 +133,7 @@ const supported = new Set(supportedVariants().map((v) => v.id));
 
 test("loadAead picks the Zig library for this CPU", () => {
   const a = loadAead();
-  expect(a.backend).toStartWith(`zig ${supportedVariants()[0]!.label.replace(/\)$/, "")}`);
+  expect(a.backend).toStartWith(`zig ${supportedVariants()[0].label.replace(/\)$/, "")}`);
 });
 
 test("noble reference: RFC 8439 §2.8.2", () => {
@@ -173,7 +173,7 @@ for (const { v, ifma } of configs) {
       const back = new Uint8Array(V282.pt.length);
       expect(native.sym.bunwg_chachapoly_open(V282.key, V282.nonce, out, out.length, V282.ad, V282.ad.length, back)).toBe(1);
       expect(toHex(back)).toBe(toHex(V282.pt));
-      out[5]! ^= 0x20;
+      out[5] ^= 0x20;
       back.fill(0xaa);
       expect(native.sym.bunwg_chachapoly_open(V282.key, V282.nonce, out, out.length, V282.ad, V282.ad.length, back)).toBe(0);
       expect(back.every((b) => b === 0xaa)).toBe(true);
@@ -229,10 +229,10 @@ for (const { v, ifma } of configs) {
         zig.seal(key, i, pt, ad, ct);
         const out = new Uint8Array(pt.length).fill(0x5c);
         const bad = ct.slice();
-        bad[r.int(bad.length)]! ^= 1 << r.int(8);
+        bad[r.int(bad.length)] ^= 1 << r.int(8);
         expect(zig.open(key, i, bad, ad, out)).toBe(false);
         const badAd = ad.slice();
-        badAd[r.int(32)]! ^= 1;
+        badAd[r.int(32)] ^= 1;
         expect(zig.open(key, i, ct, badAd, out)).toBe(false);
         expect(zig.open(key, i + 1, ct, ad, out)).toBe(false);
         expect(zig.open(key, i, ct.subarray(0, 15), ad, out)).toBe(false);
@@ -249,7 +249,7 @@ for (const { v, ifma } of configs) {
         const a = plain.slice();
         zig.sealTransport(n, a, offs, lens, keys, keyIdx);
         if (!a.every((x, i) => x === sealed[i])) {
-          const bad = [...offs.subarray(0, n)].findIndex((o, i) => toHex(a.subarray(o, o + 32 + lens[i]!)) !== toHex(sealed.subarray(o, o + 32 + lens[i]!)));
+          const bad = [...offs.subarray(0, n)].findIndex((o, i) => toHex(a.subarray(o, o + 32 + lens[i])) !== toHex(sealed.subarray(o, o + 32 + lens[i])));
           throw new Error(`seed ${TRANSPORT_SEED} round ${round}: packet ${bad} (len ${lens[bad]}) sealed differently from noble`);
         }
         const b = sealed.slice();
@@ -257,8 +257,8 @@ for (const { v, ifma } of configs) {
         zig.openTransport(n, b, offs, openLens, keys, keyIdx, ok);
         expect(ok.every((x) => x === 1)).toBe(true);
         for (let i = 0; i < n; i++) {
-          const from = offs[i]! + 16;
-          const to = from + lens[i]!;
+          const from = offs[i] + 16;
+          const to = from + lens[i];
           if (toHex(b.subarray(from, to)) !== toHex(plain.subarray(from, to))) throw new Error(`seed ${TRANSPORT_SEED} round ${round}: packet ${i} opened wrong`);
         }
         packets += n;
@@ -282,8 +282,8 @@ for (const { v, ifma } of configs) {
       const buf = r.fill(new Uint8Array(n * 1500));
       const dv = new DataView(buf.buffer);
       for (let i = 0; i < n; i++) {
-        buf[offs[i]!] = 4;
-        dv.setBigUint64(offs[i]! + 8, BigInt(i) * 0x100000001n, true);
+        buf[offs[i]] = 4;
+        dv.setBigUint64(offs[i] + 8, BigInt(i) * 0x100000001n, true);
       }
       const plain = buf.slice();
       zig.sealTransport(n, buf, offs, lens, keys, keyIdx);
@@ -291,27 +291,27 @@ for (const { v, ifma } of configs) {
       const openLens = lens.map((l) => l + 16);
       // Packet i % 4: 0 intact, 1 payload bit, 2 tag bit, 3 counter in header.
       for (let i = 0; i < n; i++) {
-        const o = offs[i]!;
-        if (i % 4 === 1) buf[o + 16 + r.int(lens[i]!)]! ^= 0x80;
-        if (i % 4 === 2) buf[o + 16 + lens[i]! + r.int(16)]! ^= 0x01;
-        if (i % 4 === 3) buf[o + 8 + r.int(8)]! ^= 0x04;
+        const o = offs[i];
+        if (i % 4 === 1) buf[o + 16 + r.int(lens[i])] ^= 0x80;
+        if (i % 4 === 2) buf[o + 16 + lens[i] + r.int(16)] ^= 0x01;
+        if (i % 4 === 3) buf[o + 8 + r.int(8)] ^= 0x04;
       }
       const tampered = buf.slice();
       const wrongKey = keyIdx.map((k, i) => (i === 0 ? 1 - k : k));
       const ok = new Uint8Array(n).fill(7);
       zig.openTransport(n, buf, offs, openLens, keys, wrongKey, ok);
       for (let i = 0; i < n; i++) {
-        const o = offs[i]!;
-        const payload = buf.subarray(o + 16, o + 16 + lens[i]!);
+        const o = offs[i];
+        const payload = buf.subarray(o + 16, o + 16 + lens[i]);
         if (i % 4 === 0 && i !== 0) {
           expect(ok[i]).toBe(1);
-          expect(toHex(payload)).toBe(toHex(plain.subarray(o + 16, o + 16 + lens[i]!)));
+          expect(toHex(payload)).toBe(toHex(plain.subarray(o + 16, o + 16 + lens[i])));
         } else {
           expect(ok[i]).toBe(0);
           // Not released: still the (tampered) ciphertext, or zeroed.
-          const still = toHex(payload) === toHex(tampered.subarray(o + 16, o + 16 + lens[i]!));
+          const still = toHex(payload) === toHex(tampered.subarray(o + 16, o + 16 + lens[i]));
           expect(still || payload.every((x) => x === 0)).toBe(true);
-          expect(toHex(payload)).not.toBe(toHex(plain.subarray(o + 16, o + 16 + lens[i]!)));
+          expect(toHex(payload)).not.toBe(toHex(plain.subarray(o + 16, o + 16 + lens[i])));
         }
       }
       expect(toHex(sealed.subarray(0, 16))).toBe(toHex(plain.subarray(0, 16))); // headers are not encrypted
@@ -367,7 +367,7 @@ describe.each(xaeads)("XChaCha20-Poly1305, %s", (_, make) => {
     expect(toHex(back)).toBe(toHex(XV.pt));
     for (const at of [0, 50, out.length - 1]) {
       const bad = out.slice();
-      bad[at]! ^= 1;
+      bad[at] ^= 1;
       back.fill(0xaa);
       expect(x.open(XV.key, XV.nonce, bad, XV.ad, back)).toBe(false);
       expect(back.every((b) => b === 0xaa)).toBe(true);
@@ -388,7 +388,7 @@ describe.each(xaeads)("XChaCha20-Poly1305, %s", (_, make) => {
       const back = new Uint8Array(pt.length);
       if (!x.open(key, nonce, ref, ad, back) || toHex(back) !== toHex(pt)) throw new Error(`case ${i}: does not open @noble's`);
       if (ad.length > 0) {
-        ad[0]! ^= 1; // the AD is authenticated too (a cookie reply's AD is the mac1 it answers)
+        ad[0] ^= 1; // the AD is authenticated too (a cookie reply's AD is the mac1 it answers)
         expect(x.open(key, nonce, ref, ad, back)).toBe(false);
       }
     }

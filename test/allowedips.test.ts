@@ -18,7 +18,7 @@ function masked(addr: Uint8Array, cidr: number): Uint8Array {
   const a = addr.slice();
   for (let i = 0; i < a.length; i++) {
     const keep = cidr - 8 * i;
-    if (keep < 8) a[i] = keep <= 0 ? 0 : a[i]! & (0xff00 >>> keep);
+    if (keep < 8) a[i] = keep <= 0 ? 0 : a[i] & (0xff00 >>> keep);
   }
   return a;
 }
@@ -27,7 +27,7 @@ function prefixMatches(addr: Uint8Array, p: AllowedIp): boolean {
   if (addr.length !== p.addr.length) return false;
   for (let i = 0, bits = p.cidr; bits > 0; i++, bits -= 8) {
     const m = bits >= 8 ? 0xff : 0xff00 >>> bits;
-    if ((addr[i]! & m) !== p.addr[i]) return false;
+    if ((addr[i] & m) !== p.addr[i]) return false;
   }
   return true;
 }
@@ -77,7 +77,7 @@ function randomized(family: 4 | 6, seed: number, nPrefixes: number, nLookups: nu
   const roots = Array.from({ length: 12 }, () => r.bytes(len));
   const peers = Array.from({ length: 16 }, (_, i) => ({ name: `peer${i}` }));
   const randAddr = () => {
-    const a = roots[r.int(roots.length)]!.slice();
+    const a = roots[r.int(roots.length)].slice();
     const flips = r.int(4);
     for (let i = 0; i < flips; i++) a[r.int(len)] ^= 1 << r.int(8);
     return r.int(10) === 0 ? r.bytes(len) : a;
@@ -87,14 +87,14 @@ function randomized(family: 4 | 6, seed: number, nPrefixes: number, nLookups: nu
   const b = new Brute<{ name: string }>();
   const inserted: Array<[Uint8Array, number]> = [];
   for (let i = 0; i < nPrefixes; i++) {
-    const a = randAddr(), c = randCidr(), v = peers[r.int(peers.length)]!;
+    const a = randAddr(), c = randCidr(), v = peers[r.int(peers.length)];
     t.insert(a, c, v);
     b.insert(a, c, v);
     inserted.push([a, c]);
     // Re-insert an earlier prefix for another peer now and then: moves it.
     if (r.int(8) === 0) {
-      const [pa, pc] = inserted[r.int(inserted.length)]!;
-      const pv = peers[r.int(peers.length)]!;
+      const [pa, pc] = inserted[r.int(inserted.length)];
+      const pv = peers[r.int(peers.length)];
       t.insert(pa, pc, pv);
       b.insert(pa, pc, pv);
     }
@@ -116,22 +116,22 @@ function randomized(family: 4 | 6, seed: number, nPrefixes: number, nLookups: nu
   check();
   // Removals: by the owner (effective) and by someone else (no-op), then whole values.
   for (let i = 0; i < nPrefixes / 2; i++) {
-    const [a, c] = inserted[r.int(inserted.length)]!;
-    const v = peers[r.int(peers.length)]!;
+    const [a, c] = inserted[r.int(inserted.length)];
+    const v = peers[r.int(peers.length)];
     const owner = b.owner.get(b.key(a, c))?.v;
     const who = r.int(2) === 0 && owner ? owner : v;
     expect(t.remove(a, c, who)).toBe(b.remove(a, c, who));
   }
   check();
   for (let i = 0; i < 5; i++) {
-    const v = peers[r.int(peers.length)]!;
+    const v = peers[r.int(peers.length)];
     t.removeValue(v);
     b.removeValue(v);
   }
   check();
   // Re-fill after removals: exercises re-creating nodes where glue was pruned.
   for (let i = 0; i < nPrefixes / 2; i++) {
-    const a = randAddr(), c = randCidr(), v = peers[r.int(peers.length)]!;
+    const a = randAddr(), c = randCidr(), v = peers[r.int(peers.length)];
     t.insert(a, c, v);
     b.insert(a, c, v);
   }
@@ -263,7 +263,7 @@ describe("AllowedIps edge cases", () => {
     expect(performance.now() - t0).toBeLessThan(500);
     expect(t.lookup(Uint8Array.of(10, 3, 231, 77))).toBe(peers[999]);
     expect(t.lookup(Uint8Array.of(172, 16, 1, 244))).toBe(peers[500]);
-    expect(t.entries(peers[7]!).length).toBe(4);
+    expect(t.entries(peers[7]).length).toBe(4);
   });
 });
 

@@ -21,7 +21,7 @@ const GSO_TCPV4 = 1, GSO_TCPV6 = 4, GSO_UDP_L4 = 5;
 function checksum(...parts: Uint8Array[]): number {
   let sum = 0;
   for (const p of parts) {
-    for (let i = 0; i < p.length; i += 2) sum += (p[i]! << 8) | (p[i + 1] ?? 0);
+    for (let i = 0; i < p.length; i += 2) sum += (p[i] << 8) | (p[i + 1] ?? 0);
   }
   while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
   return ~sum & 0xffff;
@@ -123,7 +123,7 @@ function split(readBuf: Uint8Array, max = 64, stride = 2048): Uint8Array[] {
   const lens = new Uint32Array(max);
   const n = sym.bunwg_offload_split(readBuf, readBuf.length, out, stride, lens, max);
   if (n < 0) throw new Error(`split returned ${n}`);
-  return Array.from({ length: n }, (_, i) => out.slice(i * stride, i * stride + lens[i]!));
+  return Array.from({ length: n }, (_, i) => out.slice(i * stride, i * stride + lens[i]));
 }
 
 /** Calls the library's coalescer on packets placed at odd offsets; returns what would be written (header + packet). */
@@ -131,15 +131,15 @@ function coalesce(pkts: Uint8Array[]): Uint8Array[] {
   const offs = new Uint32Array(pkts.length);
   const lens = new Uint32Array(pkts.length);
   let o = 3;
-  for (let i = 0; i < pkts.length; i++) { offs[i] = o; lens[i] = pkts[i]!.length; o += pkts[i]!.length + 5; }
+  for (let i = 0; i < pkts.length; i++) { offs[i] = o; lens[i] = pkts[i].length; o += pkts[i].length + 5; }
   const buf = new Uint8Array(o);
-  pkts.forEach((p, i) => buf.set(p, offs[i]!));
+  pkts.forEach((p, i) => buf.set(p, offs[i]));
   const cap = o + pkts.length * 10 + 1024;
   const out = new Uint8Array(cap);
   const oo = new Uint32Array(pkts.length), ol = new Uint32Array(pkts.length);
   const n = sym.bunwg_offload_coalesce(buf, offs, lens, pkts.length, out, cap, oo, ol, pkts.length);
   if (n < 0) throw new Error(`coalesce returned ${n}`);
-  return Array.from({ length: n }, (_, i) => out.slice(oo[i]!, oo[i]! + ol[i]!));
+  return Array.from({ length: n }, (_, i) => out.slice(oo[i], oo[i] + ol[i]));
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -168,8 +168,8 @@ function verify(p: Uint8Array, f: Flow, proto: number): void {
   const l4 = l4Of(f);
   if (!f.v6) {
     expect(checksum(p.subarray(0, 20))).toBe(0);
-    expect((p[2]! << 8) | p[3]!).toBe(p.length);
-  } else expect(((p[4]! << 8) | p[5]!) + 40).toBe(p.length);
+    expect((p[2] << 8) | p[3]).toBe(p.length);
+  } else expect(((p[4] << 8) | p[5]) + 40).toBe(p.length);
   expect(checksum(pseudo(f, proto, p.length - l4), p.subarray(l4))).toBe(0);
 }
 
@@ -183,13 +183,13 @@ describe("offload: splitting super-packets (read path)", () => {
       const want = expectedTcpSegments(f, s, mss);
       expect(got.length).toBe(Math.ceil(20_000 / mss));
       for (let k = 0; k < want.length; k++) {
-        verify(got[k]!, f, 6);
-        expect(hex(got[k]!)).toBe(hex(want[k]!));
+        verify(got[k], f, 6);
+        expect(hex(got[k])).toBe(hex(want[k]));
       }
       // sequence numbers wrapped, ids wrapped, flags: CWR only first, FIN|PSH only last
       const l4 = l4Of(f);
-      expect(got[0]![l4 + 13]).toBe(ACK | CWR);
-      expect(got[1]![l4 + 13]).toBe(ACK);
+      expect(got[0][l4 + 13]).toBe(ACK | CWR);
+      expect(got[1][l4 + 13]).toBe(ACK);
       expect(got.at(-1)![l4 + 13]).toBe(ACK | PSH | FIN);
     });
 
@@ -201,18 +201,18 @@ describe("offload: splitting super-packets (read path)", () => {
       const got = split(concat(vnet(1, GSO_UDP_L4, l4 + 8, size, l4, 6), partial(whole, f, 17, l4)));
       expect(got.length).toBe(5);
       for (let k = 0; k < got.length; k++) {
-        verify(got[k]!, f, 17);
-        expect(hex(got[k]!)).toBe(hex(udp(f, payload.subarray(k * size, (k + 1) * size), 0x0100 + k)));
+        verify(got[k], f, 17);
+        expect(hex(got[k])).toBe(hex(udp(f, payload.subarray(k * size, (k + 1) * size), 0x0100 + k)));
       }
     });
 
     test(`${v}: a single packet with a partial checksum is completed, one without is untouched`, () => {
       const l4 = l4Of(f);
       const t = tcp(f, { payload: pattern(333), flags: ACK | PSH });
-      expect(hex(split(concat(vnet(1, 0, 0, 0, l4, 16), partial(t, f, 6, l4)))[0]!)).toBe(hex(t));
+      expect(hex(split(concat(vnet(1, 0, 0, 0, l4, 16), partial(t, f, 6, l4)))[0])).toBe(hex(t));
       const u = udp(f, pattern(101, 9));
-      expect(hex(split(concat(vnet(1, 0, 0, 0, l4, 6), partial(u, f, 17, l4)))[0]!)).toBe(hex(u));
-      expect(hex(split(concat(vnet(0, 0, 0, 0, 0, 0), t))[0]!)).toBe(hex(t));
+      expect(hex(split(concat(vnet(1, 0, 0, 0, l4, 6), partial(u, f, 17, l4)))[0])).toBe(hex(u));
+      expect(hex(split(concat(vnet(0, 0, 0, 0, 0, 0), t))[0])).toBe(hex(t));
     });
   }
 
@@ -242,7 +242,7 @@ describe("offload: coalescing segments (write path)", () => {
       const segs = expectedTcpSegments(f, { seq: 0xffffff00, ack: 99, flags: ACK | PSH, opts: tsOpt, payload, id: 7 }, mss);
       const out = coalesce(segs);
       expect(out.length).toBe(1);
-      const o = out[0]!;
+      const o = out[0];
       const dv = new DataView(o.buffer, o.byteOffset);
       const l4 = l4Of(f), hl = l4 + 32;
       expect([o[0], o[1], dv.getUint16(2, true), dv.getUint16(4, true), dv.getUint16(6, true), dv.getUint16(8, true)])
@@ -253,10 +253,10 @@ describe("offload: coalescing segments (write path)", () => {
       expect(hex(p.subarray(hl))).toBe(hex(payload));
       expect(p[l4 + 13]).toBe(ACK | PSH);
       // the checksum field holds the pseudo-header sum for the whole length (NEEDS_CSUM)
-      expect((p[l4 + 16]! << 8) | p[l4 + 17]!).toBe(~checksum(pseudo(f, 6, p.length - l4)) & 0xffff);
+      expect((p[l4 + 16] << 8) | p[l4 + 17]).toBe(~checksum(pseudo(f, 6, p.length - l4)) & 0xffff);
       const back = split(o);
       expect(back.length).toBe(segs.length);
-      for (let k = 0; k < segs.length; k++) expect(hex(back[k]!)).toBe(hex(segs[k]!));
+      for (let k = 0; k < segs.length; k++) expect(hex(back[k])).toBe(hex(segs[k]));
     });
   }
 
@@ -265,35 +265,35 @@ describe("offload: coalescing segments (write path)", () => {
     const A = expectedTcpSegments(fa, { seq: 1, payload: pattern(1000 * 6), flags: ACK }, 1000);
     const B = expectedTcpSegments(fb, { seq: 5, payload: pattern(900 * 2), flags: ACK }, 900);
     const U = udp(fa, pattern(50));
-    const A3psh = A[3]!.slice();
+    const A3psh = A[3].slice();
     A3psh[20 + 13] = ACK | PSH;
     const fix = (p: Uint8Array) => { p[36] = 0; p[37] = 0; const c = checksum(pseudo(fa, 6, p.length - 20), p.subarray(20)); p[36] = c >> 8; p[37] = c & 0xff; return p; };
     fix(A3psh);
-    const input = [A[0]!, A[1]!, B[0]!, A[2]!, U, B[1]!, A3psh, A[4]!, A[5]!];
+    const input = [A[0], A[1], B[0], A[2], U, B[1], A3psh, A[4], A[5]];
     const out = coalesce(input);
     // [A0..A3 ending with PSH] at A0's place, [B0 B1] at B0's, U, then A4+A5 as a new super-packet
     expect(out.length).toBe(4);
-    expect(split(out[0]!).map(hex)).toEqual([A[0]!, A[1]!, A[2]!, A3psh].map(hex));
-    expect(split(out[1]!).map(hex)).toEqual([B[0]!, B[1]!].map(hex));
-    expect(hex(out[2]!)).toBe(hex(concat(new Uint8Array(10), U)));
-    expect(split(out[3]!).map(hex)).toEqual([A[4]!, A[5]!].map(hex));
+    expect(split(out[0]).map(hex)).toEqual([A[0], A[1], A[2], A3psh].map(hex));
+    expect(split(out[1]).map(hex)).toEqual([B[0], B[1]].map(hex));
+    expect(hex(out[2])).toBe(hex(concat(new Uint8Array(10), U)));
+    expect(split(out[3]).map(hex)).toEqual([A[4], A[5]].map(hex));
   });
 
   test("a corrupt segment, a gap, a changed ACK or options break a run and pass through unchanged", () => {
     const f = flow6;
     const S = expectedTcpSegments(f, { seq: 100, payload: pattern(700 * 8), flags: ACK, opts: tsOpt }, 700);
-    const corrupt = S[2]!.slice();
+    const corrupt = S[2].slice();
     corrupt[40 + 32 + 9] ^= 1; // payload bit flip, checksum now wrong
     const ackChanged = tcp(f, { seq: 100 + 700 * 5, ack: 778, payload: pattern(700 * 8).subarray(700 * 5, 700 * 6), opts: tsOpt, flags: ACK });
-    const input = [S[0]!, S[1]!, corrupt, S[3]!, S[4]!, ackChanged, S[7]!];
+    const input = [S[0], S[1], corrupt, S[3], S[4], ackChanged, S[7]];
     const out = coalesce(input);
     const zero = (p: Uint8Array) => hex(concat(new Uint8Array(10), p));
     expect(out.length).toBe(5);
-    expect(split(out[0]!).map(hex)).toEqual([S[0]!, S[1]!].map(hex));
-    expect(hex(out[1]!)).toBe(zero(corrupt));
-    expect(split(out[2]!).map(hex)).toEqual([S[3]!, S[4]!].map(hex));
-    expect(hex(out[3]!)).toBe(zero(ackChanged));
-    expect(hex(out[4]!)).toBe(zero(S[7]!)); // seq gap after ackChanged: alone
+    expect(split(out[0]).map(hex)).toEqual([S[0], S[1]].map(hex));
+    expect(hex(out[1])).toBe(zero(corrupt));
+    expect(split(out[2]).map(hex)).toEqual([S[3], S[4]].map(hex));
+    expect(hex(out[3])).toBe(zero(ackChanged));
+    expect(hex(out[4])).toBe(zero(S[7])); // seq gap after ackChanged: alone
   });
 
   test("a super-packet stays within 64 KiB", () => {
@@ -373,7 +373,7 @@ async function bridge(scope: Scope, offload: boolean, mtu = 1420): Promise<Bridg
     if (stopped) return;
     for (let k = from.readBatch(buf, STRIDE, lens, SLOTS); k > 0; k = from.readBatch(buf, STRIDE, lens, SLOTS)) {
       stats.packets += k;
-      for (let i = 0; i < k; i++) if (lens[i]! > stats.maxLen) stats.maxLen = lens[i]!;
+      for (let i = 0; i < k; i++) if (lens[i] > stats.maxLen) stats.maxLen = lens[i];
       stats.taken += to.writeBatch(buf, offs, lens, k);
     }
     from.rearm();
@@ -483,8 +483,8 @@ describe.skipIf(!isRoot)("offload: live TUNs (root)", () => {
         wakes++;
         // One packet per wake-up, then rearm without draining: what is left must wake us again.
         if (tun.readBatch(buf, stride, lens, 1) === 1) {
-          const p = buf.slice(0, lens[0]!);
-          if (p[0]! >> 4 === 4 && p[9] === 17 && ((p[22]! << 8) | p[23]!) === 9999) got.push(p);
+          const p = buf.slice(0, lens[0]);
+          if (p[0] >> 4 === 4 && p[9] === 17 && ((p[22] << 8) | p[23]) === 9999) got.push(p);
           if (got.length === 10) return resolve();
         }
         tun.rearm();
@@ -496,14 +496,14 @@ describe.skipIf(!isRoot)("offload: live TUNs (root)", () => {
       `s.sendto(bytes(i * 7 % 251 for i in range(10000)), ("${f.dst.join(".")}", 9999))`]);
     await Promise.race([done, Bun.sleep(5000).then(() => { throw new Error(`timed out with ${got.length} of 10 segments`); })]);
     const payload = Uint8Array.from({ length: 10000 }, (_, i) => (i * 7) % 251);
-    const id = (got[0]![4]! << 8) | got[0]![5]!;
-    f.sport = (got[0]![20]! << 8) | got[0]![21]!;
+    const id = (got[0][4] << 8) | got[0][5];
+    f.sport = (got[0][20] << 8) | got[0][21];
     for (let k = 0; k < 10; k++) {
-      verify(got[k]!, f, 17);
+      verify(got[k], f, 17);
       const want = udp(f, payload.subarray(k * 1000, (k + 1) * 1000), id + k);
       // Flags (DF), TTL and so the header checksum as the kernel chose them; verify() checked that checksum.
-      for (const i of [6, 7, 8, 10, 11]) want[i] = got[k]![i]!;
-      expect(hex(got[k]!)).toBe(hex(want));
+      for (const i of [6, 7, 8, 10, 11]) want[i] = got[k][i];
+      expect(hex(got[k])).toBe(hex(want));
     }
     expect(wakes).toBeGreaterThanOrEqual(10);
   }, 30_000);

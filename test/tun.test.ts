@@ -36,7 +36,7 @@ function until<T>(what: string, ms: number, make: (resolve: (v: T) => void, reje
 function checksum(...parts: Uint8Array[]): number {
   let sum = 0;
   for (const p of parts) {
-    for (let i = 0; i < p.length; i += 2) sum += (p[i]! << 8) | (p[i + 1] ?? 0);
+    for (let i = 0; i < p.length; i += 2) sum += (p[i] << 8) | (p[i + 1] ?? 0);
   }
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
   return ~sum & 0xffff;
@@ -111,9 +111,9 @@ describe.skipIf(!isRoot)("Tun (root)", () => {
           if (gone) return reject(gone);
           for (let n = tun!.readBatch(buf, stride, lens, 64); n > 0; n = tun!.readBatch(buf, stride, lens, 64)) {
             for (let i = 0; i < n; i++) {
-              const p = buf.subarray(i * stride, i * stride + lens[i]!);
+              const p = buf.subarray(i * stride, i * stride + lens[i]);
               // Skip the kernel's own IPv6 chatter (router solicitations, MLD).
-              if (p[0]! >> 4 === 4 && p[9] === 1 && p[20] === 8 && p.subarray(16, 20).join(".") === remote.join(".")) return resolve(p.slice());
+              if (p[0] >> 4 === 4 && p[9] === 1 && p[20] === 8 && p.subarray(16, 20).join(".") === remote.join(".")) return resolve(p.slice());
             }
           }
           tun!.rearm();

@@ -41,7 +41,7 @@ function parseAll(text: string | Uint8Array, parser = new RequestParser()): Requ
 function set(cfg: DeviceConfig, body: string): SetResult {
   const reqs = parseAll(`set=1\n${body}\n\n`);
   expect(reqs.length).toBe(1);
-  const r = reqs[0]!;
+  const r = reqs[0];
   if (r.kind === "error") return { ok: false, errno: r.errno, message: r.message };
   if (r.kind !== "set") throw new Error("expected a set request");
   return applySet(cfg, r.lines);
@@ -66,7 +66,7 @@ function refused(cfg: DeviceConfig, body: string, errno: number, message: string
 }
 
 const noStats = (): PeerStats => ({ lastHandshakeSec: 0, lastHandshakeNsec: 0, rxBytes: 0, txBytes: 0 });
-const ips = (c: DeviceConfig, i: number) => c.peers[i]!.allowedIps.map(formatCidr);
+const ips = (c: DeviceConfig, i: number) => c.peers[i].allowedIps.map(formatCidr);
 
 // A device with two peers used by many tests.
 function base(): DeviceConfig {
@@ -236,7 +236,7 @@ describe("set: device keys", () => {
     const r = ok(cfg, `bunwg_debug=true\nbunwg_rdomain=vpn-1\npublic_key=${hex(2)}\nbunwg_description=office router`);
     expect(r.config.debug).toBe(true);
     expect(r.config.rdomain).toBe("vpn-1");
-    expect(r.config.peers[0]!.description).toBe("office router");
+    expect(r.config.peers[0].description).toBe("office router");
     expect(r.changes).toMatchObject({ debug: true, rdomain: true });
     expect(r.changes.changed[0]).toMatchObject({ description: true, endpoint: false });
     expect(ok(r.config, "bunwg_rdomain=\nbunwg_debug=false").config).toMatchObject({ rdomain: "", debug: false });
@@ -262,7 +262,7 @@ describe("set: peer keys", () => {
 
   test("endpoints", () => {
     const cfg = base();
-    const ep = (v: string) => ok(cfg, `public_key=${hex(2)}\nendpoint=${v}`).config.peers[0]!.endpoint;
+    const ep = (v: string) => ok(cfg, `public_key=${hex(2)}\nendpoint=${v}`).config.peers[0].endpoint;
     expect(ep("1.2.3.4:0")).toEqual({ address: "1.2.3.4", port: 0, family: 4 });
     expect(ep("[::1]:51820")).toEqual({ address: "::1", port: 51820, family: 6 });
     expect(ep("[::ffff:1.2.3.4]:9")).toEqual({ address: "::ffff:1.2.3.4", port: 9, family: 6 });
@@ -276,16 +276,16 @@ describe("set: peer keys", () => {
 
   test("preshared_key: all-zero means none", () => {
     const cfg = base();
-    expect(cfg.peers[1]!.presharedKey).toEqual(key(9));
+    expect(cfg.peers[1].presharedKey).toEqual(key(9));
     const r = ok(cfg, `public_key=${hex(3)}\npreshared_key=${ZERO}`);
-    expect(r.config.peers[1]!.presharedKey).toBeNull();
+    expect(r.config.peers[1].presharedKey).toBeNull();
     expect(r.changes.changed[0]).toMatchObject({ presharedKey: true, endpoint: false, persistentKeepalive: false });
     refused(cfg, `public_key=${hex(3)}\npreshared_key=xyz`, EINVAL, 'line 3: preshared_key: expected 64 hex digits (a 32-byte key), got "xyz"');
   });
 
   test("persistent_keepalive_interval and protocol_version", () => {
     const cfg = base();
-    expect(ok(cfg, `public_key=${hex(3)}\npersistent_keepalive_interval=0`).config.peers[1]!.persistentKeepalive).toBe(0);
+    expect(ok(cfg, `public_key=${hex(3)}\npersistent_keepalive_interval=0`).config.peers[1].persistentKeepalive).toBe(0);
     refused(cfg, `public_key=${hex(3)}\npersistent_keepalive_interval=65536`, EINVAL, 'line 3: persistent_keepalive_interval: expected an integer 0-65535, got "65536"');
     refused(cfg, `public_key=${hex(3)}\nprotocol_version=2`, EINVAL, 'line 3: protocol_version: expected 1 (the only version), got "2"');
   });
@@ -294,7 +294,7 @@ describe("set: peer keys", () => {
     const cfg = base();
     let r = ok(cfg, `public_key=${hex(2)}\nallowed_ip=10.0.0.7/24\nallowed_ip=10.0.9.0/24\nallowed_ip=10.0.9.0/24`);
     expect(ips(r.config, 0)).toEqual(["10.0.0.0/24", "10.0.1.0/24", "10.0.9.0/24"]);
-    expect(r.changes.changed[0]!.allowedIpsAdded.map(formatCidr)).toEqual(["10.0.9.0/24"]);
+    expect(r.changes.changed[0].allowedIpsAdded.map(formatCidr)).toEqual(["10.0.9.0/24"]);
     // Moving: 10.0.2.0/24 belongs to peer 3; giving it to peer 2 takes it away.
     r = ok(cfg, `public_key=${hex(2)}\nallowed_ip=10.0.2.0/24`);
     expect(ips(r.config, 0)).toEqual(["10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24"]);
@@ -333,7 +333,7 @@ describe("set: peer keys", () => {
     r = ok(cfg, `public_key=${hex(77)}\nupdate_only=true\nallowed_ip=10.0.0.0/24\npublic_key=${hex(3)}\nupdate_only=true\nendpoint=1.1.1.1:1`);
     expect(r.config.peers.length).toBe(2);
     expect(ips(r.config, 0)).toEqual(["10.0.0.0/24", "10.0.1.0/24"]);
-    expect(r.config.peers[1]!.endpoint).toEqual({ address: "1.1.1.1", port: 1, family: 4 });
+    expect(r.config.peers[1].endpoint).toEqual({ address: "1.1.1.1", port: 1, family: 4 });
     // Values after remove/update_only are still validated.
     refused(cfg, `public_key=${hex(2)}\nremove=true\nendpoint=nowhere`, EINVAL, /^line 4: endpoint: expected/);
     refused(cfg, `public_key=${hex(2)}\nremove=1`, EINVAL, 'line 3: remove: expected "true", got "1"');
@@ -374,15 +374,15 @@ describe("set: peer keys", () => {
   test("untouched peers are shared with the old configuration", () => {
     const cfg = base();
     const r = ok(cfg, `public_key=${hex(3)}\nendpoint=1.1.1.1:1`);
-    expect(r.config.peers[0]).toBe(cfg.peers[0]!);
-    expect(r.config.peers[1]!.allowedIps).toBe(cfg.peers[1]!.allowedIps);
+    expect(r.config.peers[0]).toBe(cfg.peers[0]);
+    expect(r.config.peers[1].allowedIps).toBe(cfg.peers[1].allowedIps);
     expect(diffConfigs(cfg, cfg)).toMatchObject({ added: [], removed: [], changed: [], privateKey: false });
   });
 });
 
 describe("get", () => {
   const stats = (pub: Uint8Array): PeerStats => ({
-    lastHandshakeSec: 1_700_000_000 + pub[0]!, lastHandshakeNsec: 123456789, rxBytes: 1000 + pub[1]!, txBytes: 2 ** 60,
+    lastHandshakeSec: 1_700_000_000 + pub[0], lastHandshakeNsec: 123456789, rxBytes: 1000 + pub[1], txBytes: 2 ** 60,
   });
 
   test("the standard answer, exactly", () => {
@@ -392,11 +392,11 @@ describe("get", () => {
     expect(text).toBe([
       `private_key=${keyToHex(clampPrivateKey(key(1)))}`, "listen_port=51820", "fwmark=7",
       `public_key=${hex(2)}`, `preshared_key=${ZERO}`, "protocol_version=1", "endpoint=[2001:db8::9]:1",
-      `last_handshake_time_sec=${1_700_000_000 + k2[0]!}`, "last_handshake_time_nsec=123456789", "tx_bytes=1152921504606846976",
-      `rx_bytes=${1000 + k2[1]!}`, "persistent_keepalive_interval=0", "allowed_ip=10.0.0.0/24", "allowed_ip=10.0.1.0/24",
+      `last_handshake_time_sec=${1_700_000_000 + k2[0]}`, "last_handshake_time_nsec=123456789", "tx_bytes=1152921504606846976",
+      `rx_bytes=${1000 + k2[1]}`, "persistent_keepalive_interval=0", "allowed_ip=10.0.0.0/24", "allowed_ip=10.0.1.0/24",
       `public_key=${hex(3)}`, `preshared_key=${hex(9)}`, "protocol_version=1",
-      `last_handshake_time_sec=${1_700_000_000 + key(3)[0]!}`, "last_handshake_time_nsec=123456789", "tx_bytes=1152921504606846976",
-      `rx_bytes=${1000 + key(3)[1]!}`, "persistent_keepalive_interval=25", "allowed_ip=10.0.2.0/24",
+      `last_handshake_time_sec=${1_700_000_000 + key(3)[0]}`, "last_handshake_time_nsec=123456789", "tx_bytes=1152921504606846976",
+      `rx_bytes=${1000 + key(3)[1]}`, "persistent_keepalive_interval=25", "allowed_ip=10.0.2.0/24",
       "errno=0", "", "",
     ].join("\n"));
     expect(text).not.toContain("bunwg");
@@ -449,7 +449,7 @@ describe("scale", () => {
     const r = applySet(emptyDeviceConfig(), (reqs[0] as { lines: string[] }).lines);
     const setMs = performance.now() - t;
     if (!r.ok) throw new Error(r.message);
-    expect(r.config.peers[0]!.allowedIps.length).toBe(130_000);
+    expect(r.config.peers[0].allowedIps.length).toBe(130_000);
     t = performance.now();
     const text = formatGet(r.config, noStats, false);
     const formatMs = performance.now() - t;
@@ -457,12 +457,12 @@ describe("scale", () => {
     t = performance.now();
     const back = parseGet(text);
     const parseMs = performance.now() - t;
-    expect(back.ok && back.config.peers[0]!.allowedIps.length).toBe(130_000);
+    expect(back.ok && back.config.peers[0].allowedIps.length).toBe(130_000);
     // A small change to a device this size stays cheap (nothing is copied but what changes) …
     t = performance.now();
     const small = ok(r.config, `public_key=${hex(2)}\nendpoint=1.2.3.4:5`);
     const smallMs = performance.now() - t;
-    expect(small.config.peers[0]!.allowedIps).toBe(r.config.peers[0]!.allowedIps);
+    expect(small.config.peers[0].allowedIps).toBe(r.config.peers[0].allowedIps);
     // … and setting the same 130k again (as wg setconf does) is linear and reports no change.
     t = performance.now();
     const again = applySet(r.config, ["replace_peers=true", ...(reqs[0] as { lines: string[] }).lines]);
@@ -577,13 +577,13 @@ realWg("wg(8) drives our protocol code", () => {
       expect(show.stderr).toBe("");
       expect(show.stdout).toBe(file);
 
-      d.stats = (pub) => ({ lastHandshakeSec: 1_700_000_000 + pub[0]!, lastHandshakeNsec: 5, rxBytes: 1234, txBytes: 2 ** 40 });
+      d.stats = (pub) => ({ lastHandshakeSec: 1_700_000_000 + pub[0], lastHandshakeNsec: 5, rxBytes: 1234, txBytes: 2 ** 40 });
       const dump = await wg("show", d.name, "dump");
       expect(dump.stdout).toBe([
         [b64(priv), b64(derivePublicKey(priv)), "51820", "0x1234"].join("\t"),
-        [b64(p2), b64(key(9)), "192.0.2.1:51820", "10.0.0.0/24,fd00::/64", String(1_700_000_000 + p2[0]!), "1234", String(2 ** 40), "25"].join("\t"),
-        [b64(p3), "(none)", "[2001:db8::1]:4500", "10.0.1.0/24", String(1_700_000_000 + p3[0]!), "1234", String(2 ** 40), "off"].join("\t"),
-        [b64(p4), "(none)", "(none)", "(none)", String(1_700_000_000 + p4[0]!), "1234", String(2 ** 40), "off"].join("\t"),
+        [b64(p2), b64(key(9)), "192.0.2.1:51820", "10.0.0.0/24,fd00::/64", String(1_700_000_000 + p2[0]), "1234", String(2 ** 40), "25"].join("\t"),
+        [b64(p3), "(none)", "[2001:db8::1]:4500", "10.0.1.0/24", String(1_700_000_000 + p3[0]), "1234", String(2 ** 40), "off"].join("\t"),
+        [b64(p4), "(none)", "(none)", "(none)", String(1_700_000_000 + p4[0]), "1234", String(2 ** 40), "off"].join("\t"),
         "",
       ].join("\n"));
     });

@@ -151,7 +151,7 @@ export async function forEachInterface<T>(read: (ifname: string) => Promise<T>):
   const settled = await Promise.allSettled(names.map(read));
   const out: ({ name: string; value: T } | { name: string; error: CliError })[] = [];
   settled.forEach((r, i) => {
-    const name = names[i]!;
+    const name = names[i];
     if (r.status === "fulfilled") out.push({ name, value: r.value });
     else if (!(r.reason instanceof CliError)) throw r.reason;
     else if (existsSync(socketPath(name))) out.push({ name, error: r.reason });

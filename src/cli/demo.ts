@@ -163,7 +163,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       await ifconfig([ifname], (t) => (text += t));
       const line = text.split("\n").find((l) => l.includes("wgpubkey"));
       if (!line) throw new CliError(`${ifname}: no wgpubkey line in its status`);
-      return line.split(" ")[1]!;
+      return line.split(" ")[1];
     };
     const pub1 = await pubOf(wg1);
     const pub2 = await pubOf(wg2);

@@ -45,7 +45,7 @@ export function viewFromAnswer(answer: string, extensions: boolean): DeviceView 
     debug: c.debug,
     rdomain: c.rdomain,
     peers: c.peers.map((p, i) => {
-      const s = r.stats[i]!;
+      const s = r.stats[i];
       return {
         publicKey: keyToBase64(p.publicKey),
         hasPresharedKey: p.presharedKey !== null,

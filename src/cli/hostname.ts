@@ -19,10 +19,10 @@ export function splitWords(text: string, where: string): string[] {
   const words: string[] = [];
   let i = 0;
   while (i < text.length) {
-    while (i < text.length && /\s/.test(text[i]!)) i++;
+    while (i < text.length && /\s/.test(text[i])) i++;
     if (i >= text.length || text[i] === "#") break;
     let word = "";
-    while (i < text.length && !/\s/.test(text[i]!)) {
+    while (i < text.length && !/\s/.test(text[i])) {
       if (text[i] === '"') {
         const end = text.indexOf('"', i + 1);
         if (end < 0) throw new CliError(`${where}: unterminated double quote in ${JSON.stringify(text.trim())}`);
@@ -45,13 +45,13 @@ export function unpackLine(words: string[]): string[] {
   const out = [...words];
   const at = out[1] === "alias" ? 2 : 1; // the address
   if (family === "inet") {
-    if (out[at + 1] !== undefined && NETMASKISH.test(out[at + 1]!)) {
+    if (out[at + 1] !== undefined && NETMASKISH.test(out[at + 1])) {
       out.splice(at + 1, 0, "netmask");
       const bcast = out[at + 3];
       if (bcast === "NONE") out.splice(at + 3, 1);
       else if (bcast !== undefined && /^\d+\.\d+\.\d+\.\d+$/.test(bcast)) out.splice(at + 3, 0, "broadcast");
     }
-  } else if (out[at + 1] !== undefined && /^\d+$/.test(out[at + 1]!)) {
+  } else if (out[at + 1] !== undefined && /^\d+$/.test(out[at + 1])) {
     out.splice(at + 1, 0, "prefixlen");
   }
   return out;

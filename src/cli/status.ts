@@ -106,8 +106,8 @@ export async function gatherStatus(ifname: string, timeoutMs?: number): Promise<
 
 /** Counter lines in ifconfig's terse style; drops only by the reasons that happened. */
 function counterLines(c: Counts, indent: string, device: boolean): string[] {
-  const dropped = DROP_REASONS.filter((r) => c[`drop_${r}`]! > 0);
-  const total = dropped.reduce((a, r) => a + c[`drop_${r}`]!, 0);
+  const dropped = DROP_REASONS.filter((r) => c[`drop_${r}`] > 0);
+  const total = dropped.reduce((a, r) => a + c[`drop_${r}`], 0);
   return [
     `${indent}packets: tx ${c.tx_packets}, rx ${c.rx_packets} (bytes: tx ${c.tx_bytes}, rx ${c.rx_bytes})`,
     `${indent}handshakes: initiated ${c.handshakes_initiated}, completed ${c.handshakes_completed}, failed ${c.handshakes_failed}` +
@@ -174,7 +174,7 @@ export function formatStatus(s: InterfaceStatus, nowSec = Date.now() / 1000): st
 
 function endpointObject(endpoint: string): { address: string; port: number } | string {
   const m = endpoint.match(/^\[(.*)\]:(\d+)$/) ?? endpoint.match(/^(.*):(\d+)$/);
-  return m ? { address: m[1]!, port: Number(m[2]) } : endpoint;
+  return m ? { address: m[1], port: Number(m[2]) } : endpoint;
 }
 
 /** The same facts for programs: keys in base64, times as Unix seconds, no secrets. */

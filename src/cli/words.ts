@@ -105,7 +105,7 @@ export function parseWords(words: string[]): Plan {
     return peer;
   };
   for (; i < words.length; i++) {
-    const word = words[i]!;
+    const word = words[i];
     switch (word) {
       case "create":
         plan.create = true;

@@ -67,9 +67,9 @@ export function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
 export type PrefixKey = number | string;
 export function prefixKey(p: AllowedIp): PrefixKey {
   const a = p.addr;
-  if (a.length === 4) return (((a[0]! << 24) | (a[1]! << 16) | (a[2]! << 8) | a[3]!) >>> 0) * 64 + p.cidr;
+  if (a.length === 4) return (((a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3]) >>> 0) * 64 + p.cidr;
   let s = "";
-  for (let i = 0; i < 16; i += 2) s += String.fromCharCode((a[i]! << 8) | a[i + 1]!);
+  for (let i = 0; i < 16; i += 2) s += String.fromCharCode((a[i] << 8) | a[i + 1]);
   return s + String.fromCharCode(p.cidr);
 }
 

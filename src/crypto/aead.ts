@@ -94,28 +94,28 @@ export function nobleAead(): Aead {
     sealTransport(n, buf, offs, lens, keys, keyIdx) {
       checkBatch("sealTransport", n, offs, lens, keys, keyIdx);
       for (let i = 0; i < n; i++) {
-        if (offs[i]! + 32 + lens[i]! > buf.length || keyIdx[i]! * KEY_LEN >= keys.length) throw badPacket("sealTransport", i, buf, offs, lens, keys, keyIdx, TAG_LEN);
+        if (offs[i] + 32 + lens[i] > buf.length || keyIdx[i] * KEY_LEN >= keys.length) throw badPacket("sealTransport", i, buf, offs, lens, keys, keyIdx, TAG_LEN);
       }
       const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
       for (let i = 0; i < n; i++) {
-        const o = offs[i]!;
-        const k = keys.subarray(keyIdx[i]! * KEY_LEN, keyIdx[i]! * KEY_LEN + KEY_LEN);
-        const ct = nobleCiphers().chacha20poly1305(k, nonceOf(dv.getBigUint64(o + 8, true), nonce), empty).encrypt(buf.subarray(o + 16, o + 16 + lens[i]!));
+        const o = offs[i];
+        const k = keys.subarray(keyIdx[i] * KEY_LEN, keyIdx[i] * KEY_LEN + KEY_LEN);
+        const ct = nobleCiphers().chacha20poly1305(k, nonceOf(dv.getBigUint64(o + 8, true), nonce), empty).encrypt(buf.subarray(o + 16, o + 16 + lens[i]));
         buf.set(ct, o + 16);
       }
     },
     openTransport(n, buf, offs, lens, keys, keyIdx, ok) {
       checkBatch("openTransport", n, offs, lens, keys, keyIdx, ok);
       for (let i = 0; i < n; i++) {
-        if (offs[i]! + 16 + lens[i]! > buf.length || keyIdx[i]! * KEY_LEN >= keys.length) throw badPacket("openTransport", i, buf, offs, lens, keys, keyIdx, 0);
+        if (offs[i] + 16 + lens[i] > buf.length || keyIdx[i] * KEY_LEN >= keys.length) throw badPacket("openTransport", i, buf, offs, lens, keys, keyIdx, 0);
       }
       const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
       for (let i = 0; i < n; i++) {
-        const o = offs[i]!;
-        const len = lens[i]!;
+        const o = offs[i];
+        const len = lens[i];
         ok[i] = 0;
         if (len < TAG_LEN) continue;
-        const k = keys.subarray(keyIdx[i]! * KEY_LEN, keyIdx[i]! * KEY_LEN + KEY_LEN);
+        const k = keys.subarray(keyIdx[i] * KEY_LEN, keyIdx[i] * KEY_LEN + KEY_LEN);
         try {
           const pt = nobleCiphers().chacha20poly1305(k, nonceOf(dv.getBigUint64(o + 8, true), nonce), empty).decrypt(buf.subarray(o + 16, o + 16 + len));
           buf.set(pt, o + 16);

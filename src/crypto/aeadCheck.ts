@@ -54,8 +54,8 @@ export function checkAead(subject: Aead, reference: Aead, cases: number, seed: n
   for (let c = 0; c < cases; c++) {
     const key = r.fill(new Uint8Array(KEY_LEN));
     // Counters small, around 2^32 (the nonce's word boundary) and up to 2^53 - 1 (a JS number's exact range).
-    const counter = [r.int(1000), 2 ** 32 - 2 + r.int(4), r.int(2 ** 21) * 2 ** 32 + r.int(2 ** 32)][c % 3]!;
-    const ptLen = c % 2 === 0 ? EDGE_LENGTHS[r.int(EDGE_LENGTHS.length)]! : r.int(3000);
+    const counter = [r.int(1000), 2 ** 32 - 2 + r.int(4), r.int(2 ** 21) * 2 ** 32 + r.int(2 ** 32)][c % 3];
+    const ptLen = c % 2 === 0 ? EDGE_LENGTHS[r.int(EDGE_LENGTHS.length)] : r.int(3000);
     const pt = r.fill(new Uint8Array(ptLen));
     const ad = r.fill(new Uint8Array(r.int(3) === 0 ? 32 : r.int(80)));
     const what = `case ${c} (${ptLen}-byte plaintext, ${ad.length}-byte AD, counter ${counter})`;
@@ -71,7 +71,7 @@ export function checkAead(subject: Aead, reference: Aead, cases: number, seed: n
 
     // Any flipped bit, in the ciphertext or the tag, must be rejected.
     const forged = theirs.slice();
-    forged[r.int(forged.length)]! ^= 1 << r.int(8);
+    forged[r.int(forged.length)] ^= 1 << r.int(8);
     if (subject.open(key, counter, forged, ad, new Uint8Array(ptLen))) fail(`${what}: a forged ciphertext was accepted`);
   }
 
@@ -85,35 +85,35 @@ export function checkAead(subject: Aead, reference: Aead, cases: number, seed: n
   let size = 0;
   for (let i = 0; i < n; i++) {
     offs[i] = size;
-    lens[i] = i % 4 === 0 ? EDGE_LENGTHS[r.int(EDGE_LENGTHS.length)]! : 16 * r.int(90); // padded to 16 (§5.4.6)
+    lens[i] = i % 4 === 0 ? EDGE_LENGTHS[r.int(EDGE_LENGTHS.length)] : 16 * r.int(90); // padded to 16 (§5.4.6)
     keyIdx[i] = r.int(4);
-    size += TRANSPORT_HEADER_LEN + lens[i]! + TAG_LEN;
+    size += TRANSPORT_HEADER_LEN + lens[i] + TAG_LEN;
   }
   const plain = r.fill(new Uint8Array(size));
   const hdr = new DataView(plain.buffer);
   for (let i = 0; i < n; i++) {
-    plain.fill(0, offs[i]!, offs[i]! + 8);
-    plain[offs[i]!] = 4;
-    hdr.setBigUint64(offs[i]! + 8, (BigInt(r.int(2 ** 32)) << 32n) | BigInt(r.int(2 ** 32)), true); // full u64 counters
+    plain.fill(0, offs[i], offs[i] + 8);
+    plain[offs[i]] = 4;
+    hdr.setBigUint64(offs[i] + 8, (BigInt(r.int(2 ** 32)) << 32n) | BigInt(r.int(2 ** 32)), true); // full u64 counters
   }
   const ours = plain.slice();
   const theirs = plain.slice();
   subject.sealTransport(n, ours, offs, lens, keys, keyIdx);
   reference.sealTransport(n, theirs, offs, lens, keys, keyIdx);
   for (let i = 0; i < n; i++) {
-    const end = offs[i]! + TRANSPORT_HEADER_LEN + lens[i]! + TAG_LEN;
+    const end = offs[i] + TRANSPORT_HEADER_LEN + lens[i] + TAG_LEN;
     if (!equal(ours.subarray(offs[i], end), theirs.subarray(offs[i], end))) fail(`transport packet ${i} (${lens[i]} bytes): sealTransport differs from ${reference.backend}`);
   }
   // Open the reference's batch with every fourth packet forged.
   const openLens = lens.map((l) => l + TAG_LEN);
-  for (let i = 1; i < n; i += 4) theirs[offs[i]! + TRANSPORT_HEADER_LEN + r.int(openLens[i]!)]! ^= 0x80;
+  for (let i = 1; i < n; i += 4) theirs[offs[i] + TRANSPORT_HEADER_LEN + r.int(openLens[i])] ^= 0x80;
   const ok = new Uint8Array(n);
   subject.openTransport(n, theirs, offs, openLens, keys, keyIdx, ok);
   for (let i = 0; i < n; i++) {
-    const start = offs[i]! + TRANSPORT_HEADER_LEN;
+    const start = offs[i] + TRANSPORT_HEADER_LEN;
     const forged = i % 4 === 1;
     if (ok[i] !== (forged ? 0 : 1)) fail(`transport packet ${i} (${lens[i]} bytes, ${forged ? "forged" : "genuine"}): openTransport said ${ok[i] ? "ok" : "bad"}`);
-    else if (!forged && !equal(theirs.subarray(start, start + lens[i]!), plain.subarray(start, start + lens[i]!))) fail(`transport packet ${i}: openTransport's plaintext differs`);
+    else if (!forged && !equal(theirs.subarray(start, start + lens[i]), plain.subarray(start, start + lens[i]))) fail(`transport packet ${i}: openTransport's plaintext differs`);
   }
   return { seed, cases, transportPackets: n, failures, mismatches };
 }

@@ -35,14 +35,14 @@ class TrieNode<T> {
 
   constructor(w: Int32Array, cidr: number, maxBits: number) {
     this.m0 = maskWord(cidr, 0);
-    this.k0 = w[0]! & this.m0;
+    this.k0 = w[0] & this.m0;
     this.value = undefined;
     // At full length there is no next bit and no children; keep the fields in range anyway.
     this.bw = cidr < maxBits ? cidr >>> 5 : 0;
     this.bs = cidr < maxBits ? 31 - (cidr & 31) : 0;
     this.c0 = this.c1 = null;
     this.m1 = maskWord(cidr, 1); this.m2 = maskWord(cidr, 2); this.m3 = maskWord(cidr, 3);
-    this.k1 = w[1]! & this.m1; this.k2 = w[2]! & this.m2; this.k3 = w[3]! & this.m3;
+    this.k1 = w[1] & this.m1; this.k2 = w[2] & this.m2; this.k3 = w[3] & this.m3;
     this.parent = null;
     this.ownNext = this.ownPrev = null;
     this.cidr = cidr;
@@ -63,11 +63,11 @@ function keyWord<T>(n: TrieNode<T>, i: number): number {
 }
 
 function matches<T>(w: Int32Array, n: TrieNode<T>): boolean {
-  return (((w[0]! ^ n.k0) & n.m0) | ((w[1]! ^ n.k1) & n.m1) | ((w[2]! ^ n.k2) & n.m2) | ((w[3]! ^ n.k3) & n.m3)) === 0;
+  return (((w[0] ^ n.k0) & n.m0) | ((w[1] ^ n.k1) & n.m1) | ((w[2] ^ n.k2) & n.m2) | ((w[3] ^ n.k3) & n.m3)) === 0;
 }
 
 function bitAt<T>(w: Int32Array, n: TrieNode<T>): number {
-  return (w[n.bw]! >>> n.bs) & 1;
+  return (w[n.bw] >>> n.bs) & 1;
 }
 
 // IPv4 tables with at least this many prefixes use the jump index (below, the walk from the root is short anyway).
@@ -123,7 +123,7 @@ export class AllowedIps<T> {
       // node does not lie on our prefix: branch where the two first differ (never deeper than either prefix).
       let common = maxBits;
       for (let i = 0; i < 4; i++) {
-        const x = w[i]! ^ keyWord(node, i);
+        const x = w[i] ^ keyWord(node, i);
         if (x !== 0) {
           common = 32 * i + Math.clz32(x);
           break;
@@ -187,12 +187,12 @@ export class AllowedIps<T> {
   // Longest-prefix match on the IPv4 address at buf[off..off+4] (e.g. a packet's source at offset 12, destination
   // at 16). Hot path: no allocation.
   lookupV4(buf: Uint8Array, off: number): T | undefined {
-    const a = (buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!;
+    const a = (buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3];
     let node = this.root4;
     let best: T | undefined;
     if (this.count4 >= JUMP_MIN_PREFIXES) {
       if (this.jumpNode === null) this.rebuildJump();
-      node = this.jumpNode![a >>> (32 - JUMP_BITS)]!;
+      node = this.jumpNode![a >>> (32 - JUMP_BITS)];
       best = this.jumpBest![a >>> (32 - JUMP_BITS)];
     }
     while (node !== null) {
@@ -207,15 +207,15 @@ export class AllowedIps<T> {
   lookupV6(buf: Uint8Array, off: number): T | undefined {
     const w = this.lw;
     for (let i = 0; i < 4; i++, off += 4) {
-      w[i] = (buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!;
+      w[i] = (buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3];
     }
-    const w0 = w[0]!, w1 = w[1]!, w2 = w[2]!, w3 = w[3]!;
+    const w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
     let node = this.root6;
     let best: T | undefined;
     while (node !== null) {
       if ((((w0 ^ node.k0) & node.m0) | ((w1 ^ node.k1) & node.m1) | ((w2 ^ node.k2) & node.m2) | ((w3 ^ node.k3) & node.m3)) !== 0) break;
       if (node.value !== undefined) best = node.value;
-      node = ((w[node.bw]! >>> node.bs) & 1) === 0 ? node.c0 : node.c1;
+      node = ((w[node.bw] >>> node.bs) & 1) === 0 ? node.c0 : node.c1;
     }
     return best;
   }
@@ -237,7 +237,7 @@ export class AllowedIps<T> {
     const w = this.w;
     w.fill(0);
     for (let i = 0; i < addr.length; i += 4) {
-      w[i >>> 2] = (addr[i]! << 24) | (addr[i + 1]! << 16) | (addr[i + 2]! << 8) | addr[i + 3]!;
+      w[i >>> 2] = (addr[i] << 24) | (addr[i + 1] << 16) | (addr[i + 2] << 8) | addr[i + 3];
     }
     return maxBits;
   }

@@ -61,28 +61,28 @@ export class PeerCounters {
   readonly v = new Float64Array(SLOTS);
   received(bytes: number): void {
     const v = this.v;
-    v[RX_PACKETS]!++;
-    v[RX_BYTES]! += bytes;
+    v[RX_PACKETS]++;
+    v[RX_BYTES] += bytes;
   }
   /** A packet sealed for the peer; len 0 is a keepalive and not counted. */
   sent(len: number): void {
     if (len === 0) return;
     const v = this.v;
-    v[TX_PACKETS]!++;
-    v[TX_BYTES]! += len;
+    v[TX_PACKETS]++;
+    v[TX_BYTES] += len;
   }
   /** An initiation went out; a retry means the previous one went unanswered. */
   initiated(retry: boolean): void {
-    this.v[HS_INITIATED]!++;
-    if (retry) this.v[HS_FAILED]!++;
+    this.v[HS_INITIATED]++;
+    if (retry) this.v[HS_FAILED]++;
   }
-  completed(): void { this.v[HS_COMPLETED]!++; }
+  completed(): void { this.v[HS_COMPLETED]++; }
   /** §6.4 give-up: the last initiation went unanswered; `staged` packets are discarded. */
   gaveUp(staged: number): void {
-    this.v[HS_FAILED]!++;
-    this.v[DROP_BASE + Drop.handshake_timeout]! += staged;
+    this.v[HS_FAILED]++;
+    this.v[DROP_BASE + Drop.handshake_timeout] += staged;
   }
-  drop(reason: number): void { this.v[DROP_BASE + reason]!++; }
+  drop(reason: number): void { this.v[DROP_BASE + reason]++; }
 }
 
 class UncountedPeer extends PeerCounters {
@@ -127,7 +127,7 @@ export class DeviceCounters {
 
   newPeer(): PeerCounters { return this.enabled ? new PeerCounters() : new UncountedPeer(); }
 
-  drop(reason: number, n = 1): void { if (this.enabled) this.own[DROP_BASE + reason]! += n; }
+  drop(reason: number, n = 1): void { if (this.enabled) this.own[DROP_BASE + reason] += n; }
 
   /** A drop caused by a known peer's packet counts for that peer (and so for the interface). */
   dropFrom(peer: CountedPeer | undefined, reason: number): void {
@@ -135,7 +135,7 @@ export class DeviceCounters {
     else this.drop(reason);
   }
 
-  cookieSent(): void { if (this.enabled) this.own[COOKIES_SENT]!++; }
+  cookieSent(): void { if (this.enabled) this.own[COOKIES_SENT]++; }
 
   /** The TUN took `took` of `tried` decrypted packets; the rest are drops. */
   tunWritten(tried: number, took: number): void {
@@ -145,7 +145,7 @@ export class DeviceCounters {
   /** A peer is being removed: keep what it counted in the interface's totals. */
   retire(peer: CountedPeer): void {
     const v = readPeer(peer, new Float64Array(SLOTS));
-    for (let i = 0; i < SLOTS; i++) this.own[i]! += v[i]!;
+    for (let i = 0; i < SLOTS; i++) this.own[i] += v[i];
   }
 
   snapshot(peers: Iterable<CountedPeer>): CounterSnapshot {
@@ -153,7 +153,7 @@ export class DeviceCounters {
     const out: CounterSnapshot["peers"] = [];
     for (const p of peers) {
       const values = readPeer(p, new Float64Array(SLOTS));
-      for (let i = 0; i < SLOTS; i++) device[i]! += values[i]!;
+      for (let i = 0; i < SLOTS; i++) device[i] += values[i];
       out.push({ publicKeyHex: p.publicKeyHex, values });
     }
     return { device, peers: out };
@@ -188,7 +188,7 @@ export function parseCounters(text: string): { device: Counts; peers: Map<string
   let cur = device;
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
+    const line = lines[i];
     if (line === "") continue;
     const eq = line.indexOf("=");
     const key = line.slice(0, eq);

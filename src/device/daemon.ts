@@ -29,7 +29,7 @@ export async function runDaemonCommand(argv: string[]): Promise<number> {
   let ifname: string | undefined;
   let metricsText = process.env[METRICS_ENV] || undefined; // the flag wins over the environment
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
+    const a = argv[i];
     if (a === "-f" || a === "--foreground") foreground = true;
     else if (a === "--metrics" || a.startsWith("--metrics=")) {
       metricsText = a === "--metrics" ? argv[++i] : a.slice("--metrics=".length);

@@ -189,7 +189,7 @@ export class Device implements DataPathHost {
   runDueTimers(now: number): void {
     const list = this.touched;
     for (let i = 0; i < list.length; i++) {
-      const p = list[i]!;
+      const p = list[i];
       if (p.noise.nextDeadline() <= now) this.runPeerTimers(p, now);
       const d = p.noise.nextDeadline();
       if (d < this.wakeAt) this.schedule(d, now);

@@ -30,7 +30,7 @@ export class Endpoint {
     this.rec.set(buf.subarray(off, off + 40));
     this.seen.set(this.rec);
     this.family = this.rec[0] === 6 ? 6 : 4;
-    this.port = this.rec[2]! | (this.rec[3]! << 8);
+    this.port = this.rec[2] | (this.rec[3] << 8);
     this.address = formatIp(this.family === 4 ? this.rec.subarray(20, 24) : this.rec.subarray(8, 24));
   }
 
@@ -72,17 +72,17 @@ export class Endpoint {
   /** Whether replies are pinned to a local source address. */
   hasSource(): boolean {
     const w = this.words;
-    return (w[6]! | w[7]! | w[8]! | w[9]!) !== 0;
+    return (w[6] | w[7] | w[8] | w[9]) !== 0;
   }
 
   /** Whether the peer's packet told us a local address (kept in `seen`, used or not). */
   learnedSource(): boolean {
     const w = this.seenWords;
-    return (w[6]! | w[7]! | w[8]! | w[9]!) !== 0;
+    return (w[6] | w[7] | w[8] | w[9]) !== 0;
   }
 
   /** The interface the pinned source was learned on (0 = unknown). */
-  get sourceInterface(): number { return (this.rec[4]! | (this.rec[5]! << 8) | (this.rec[6]! << 16) | (this.rec[7]! << 24)) >>> 0; }
+  get sourceInterface(): number { return (this.rec[4] | (this.rec[5] << 8) | (this.rec[6] << 16) | (this.rec[7] << 24)) >>> 0; }
 
   toString(): string { return this.family === 6 ? `[${this.address}]:${this.port}` : `${this.address}:${this.port}`; }
 

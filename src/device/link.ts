@@ -53,7 +53,7 @@ export class LinkWatch {
   state(): LinkState & { known: boolean } {
     if (this.#handle === null) return { up: false, mtu: 0, deleted: false, known: false };
     const f = this.#native.sym.bunwg_link_state(this.#handle as never, this.#mtuOut);
-    return { up: (f & UP) !== 0, mtu: this.#mtuOut[0]!, deleted: (f & DELETED) !== 0, known: (f & KNOWN) !== 0 };
+    return { up: (f & UP) !== 0, mtu: this.#mtuOut[0], deleted: (f & DELETED) !== 0, known: (f & KNOWN) !== 0 };
   }
 
   /** Look again now: the data path saw a sign that the state changed (a write refused because the link is down). */

@@ -19,7 +19,7 @@ export function parseMetricsAddress(text: string): MetricsAddress {
   if (!m || port < 1 || port > 65535) {
     throw new Error(`metrics address ${JSON.stringify(text)}: expected ADDR:PORT with a port 1-65535, e.g. 127.0.0.1:9586 or [::1]:9586`);
   }
-  return { hostname: m[1]!, port, text };
+  return { hostname: m[1], port, text };
 }
 
 // [slot, metric name suffix, help]. Bytes and packets are the IP packets carried (as ifconfig counts them).

@@ -55,7 +55,7 @@ export class StagedQueue {
     if (slots === null || lens === null) return;
     for (let k = 0; k < count; k++) {
       const i = (head + k) % STAGED_MAX;
-      fn(slots[i]!, lens[i]!);
+      fn(slots[i], lens[i]);
     }
   }
 

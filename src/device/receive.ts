@@ -75,10 +75,10 @@ export class Receiver {
     keys.reset();
     let m = 0;
     for (let i = 0; i < n; i++) {
-      const off = this.inOffs[i]!;
-      const len = this.inLens[i]!;
+      const off = this.inOffs[i];
+      const len = this.inLens[i];
       if (len < 4 || buf[off + 1] !== 0 || buf[off + 2] !== 0 || buf[off + 3] !== 0) { dev.counters.drop(Drop.malformed); continue; }
-      const type = buf[off]!;
+      const type = buf[off];
       if (type === MESSAGE_TRANSPORT) {
         if (len < TRANSPORT.minSize) { dev.counters.drop(Drop.malformed); continue; }
         const kp = dev.engine.keypairByIndex(readU32(buf, off + TRANSPORT.receiver));
@@ -176,13 +176,13 @@ export class Receiver {
       const kp = this.kps[j]!;
       this.kps[j] = null;
       if (this.ok[j] !== 1) { dev.counters.dropFrom(dev.peerOf(kp.peer), Drop.bad_mac); continue; }
-      const off = this.offs[j]!;
-      const plen = this.lens[j]! - TAG;
+      const off = this.offs[j];
+      const plen = this.lens[j] - TAG;
       const noise = kp.peer;
       if (!noise.packetReceived(now, kp, readCounter(buf, off), plen === 0)) { dev.counters.dropFrom(dev.peerOf(noise), kp.alive ? Drop.replay : Drop.unknown_session); continue; }
       const peer = dev.peerOf(noise);
       if (peer === undefined) { dev.counters.drop(Drop.unknown_session); continue; }
-      const i = this.src[j]!;
+      const i = this.src[j];
       // §2 roaming: the endpoint follows the latest authenticated packet.
       const ep = peer.endpoint;
       if (ep === null || !ep.matches(this.epWords, i * (EP_SIZE / 4))) peer.endpoint = dev.checkSource(new Endpoint(this.eps, i * EP_SIZE));
@@ -191,14 +191,14 @@ export class Receiver {
       if (peer.staged.length > 0) this.sender.flushStaged(peer, now); // a responder's session is confirmed now
       if (plen === 0) continue; // keepalive
       const pkt = off + HEADER;
-      const version = buf[pkt]! >> 4;
+      const version = buf[pkt] >> 4;
       let total = 0;
       let owner: DevicePeer | undefined;
       if (version === 4 && plen >= 20) {
-        total = (buf[pkt + 2]! << 8) | buf[pkt + 3]!;
+        total = (buf[pkt + 2] << 8) | buf[pkt + 3];
         owner = dev.allowedIps.lookupV4(buf, pkt + 12);
       } else if (version === 6 && plen >= 40) {
-        total = 40 + ((buf[pkt + 4]! << 8) | buf[pkt + 5]!);
+        total = 40 + ((buf[pkt + 4] << 8) | buf[pkt + 5]);
         owner = dev.allowedIps.lookupV6(buf, pkt + 8);
       } else { peer.counters.drop(Drop.malformed); continue; }
       if (total > plen || total < (version === 4 ? 20 : 40)) { peer.counters.drop(Drop.malformed); continue; }

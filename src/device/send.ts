@@ -80,15 +80,15 @@ export class Sender {
     for (let i = 0; i < n; i++) {
       const hdr = i * stride;
       const pkt = hdr + HEADER;
-      const len = this.tunLens[i]!;
+      const len = this.tunLens[i];
       if (len < 1) continue;
-      const version = buf[pkt]! >> 4;
+      const version = buf[pkt] >> 4;
       let peer: DevicePeer | undefined;
       // A packet larger than the slots (the MTU grew) arrives cut short: its read length beyond the slot, or its IP
       // length beyond the read length (zig/src/offload.zig readBatch). Dropped; the slots grow after this batch.
       let total = 0;
-      if (version === 4 && len >= 20) total = (buf[pkt + 2]! << 8) | buf[pkt + 3]!;
-      else if (version === 6 && len >= 40) total = 40 + ((buf[pkt + 4]! << 8) | buf[pkt + 5]!);
+      if (version === 4 && len >= 20) total = (buf[pkt + 2] << 8) | buf[pkt + 3];
+      else if (version === 6 && len >= 40) total = 40 + ((buf[pkt + 4] << 8) | buf[pkt + 5]);
       if (len > cap || total > len) {
         need = Math.max(need, len, total);
         continue;
@@ -157,8 +157,8 @@ export class Sender {
     for (let j = 0; j < m; j++) {
       const peer = this.outPeers[j]!;
       eps.set(peer.endpoint!.rec, j * EP_SIZE);
-      this.lens[j] = HEADER + this.lens[j]! + TAG; // now the datagram size
-      peer.txBytes += this.lens[j]!;
+      this.lens[j] = HEADER + this.lens[j] + TAG; // now the datagram size
+      peer.txBytes += this.lens[j];
     }
     dev.udp?.sendBatch(buf, this.offs, this.lens, eps, m);
     // Timers (§6.2) see each peer's run of packets once: "sent data" unless the run held only keepalives.
@@ -218,7 +218,7 @@ export class Sender {
     for (let i = 0; i < n; i++) {
       const peer = this.auxPeers[i]!;
       this.auxPeers[i] = null;
-      this.add(this.auxBuf, i * this.stride, this.auxLens[i]!, peer, now);
+      this.add(this.auxBuf, i * this.stride, this.auxLens[i], peer, now);
     }
     this.finish(this.auxBuf, now);
   }

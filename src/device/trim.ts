@@ -56,7 +56,7 @@ export function trimCode(): number {
     // "start-end perms offset dev inode path": only executable, non-writable, private mappings of a file.
     const m = /^([0-9a-f]+)-([0-9a-f]+) r-xp [0-9a-f]+ \S+ [1-9]\d* +\//.exec(line);
     if (m === null) continue;
-    const start = parseInt(m[1]!, 16), end = parseInt(m[2]!, 16);
+    const start = parseInt(m[1], 16), end = parseInt(m[2], 16);
     if (madvise!(start, end - start, MADV_DONTNEED) === 0) bytes += end - start;
   }
   return bytes;

@@ -127,7 +127,7 @@ export class Tun implements TunDevice {
     if (this.#closed) throw new Error(`TUN ${this.name}: writeBatch after close`);
     if (n > offs.length || n > lens.length) throw new RangeError(`TUN ${this.name}: writeBatch: n = ${n} exceeds offs (${offs.length}) or lens (${lens.length})`);
     for (let i = 0; i < n; i++) {
-      if (offs[i]! + lens[i]! > buf.length) throw new RangeError(`TUN ${this.name}: writeBatch: packet ${i} (${offs[i]}+${lens[i]}) exceeds buf (${buf.length} bytes)`);
+      if (offs[i] + lens[i] > buf.length) throw new RangeError(`TUN ${this.name}: writeBatch: packet ${i} (${offs[i]}+${lens[i]}) exceeds buf (${buf.length} bytes)`);
     }
     if (n === 0) return 0;
     const w = this.#offload !== null

@@ -37,7 +37,7 @@ export class Udp implements UdpBind {
     const fd = native.sym.bunwg_udp_open_family(port, opts.ipv4Only ? 4 : 0, portOut, famOut);
     if (fd === -EADDRINUSE) throw new PortInUseError(`listen_port: UDP port ${port} is already in use`);
     if (fd < 0) throw new Error(`listen_port: could not bind UDP port ${port} (errno ${-fd})`);
-    const u = new Udp(native, fd, portOut[0]!, famOut[0] === 6 ? 6 : 4);
+    const u = new Udp(native, fd, portOut[0], famOut[0] === 6 ? 6 : 4);
     u.gso = opts.gso;
     u.gro = opts.gro && native.sym.bunwg_udp_set_gro(fd, 1) === 0;
     return u;

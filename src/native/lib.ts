@@ -139,7 +139,7 @@ export function loadNative(variantId: string | undefined = process.env.BUNWG_NAT
     throw new Error(`native library variant "${variantId}": unknown on ${process.arch}, expected one of ${variantsFor().map((v) => v.id).join(", ")}`);
   }
   if (variantId && !supportedVariants().some((v) => v.id === variantId)) {
-    throw new Error(`native library variant "${variantId}": this CPU lacks ${candidates[0]!.needs.join("/")}`);
+    throw new Error(`native library variant "${variantId}": this CPU lacks ${candidates[0].needs.join("/")}`);
   }
   const problems: string[] = [];
   for (const v of candidates) {

@@ -117,7 +117,7 @@ function parseIp6(text: string): Uint8Array | null {
   // The last group of the whole address may be a dotted quad worth two groups.
   const last = gap === -1 ? headGroups : tailGroups;
   let v4: Uint8Array | null = null;
-  if (last.length > 0 && last[last.length - 1]!.includes(".")) {
+  if (last.length > 0 && last[last.length - 1].includes(".")) {
     v4 = parseIp4(last.pop()!);
     if (v4 === null) return null;
   }
@@ -160,7 +160,7 @@ export function formatIp(addr: Uint8Array): string {
   for (let i = 0; i < 10 && mapped; i++) mapped = addr[i] === 0;
   if (mapped) return `::ffff:${addr[12]}.${addr[13]}.${addr[14]}.${addr[15]}`;
   const g: number[] = [];
-  for (let i = 0; i < 16; i += 2) g.push((addr[i]! << 8) | addr[i + 1]!);
+  for (let i = 0; i < 16; i += 2) g.push((addr[i] << 8) | addr[i + 1]);
   // Longest run of two or more zero groups (the first on ties) becomes "::" (RFC 5952 §4.2).
   let best = -1, bestLen = 1;
   for (let i = 0; i < 8; ) {
@@ -219,7 +219,7 @@ export function maskInPlace(addr: Uint8Array, cidr: number): void {
   for (let i = 0; i < addr.length; i++) {
     const keep = cidr - 8 * i;
     if (keep >= 8) continue;
-    addr[i] = keep <= 0 ? 0 : addr[i]! & (0xff00 >>> keep);
+    addr[i] = keep <= 0 ? 0 : addr[i] & (0xff00 >>> keep);
   }
 }
 

@@ -66,7 +66,7 @@ export class RequestParser {
         this.stash(chunk.subarray(pos, nl));
         if (this.overlong) this.take(null, `longer than ${this.limits.maxLineBytes} bytes`, out);
         else {
-          const bytes = this.partial.length === 1 ? this.partial[0]! : Buffer.concat(this.partial);
+          const bytes = this.partial.length === 1 ? this.partial[0] : Buffer.concat(this.partial);
           this.takeBytes(bytes, out);
         }
         this.partial = [];

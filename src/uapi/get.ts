@@ -66,7 +66,7 @@ export function parseGet(text: string): GetResult {
   let st: PeerStats | null = null;
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
+    const line = lines[i];
     if (line === "" && i === lines.length - 1) break; // the text ended
     const eq = line.indexOf("=");
     const bad = (what: string) => ({ ok: false as const, errno: EPROTO, message: hideSecrets(`get answer line ${i + 1}: ${what}, got ${quote(line)}`) });

@@ -141,7 +141,7 @@ class SetRun {
   run(lines: string[]): DeviceConfig {
     for (let i = 0; i < lines.length; i++) {
       this.lineNo = i + 2; // the set=1 header is line 1
-      const line = lines[i]!;
+      const line = lines[i];
       const eq = line.indexOf("=");
       if (eq < 0) throw new ConfigError(EPROTO, `line ${this.lineNo}: expected KEY=VALUE, got ${quote(line)}`);
       const key = line.slice(0, eq);

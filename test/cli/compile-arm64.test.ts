@@ -170,11 +170,11 @@ describe("the AEAD self-test itself (natively)", () => {
       ...zig,
       seal(key, counter, pt, ad, out) {
         zig.seal(key, counter, pt, ad, out);
-        if (pt.length % 2 === 1) out[pt.length]! ^= 1;
+        if (pt.length % 2 === 1) out[pt.length] ^= 1;
       },
       sealTransport(n, buf, offs, lens, keys, keyIdx) {
         zig.sealTransport(n, buf, offs, lens, keys, keyIdx);
-        for (let i = 0; i < n; i++) if (lens[i]! % 32 === 16) buf[offs[i]! + 16 + lens[i]!]! ^= 1;
+        for (let i = 0; i < n; i++) if (lens[i] % 32 === 16) buf[offs[i] + 16 + lens[i]] ^= 1;
       },
     };
     const result = checkAead(broken, noble, 200, 7);

@@ -56,7 +56,7 @@ describe.skipIf(!isRoot)(`demo against ${daemonName}`, () => {
     // Interrupt once the first interface exists.
     const started = await poll(() => /\+ ifconfig wg2-/.test(out), 30_000);
     expect(started).toBe(true);
-    const id = out.match(/bwgdemo1-([0-9a-f]{6})/)![1]!;
+    const id = out.match(/bwgdemo1-([0-9a-f]{6})/)![1];
     proc.kill("SIGTERM");
     const timer = setTimeout(() => proc.kill("SIGKILL"), 60_000);
     const code = await proc.exited;

@@ -57,7 +57,7 @@ describe("src/systemd units", () => {
       expect(s.get("ExecStart")![0]).toStartWith(`${BINARY} netstart`);
       expect(s.get("Restart")).toEqual(["on-failure"]);
       expect(s.get("Environment")).toEqual(["BUNWG_CONFDIR=/etc/bunwg"]);
-      expect(s.get("CapabilityBoundingSet")![0]!.split(/\s+/).sort()).toEqual(["CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN"]);
+      expect(s.get("CapabilityBoundingSet")![0].split(/\s+/).sort()).toEqual(["CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN"]);
       expect(s.get("NoNewPrivileges")).toEqual(["yes"]);
       // A private mount namespace would hide the rdomain namespaces (bind mounts in /run/netns) from the system.
       for (const k of ["PrivateTmp", "ProtectSystem", "ProtectHome", "PrivateMounts", "ReadOnlyPaths"]) expect(s.has(k)).toBe(false);
@@ -118,7 +118,7 @@ describe.skipIf(!isRoot || !hasCommand("setpriv"))("the units' command lines wit
   });
   const netstartUnit = serviceSettings(unitText("bunwg-netstart.service"));
   const template = serviceSettings(unitText("bunwg@.service"));
-  const caps = template.get("CapabilityBoundingSet")![0]!.split(/\s+/);
+  const caps = template.get("CapabilityBoundingSet")![0].split(/\s+/);
 
   test("netstart's ExecStart brings up the seed's EXAMPLES (rdomain, ports < 1024); the template reloads and stops them", async () => {
     const [if1, if2, ns1, ns2] = [`wgsa${id}`, `wgsb${id}`, `bwsdna${id}`, `bwsdnb${id}`] as const;
@@ -135,7 +135,7 @@ describe.skipIf(!isRoot || !hasCommand("setpriv"))("the units' command lines wit
     writeFileSync(join(conf, `hostname.${if1}`), `wgport ${p1} wgkey ${k1.priv} rdomain ${ns1}\nwgpeer ${k2.pub} wgendpoint 127.0.0.1 ${p2} wgaip 192.168.5.2/32\ninet 192.168.5.1 255.255.255.0\n`, { mode: 0o600 });
     writeFileSync(join(conf, `hostname.${if2}`), `wgport ${p2} wgkey ${k2.priv} rdomain ${ns2}\nwgpeer ${k1.pub} wgendpoint 127.0.0.1 ${p1} wgaip 192.168.5.1/32\ninet 192.168.5.2/24\n`, { mode: 0o600 });
 
-    const start = await runUnitLine(netstartUnit.get("ExecStart")![0]!, "", caps, conf);
+    const start = await runUnitLine(netstartUnit.get("ExecStart")![0], "", caps, conf);
     expect(start.stderr).toBe("");
     expect(start.code).toBe(0);
     expect(linkExists(if1, ns1) && linkExists(if2, ns2)).toBe(true);
@@ -150,14 +150,14 @@ describe.skipIf(!isRoot || !hasCommand("setpriv"))("the units' command lines wit
     const before = handshake();
 
     await Bun.sleep(1100);
-    const reload = await runUnitLine(template.get("ExecReload")![0]!, if1, caps, conf);
+    const reload = await runUnitLine(template.get("ExecReload")![0], if1, caps, conf);
     expect(reload.stderr).toBe("");
     expect(reload.code).toBe(0);
     expect(ping()).toBe(true);
     expect(handshake()).toBe(before);
 
     for (const ifname of [if1, if2]) {
-      const stop = await runUnitLine(template.get("ExecStop")![0]!, ifname, caps, conf);
+      const stop = await runUnitLine(template.get("ExecStop")![0], ifname, caps, conf);
       expect(stop.stderr).toBe("");
       expect(stop.code).toBe(0);
       expect(socketExists(ifname)).toBe(false);
@@ -173,7 +173,7 @@ describe.skipIf(!isRoot || !hasCommand("setpriv"))("the units' command lines wit
       const conf = mkdtempSync(join(dir, "etc-"));
       const port = await privilegedPort();
       writeFileSync(join(conf, `hostname.${ifname}`), `wgport ${port} wgkey ${shell("wg genkey").stdout.trim()} rdomain ${ns}\ninet 10.66.0.1/24\n`, { mode: 0o600 });
-      const r = await runUnitLine(template.get("ExecStart")![0]!, ifname, caps.filter((c) => c !== missing), conf);
+      const r = await runUnitLine(template.get("ExecStart")![0], ifname, caps.filter((c) => c !== missing), conf);
       expect(r.code, `without ${missing}`).toBe(1);
       expect(r.stderr).toContain(`hostname.${ifname}`);
       expect(socketExists(ifname)).toBe(false);

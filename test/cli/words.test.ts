@@ -203,7 +203,7 @@ describe("status formats", () => {
     expect(v.rdomain).toBe("ns1");
     expect(v.peers).toHaveLength(2);
     expect(v.peers[0]).toMatchObject({ publicKey: KEY_B, hasPresharedKey: true, endpoint: "[::1]:222", lastHandshake: 1000.5, txBytes: 1234, rxBytes: 5678, persistentKeepalive: 25, description: "peer two" });
-    expect(v.peers[0]!.allowedIps).toEqual(["192.168.5.2/32", "fd00::2/128"]);
+    expect(v.peers[0].allowedIps).toEqual(["192.168.5.2/32", "fd00::2/128"]);
     expect(v.peers[1]).toMatchObject({ publicKey: KEY_A, hasPresharedKey: false, lastHandshake: null });
   });
 
@@ -231,7 +231,7 @@ describe("status formats", () => {
     expect(text).toContain("\tinet6 fe80::1%wg1 prefixlen 64 scopeid 0xc\n");
     const pubLines = lines.filter((l) => l.includes("wgpubkey"));
     expect(pubLines).toHaveLength(1);
-    expect(pubLines[0]!.split(" ")[1]).toBe(ALICE_PUB);
+    expect(pubLines[0].split(" ")[1]).toBe(ALICE_PUB);
     const viaShell = Bun.spawnSync(["sh", "-c", "grep wgpubkey | cut -d ' ' -f 2"], { stdin: new TextEncoder().encode(text) });
     expect(viaShell.stdout.toString()).toBe(`${ALICE_PUB}\n`);
   });

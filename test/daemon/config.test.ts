@@ -53,7 +53,7 @@ describe.skipIf(!isRoot)("configuration through wg(8)", () => {
     expect(dump[0]).toEqual([me.priv, me.pub, String(c1.match(/ListenPort = (\d+)/)![1]), "off"]);
     expect(dump.length).toBe(2);
     // Fields: key, psk, endpoint, allowed IPs, last handshake (never), rx, tx (initiations sent), keepalive.
-    const [pub, pskOut, ep, ips, hs, rx, , ka] = dump[1]!;
+    const [pub, pskOut, ep, ips, hs, rx, , ka] = dump[1];
     expect([pub, pskOut, ep, ips, hs, rx, ka]).toEqual([p1.pub, psk, "127.0.0.1:1234", "10.1.0.0/16", "0", "0", "off"]);
   }, 30_000);
 
@@ -161,13 +161,13 @@ describe.skipIf(!isRoot || !Bun.which("wg-quick"))("wg-quick", () => {
       const me = genKey(), peer = genKey();
       const file = scope.file(`${ifname}.conf`, `[Interface]\nPrivateKey = ${me.priv}\nAddress = 10.199.${parseInt(t.slice(0, 2), 16)}.1/24\nListenPort = 0\n\n` +
         `[Peer]\nPublicKey = ${peer.pub}\nAllowedIPs = 10.199.${parseInt(t.slice(0, 2), 16)}.2/32\nEndpoint = 127.0.0.1:9\n`);
-      const env = { WG_QUICK_USERSPACE_IMPLEMENTATION: BUNWG[1]! };
+      const env = { WG_QUICK_USERSPACE_IMPLEMENTATION: BUNWG[1] };
       await run(["ip", "netns", "exec", ns, "wg-quick", "up", file], { env, timeoutMs: 60_000 });
       const addr = (await run(["ip", "-n", ns, "-4", "addr", "show", "dev", ifname])).stdout;
       expect(addr).toContain(`10.199.${parseInt(t.slice(0, 2), 16)}.1/24`);
       const dump = (await wgTool(["show", ifname, "dump"])).stdout.trim().split("\n");
-      expect(dump[0]!.split("\t")[1]).toBe(me.pub);
-      expect(dump[1]!.split("\t")[0]).toBe(peer.pub);
+      expect(dump[0].split("\t")[1]).toBe(me.pub);
+      expect(dump[1].split("\t")[0]).toBe(peer.pub);
       await run(["ip", "netns", "exec", ns, "wg-quick", "down", file], { env, timeoutMs: 60_000 });
       await waitFor("the daemon to exit", async () => !existsSync(socketPath(ifname)) &&
         (await run(["ip", "-n", ns, "link", "show", ifname], { check: false })).code !== 0, 10_000);

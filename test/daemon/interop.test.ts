@@ -75,7 +75,7 @@ describe.skipIf(!isRoot)("interop", () => {
       expect(down).toBeGreaterThan(10e6);
       // wg(8) reads our statistics: a recent handshake and bytes both ways.
       const dump = (await wgTool(["show", a.ifname, "dump"])).stdout.trim().split("\n");
-      const peerLine = dump[1]!.split("\t");
+      const peerLine = dump[1].split("\t");
       expect(peerLine[0]).toBe(b.key.pub);
       expect(peerLine[2]).toBe(`127.0.0.1:${b.port}`);
       expect(Math.abs(Number(peerLine[4]) - Date.now() / 1000)).toBeLessThan(60);

@@ -33,7 +33,7 @@ describe.skipIf(!isRoot)("a packet larger than the read slots (root: TUN, namesp
         const k = tun.readBatch(buf, STRIDE, lens, SLOTS);
         for (let i = 0; i < k; i++) {
           const at = i * STRIDE;
-          if (buf[at]! >> 4 === 4 && buf[at + 9] === 1) got = { len: lens[i]!, ipLen: (buf[at + 2]! << 8) | buf[at + 3]! };
+          if (buf[at] >> 4 === 4 && buf[at + 9] === 1) got = { len: lens[i], ipLen: (buf[at + 2] << 8) | buf[at + 3] };
         }
         return got !== null;
       }, 5000);

@@ -96,8 +96,8 @@ describe.skipIf(!isRoot)("the configuration socket's public-key derivation", () 
   test("keeps no copy of the private key it derived from", async () => {
     // Clamping changes bytes 0 and 31 of this key, so the unclamped 32 bytes can only be a copy of the input.
     const key = crypto.getRandomValues(new Uint8Array(32));
-    key[0]! |= 7;
-    key[31]! |= 0x80;
+    key[0] |= 7;
+    key[31] |= 0x80;
     const child = Bun.spawn([process.execPath, "-e", CHILD], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
     try {
       child.stdin.write(Buffer.from(key).toString("hex") + "\n");

@@ -67,7 +67,7 @@ describe.skipIf(!isRoot)("handshake flood", () => {
     scope.add(() => sock.close());
     const send = (count: number, from: number) => {
       const args: (Uint8Array | number | string)[] = [];
-      for (let i = 0; i < count; i++) args.push(bogus[(from + i) % bogus.length]!, dPort, "127.0.0.1");
+      for (let i = 0; i < count; i++) args.push(bogus[(from + i) % bogus.length], dPort, "127.0.0.1");
       sock.sendMany(args as never);
     };
 
@@ -127,7 +127,7 @@ describe.skipIf(!isRoot)("handshake flood", () => {
     // The replies are real cookie replies: they open with the cookie key of D, bound to the initiation's mac1.
     const ref = jsSuite(); // @noble's XChaCha20-Poly1305 opens what the daemon's Zig one sealed
     const cookieKey = labelKey(ref, LABEL_COOKIE, dPub);
-    const r0 = replies[0]!;
+    const r0 = replies[0];
     expect(r0.length).toBe(64);
     expect(r0[0]).toBe(3);
     const init = bySender.get(getU32(r0, 4))!;

@@ -41,7 +41,7 @@ export class Rng {
     for (; i < out.length; i++) out[i] = this.u32();
   }
   bytes(n: number): Uint8Array { const b = new Uint8Array(n); this.fill(b); return b; }
-  pick<T>(xs: readonly T[]): T { return xs[this.int(xs.length)]!; }
+  pick<T>(xs: readonly T[]): T { return xs[this.int(xs.length)]; }
   /** A random(out) function for an Engine, from this generator. */
   source(): (out: Uint8Array) => void { return (out) => this.fill(out); }
 }
@@ -221,9 +221,9 @@ export class WireFuzzer {
     // 1. A full handshake a → b, confirmed by a keepalive (§5.4.5, §6.5).
     const init = this.pa.createInitiation(now);
     if (init === null) throw new Error("fuzzer: a could not create an initiation");
-    const atB = this.b.consumeHandshake(now, init, SRC[0]!, false);
+    const atB = this.b.consumeHandshake(now, init, SRC[0], false);
     if (atB.kind !== "response") throw new Error(`fuzzer: b refused a genuine initiation: ${JSON.stringify(atB)}`);
-    const atA = this.a.consumeHandshake(now, atB.packet, SRC[1]!, false);
+    const atA = this.a.consumeHandshake(now, atB.packet, SRC[1], false);
     if (atA.kind !== "established") throw new Error(`fuzzer: a refused a genuine response: ${JSON.stringify(atA)}`);
     this.add({ kind: "initiation", bytes: init, to: "b", delivered: true });
     this.add({ kind: "response", bytes: atB.packet, to: "a", delivered: true });
@@ -242,7 +242,7 @@ export class WireFuzzer {
     // From another source address than the one a may hold a cookie for, so b must answer with a cookie reply.
     const cookie = this.b.consumeHandshake(this.now, init2, this.rng.bytes(6), true);
     if (cookie.kind !== "cookie-reply") throw new Error(`fuzzer: expected a cookie reply, got ${cookie.kind}`);
-    const resp2 = this.b.consumeHandshake(this.now, init2, SRC[0]!, false);
+    const resp2 = this.b.consumeHandshake(this.now, init2, SRC[0], false);
     if (resp2.kind !== "response") throw new Error(`fuzzer: b refused the second initiation: ${JSON.stringify(resp2)}`);
     this.add({ kind: "initiation", bytes: init2, to: "b", delivered: true });
     this.add({ kind: "cookie", bytes: cookie.packet, to: "a", delivered: false });
@@ -261,7 +261,7 @@ export class WireFuzzer {
   private oneCase(): void {
     const rng = this.rng;
     // Controls are rarer, so undelivered genuine messages last through the epoch for the mutants to aim at.
-    let cls = CASE_CLASSES[rng.int(CASE_CLASSES.length)]!;
+    let cls = CASE_CLASSES[rng.int(CASE_CLASSES.length)];
     if (cls === "genuine" && rng.chance(0.75)) cls = "bit-flip";
     let msg: Uint8Array;
     let to: "a" | "b";
@@ -314,7 +314,7 @@ export class WireFuzzer {
 
   private pickGenuine(kind?: Kind): Genuine {
     for (;;) {
-      const g = this.corpus[this.rng.int(this.corpus.length)]!;
+      const g = this.corpus[this.rng.int(this.corpus.length)];
       if (kind === undefined || g.kind === kind) return g;
     }
   }
@@ -365,7 +365,7 @@ export class WireFuzzer {
 
   private handshakeOutcome(engine: Engine, msg: Uint8Array, cls: CaseClass): string {
     const underLoad = this.rng.chance(0.3);
-    const src = this.rng.chance(0.9) ? SRC[this.rng.int(2)]! : this.rng.bytes(this.rng.chance(0.5) ? 6 : 18);
+    const src = this.rng.chance(0.9) ? SRC[this.rng.int(2)] : this.rng.bytes(this.rng.chance(0.5) ? 6 : 18);
     const out = engine.consumeHandshake(this.now, msg, src, underLoad);
     if (out.kind === "rejected") return `rejected:${out.reason}`;
     if (out.kind === "cookie-reply") {
@@ -441,7 +441,7 @@ export interface MutationContext {
 }
 
 export function getU32(m: Uint8Array, at: number): number {
-  return (m[at]! | (m[at + 1]! << 8) | (m[at + 2]! << 16) | (m[at + 3]! << 24)) >>> 0;
+  return (m[at] | (m[at + 1] << 8) | (m[at + 2] << 16) | (m[at + 3] << 24)) >>> 0;
 }
 
 export function setU32(m: Uint8Array, at: number, v: number): void {

@@ -266,7 +266,7 @@ export class ReceiverFuzzer {
     const classes: CaseClass[] = [];
     const sentGenuine: Sent[] = [];
     for (let i = 0; i < k; i++) {
-      let cls = CASE_CLASSES[rng.int(CASE_CLASSES.length)]!;
+      let cls = CASE_CLASSES[rng.int(CASE_CLASSES.length)];
       if (cls === "genuine" && rng.chance(0.75)) cls = "bit-flip";
       classes.push(cls);
       const port = 1 + rng.int(65_000);

@@ -81,7 +81,7 @@ export class Relay {
       r.list.push(bytes);
       if (r.list.length === r.count) {
         this.reverse = null;
-        for (let i = r.list.length - 1; i >= 0; i--) this.out(dir, r.list[i]!);
+        for (let i = r.list.length - 1; i >= 0; i--) this.out(dir, r.list[i]);
         r.done();
       }
       return;

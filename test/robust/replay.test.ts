@@ -39,12 +39,12 @@ describe("replay at the protocol core", () => {
     const p = pair(2);
     const msgs = Array.from({ length: REPLAY_WINDOW + 200 }, () => p.seal(new Uint8Array(0)));
     // Deliver the newest one inside the window first, then all the older ones in random order.
-    const head = msgs[REPLAY_WINDOW]!;
+    const head = msgs[REPLAY_WINDOW];
     expect(p.deliver(head)).toBe(true);
     const older = msgs.slice(0, REPLAY_WINDOW);
     for (let i = older.length - 1; i > 0; i--) {
       const j = p.rng.int(i + 1);
-      [older[i], older[j]] = [older[j]!, older[i]!];
+      [older[i], older[j]] = [older[j], older[i]];
     }
     // Counter 0 is exactly REPLAY_WINDOW behind the head: the oldest still accepted.
     expect(older.filter((m) => p.deliver(m)).length).toBe(REPLAY_WINDOW);
@@ -53,9 +53,9 @@ describe("replay at the protocol core", () => {
     expect(msgs.slice(0, 200).some((m) => p.deliver(m))).toBe(false);
     const fresh = pair(3);
     const ms = Array.from({ length: REPLAY_WINDOW + 2 }, () => fresh.seal(new Uint8Array(0)));
-    expect(fresh.deliver(ms[REPLAY_WINDOW + 1]!)).toBe(true);
-    expect(fresh.deliver(ms[0]!)).toBe(false); // REPLAY_WINDOW + 1 behind: too old, never seen, still refused
-    expect(fresh.deliver(ms[1]!)).toBe(true);
+    expect(fresh.deliver(ms[REPLAY_WINDOW + 1])).toBe(true);
+    expect(fresh.deliver(ms[0])).toBe(false); // REPLAY_WINDOW + 1 behind: too old, never seen, still refused
+    expect(fresh.deliver(ms[1])).toBe(true);
   });
 
   test("a replayed initiation is refused and leaves the live session as it was", () => {

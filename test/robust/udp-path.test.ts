@@ -57,8 +57,8 @@ describe("UDP receive: GRO bursts", () => {
         for (let k = 0; k < n; k++) {
           expect(rLens[k]).toBe(SIZE);
           expect(rEps[k * EP_SIZE]).toBe(4);
-          seen.push(new DataView(rbuf.buffer).getUint32(rOffs[k]!));
-          if (k > 0 && rOffs[k]! - rOffs[k - 1]! === SIZE) coalesced = true;
+          seen.push(new DataView(rbuf.buffer).getUint32(rOffs[k]));
+          if (k > 0 && rOffs[k] - rOffs[k - 1] === SIZE) coalesced = true;
         }
       }
       expect(coalesced).toBe(true); // segments of one datagram sit back to back: GRO was in play

@@ -185,7 +185,7 @@ describe.skipIf(!isRoot)(`hostile input at a running daemon (peer: ${PEER_NAME})
     const timer = setInterval(() => {
       for (let k = 0; k < 2; k++) {
         const batch = [];
-        for (let i = 0; i < 100; i++) batch.push(flood[(sent + i) % flood.length]!);
+        for (let i = 0; i < 100; i++) batch.push(flood[(sent + i) % flood.length]);
         T.sendMany(batch);
         sent += batch.length;
       }

@@ -49,7 +49,7 @@ export class MemoryBind implements UdpBind {
       this.failNextSend = null;
       throw e;
     }
-    for (let i = 0; i < n; i++) this.send(buf.slice(offs[i]!, offs[i]! + lens[i]!), eps.slice(i * EP_SIZE, (i + 1) * EP_SIZE));
+    for (let i = 0; i < n; i++) this.send(buf.slice(offs[i], offs[i] + lens[i]), eps.slice(i * EP_SIZE, (i + 1) * EP_SIZE));
     return n;
   }
 

@@ -37,7 +37,7 @@ export function udpDrops(port: number): number {
     for (const line of readFileSync(f, "utf8").split("\n").slice(1)) {
       const cols = line.trim().split(/\s+/);
       if (cols.length < 13) continue;
-      if (parseInt(cols[1]!.split(":")[1]!, 16) === port) drops += Number(cols[cols.length - 1]);
+      if (parseInt(cols[1].split(":")[1], 16) === port) drops += Number(cols[cols.length - 1]);
     }
   }
   return drops;
@@ -77,7 +77,7 @@ export async function snmpCounter(netns: string, proto: string, field: string): 
   const names = lines[0]?.split(" ") ?? [];
   const i = names.indexOf(field);
   if (i < 0 || lines.length < 2) throw new Error(`no ${proto} ${field} in ${netns}'s /proc/net/snmp`);
-  return Number(lines[1]!.split(" ")[i]);
+  return Number(lines[1].split(" ")[i]);
 }
 
 /** Waits until no packet has reached the interface for 400 ms (stragglers of an earlier test). */
@@ -102,7 +102,7 @@ export async function peerField(ifname: string, pub: string, field: 2 | 4 | 5 | 
   const lines = (await wgTool(["show", ifname, "dump"])).stdout.trim().split("\n").slice(1);
   const cols = lines.map((l) => l.split("\t")).find((c) => c[0] === pub);
   if (!cols) throw new Error(`${ifname} has no peer ${pub}`);
-  return cols[field]!;
+  return cols[field];
 }
 
 /** rx and tx bytes wg(8) shows for a peer. */

@@ -32,7 +32,7 @@ export function udp6(srcHex: string, dstHex: string, payload = 16): Uint8Array {
 
 function checksum(b: Uint8Array): Uint8Array {
   let s = 0;
-  for (let i = 0; i < b.length; i += 2) s += (b[i]! << 8) | (b[i + 1] ?? 0);
+  for (let i = 0; i < b.length; i += 2) s += (b[i] << 8) | (b[i + 1] ?? 0);
   while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
   const c = ~s & 0xffff;
   return new Uint8Array([c >>> 8, c & 0xff]);

@@ -72,7 +72,7 @@ export class TestPeer {
     this.send(init);
     await waitFor("the daemon's handshake response", () => {
       for (let i = from; i < this.received.length; i++) {
-        const m = this.received[i]!;
+        const m = this.received[i];
         if (m[0] === 2 && m.length === 92 && this.engine.consumeHandshake(this.now, m, new Uint8Array(6), false).kind === "established") return true;
       }
       return false;

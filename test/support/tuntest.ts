@@ -43,7 +43,7 @@ export class MemoryTun implements TunDevice {
 
   writeBatch(buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, n: number): number {
     const took = Math.min(n, this.accept);
-    for (let i = 0; i < took; i++) this.written.push(buf.slice(offs[i]!, offs[i]! + lens[i]!));
+    for (let i = 0; i < took; i++) this.written.push(buf.slice(offs[i], offs[i] + lens[i]));
     return took;
   }
 
