@@ -10,13 +10,14 @@ const COMMANDS = ["ifconfig", "netstart", "show", "genkey", "pubkey", "genpsk", 
 const ANSI = /\x1b\[/;
 
 /** Runs `bun wg.ts ARGS` on a pseudo-terminal of `cols` columns (script(1)), returning what the terminal got. */
-function onTerminal(args: string, cols: number, env: Record<string, string> = {}): string {
+function onTerminal(args: string, cols: number, env: Record<string, string | undefined> = {}): string {
   const cmd = `stty cols ${cols}; ${JSON.stringify(process.execPath)} ${JSON.stringify(WG_TS)} ${args}`;
   const r = Bun.spawnSync(["script", "-qec", cmd, "/dev/null"], {
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, NO_COLOR: "", TERM: "xterm", ...env },
+    // As a person's terminal: citty (a command's own help) gives no colour where it sees a CI environment.
+    env: { ...process.env, CI: undefined, GITHUB_ACTIONS: undefined, NO_COLOR: "", TERM: "xterm", ...env },
     timeout: 20_000,
   });
   return r.stdout.toString().replace(/\r/g, "");
