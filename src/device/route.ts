@@ -4,13 +4,11 @@
 // the kernel, per pinned endpoint, which interface it would send through now, and forgets the source where that
 // is not the one the address was learned on: the kernel then chooses, and the peer's next packet pins again.
 // (Comparing interfaces rather than clearing on every notification keeps stickiness on busy routing tables.)
-import { loadNative, pollCallback, releaseCallback, type Native } from "../native/lib.ts";
-
-const READABLE = 1;
+import { loadNative, type Native } from "../native/lib.ts";
+import { PollThread, READABLE } from "../native/pollThread.ts";
 
 export class RouteWatch {
-  private poller: unknown = null;
-  private callback: ReturnType<typeof pollCallback> | null = null;
+  private poller: PollThread | null = null;
   private closed = false;
 
   private constructor(private readonly native: Native, private readonly watchFd: number, private readonly queryFd: number) {}
@@ -26,28 +24,21 @@ export class RouteWatch {
       throw new Error(`route queries: netlink socket refused (errno ${-queryFd})`);
     }
     const w = new RouteWatch(native, watchFd, queryFd);
-    const callback = pollCallback((event: number) => {
-      if (w.closed) return;
-      const changes = native.sym.bunwg_route_drain(watchFd);
-      if (changes !== 0 || event !== READABLE) onChange(); // lost notifications or an error: re-checking is always safe
-      if (w.closed) return;
-      // Netlink reports an overrun as a socket error, which parks the poll thread for good: start a fresh one.
-      if (event !== READABLE) w.startPoller();
-      else if (w.poller !== null) native.sym.bunwg_poller_rearm(w.poller as never);
-    });
-    w.callback = callback;
-    if (!w.startPoller()) {
-      releaseCallback(callback);
+    try {
+      w.poller = new PollThread(native, watchFd, "route notifications", (event) => {
+        if (w.closed) return;
+        const changes = native.sym.bunwg_route_drain(watchFd);
+        if (changes !== 0 || event !== READABLE) onChange(); // lost notifications or an error: re-checking is always safe
+        if (w.closed) return;
+        // Netlink reports an overrun as a socket error, which parks the poll thread for good: start a fresh one.
+        if (event !== READABLE) w.poller?.restart();
+        else w.poller?.rearm();
+      });
+    } catch (e) {
       w.closeFds();
-      throw new Error("route notifications: cannot start the poll thread");
+      throw e;
     }
     return w;
-  }
-
-  private startPoller(): boolean {
-    if (this.poller !== null) this.native.sym.bunwg_poller_stop(this.poller as never);
-    this.poller = this.native.sym.bunwg_poller_start(this.watchFd, this.callback!.ptr!) || null;
-    return this.poller !== null;
   }
 
   /** The interface index the kernel would send through to rec's remote address from its pinned local address
@@ -65,9 +56,8 @@ export class RouteWatch {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.poller !== null) this.native.sym.bunwg_poller_stop(this.poller as never);
+    this.poller?.stop();
     this.poller = null;
-    if (this.callback) releaseCallback(this.callback);
     this.closeFds();
   }
 }

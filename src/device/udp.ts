@@ -2,20 +2,19 @@
 // wireguard-go's two binds do), batched recvmmsg/sendmmsg, UDP GSO/GRO, and sticky source addresses. Bun's own
 // udpSocket calls JS once per datagram and hides the local address a datagram arrived on; this keeps both the
 // batching and the address. A poll thread wakes the event loop when datagrams wait (as for the TUN).
-import { loadNative, pollCallback, releaseCallback, type Native } from "../native/lib.ts";
+import { loadNative, type Native } from "../native/lib.ts";
+import { PollThread, READABLE } from "../native/pollThread.ts";
 import { EP_SIZE, SOURCE_DROPPED, type Endpoint } from "./endpoint.ts";
 import type { UdpBind } from "./io.ts";
 
 const EADDRINUSE = 98;
-const READABLE = 1;
 
 export class PortInUseError extends Error {}
 
 /** Values of byte 40 of an endpoint record after a send (zig/src/udp.zig). */
 
 export class Udp implements UdpBind {
-  private poller: unknown = null;
-  private callback: ReturnType<typeof pollCallback> | null = null;
+  private poller: PollThread | null = null;
   private closed = false;
   private readonly one = { buf: new Uint8Array(2048), offs: new Uint32Array(1), lens: new Uint32Array(1), eps: new Uint8Array(EP_SIZE) };
   private readonly dropped = new Uint32Array(1);
@@ -47,21 +46,13 @@ export class Udp implements UdpBind {
   gro = false;
 
   onReadable(cb: () => void): void {
-    const callback = pollCallback((event: number) => {
-      if (this.closed) return;
-      if (event === READABLE) cb();
+    this.poller = new PollThread(this.native, this.fd, `UDP port ${this.port}`, (event) => {
+      if (!this.closed && event === READABLE) cb();
     });
-    const p = this.native.sym.bunwg_poller_start(this.fd, callback.ptr!);
-    if (!p) {
-      releaseCallback(callback);
-      throw new Error(`UDP port ${this.port}: cannot start the poll thread`);
-    }
-    this.callback = callback;
-    this.poller = p;
   }
 
   rearm(): void {
-    if (this.poller !== null && !this.closed) this.native.sym.bunwg_poller_rearm(this.poller as never);
+    if (!this.closed) this.poller?.rearm();
   }
 
   /** Packets k < return value: buf[offs[k]] .. +lens[k], source at eps[k*EP_SIZE]. 0 = nothing waiting.
@@ -98,9 +89,8 @@ export class Udp implements UdpBind {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.poller !== null) this.native.sym.bunwg_poller_stop(this.poller as never);
+    this.poller?.stop();
     this.poller = null;
-    if (this.callback) releaseCallback(this.callback);
     this.native.sym.bunwg_udp_close(this.fd);
   }
 }
