@@ -101,7 +101,7 @@ export class Device implements DataPathHost {
     if (s.known === false) return; // between namespaces: keep the last state
     if (s.mtu > 0 && s.mtu !== this.mtu) {
       this.mtu = Math.min(s.mtu, MAX_MTU);
-      this.sender.fitMtu(this.mtu);
+      this.sender.grow(this.mtu);
       this.log.info(`MTU updated: ${s.mtu}${s.mtu > MAX_MTU ? ` (too large, capped at ${MAX_MTU})` : ""}`);
     }
     this.setUp(s.up);
@@ -130,7 +130,7 @@ export class Device implements DataPathHost {
 
   /** The last piece needed to reach a peer is in place (link up, private key, endpoint): what waits goes now. */
   private startPeer(peer: DevicePeer, now: number): void {
-    if (!this.up || this.engine.privateKey === null) return;
+    if (!this.up || !this.engine.hasPrivateKey) return;
     if (peer.noise.persistentKeepalive > 0) this.sender.sendKeepalive(peer, now);
     else if (peer.staged.length > 0) peer.noise.wantHandshake(now);
     this.touch(peer);
@@ -274,10 +274,10 @@ export class Device implements DataPathHost {
       try { this.udp.setFwmark(next.fwmark); } catch (e) { throw new ConfigError(EINVAL, (e as Error).message); }
     }
     const now = performance.now();
-    const hadKey = this.engine.privateKey !== null;
+    const hadKey = this.engine.hasPrivateKey;
     if (changes.privateKey) this.engine.setPrivateKey(next.privateKey);
     // The private key arrived on an up interface: what waited for it starts (peers added below start on their own).
-    if (!hadKey && this.engine.privateKey !== null) for (const peer of this.peers.values()) this.startPeer(peer, now);
+    if (!hadKey && this.engine.hasPrivateKey) for (const peer of this.peers.values()) this.startPeer(peer, now);
     for (const pc of changes.removed) {
       const peer = this.peers.get(keyToHex(pc.publicKey));
       if (peer) this.removePeer(peer);
@@ -317,7 +317,7 @@ export class Device implements DataPathHost {
   private keepaliveChanged(peer: DevicePeer, before: number, after: number, now: number): void {
     peer.noise.setPersistentKeepalive(after, now);
     // Like wireguard-go: turning persistent keepalive on sends one at once (and so handshakes, §6.5).
-    if (before === 0 && after > 0 && this.engine.privateKey !== null && this.up) this.sender.sendKeepalive(peer, now);
+    if (before === 0 && after > 0) this.startPeer(peer, now);
     this.touch(peer);
   }
 

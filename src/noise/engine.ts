@@ -84,7 +84,12 @@ export class Engine implements PeerHost {
     return this.local_;
   }
 
-  /** The clamped private key, or null. */
+  /** Whether a private key is set (without the copy `privateKey` hands out). */
+  get hasPrivateKey(): boolean {
+    return this.privateKey_ !== null;
+  }
+
+  /** The clamped private key (a copy), or null. */
   get privateKey(): Uint8Array | null {
     return this.privateKey_ && Uint8Array.from(this.privateKey_);
   }
