@@ -7,7 +7,8 @@
 // With our daemon the interface and each peer also show what they carried and dropped (src/device/counters.ts).
 import { addresses, linkInfo, locate, type AddrInfo, type LinkInfo } from "./iproute.ts";
 import { request, answerErrno } from "./configSocket.ts";
-import { COUNTERS_REQUEST, DROP_REASONS, parseCounters, type Counts } from "../device/counters.ts";
+import { DROP_REASONS, parseCounters, type Counts } from "../device/counters.ts";
+import { COUNTERS_REQUEST } from "../uapi/framing.ts";
 import { CliError } from "./errors.ts";
 import { netmaskHex } from "./cidr.ts";
 import { readDevice, type DeviceView, type PeerView } from "./deviceView.ts";

@@ -164,8 +164,6 @@ export class DeviceCounters {
 // `get=bunwg-counters` is answered like a get: the interface's NAME=VALUE lines, then for each peer `public_key=HEX`
 // and its lines, then "errno=0" and an empty line.
 
-export const COUNTERS_REQUEST = "get=bunwg-counters";
-
 export function formatCounters(s: CounterSnapshot): string {
   const out: string[] = [];
   const lines = (v: Float64Array) => { for (let i = 0; i < SLOTS; i++) out.push(`${COUNTER_NAMES[i]}=${v[i]}`); };

@@ -8,6 +8,14 @@
 import { EINVAL, EPROTO, hideSecrets } from "../config/errors.ts";
 import { quote } from "../text/codec.ts";
 
+/** bunwg's counters (src/device/counters.ts): a request wg(8) never sends; wireguard-go closes the connection on it. */
+export const COUNTERS_REQUEST = "get=bunwg-counters";
+
+type Operation = "get" | "getExt" | "counters" | "set";
+/** The first line of each request the protocol knows, and what it starts. */
+const OPERATIONS = new Map<string, Operation>([["get=1", "get"], ["get=bunwg", "getExt"], [COUNTERS_REQUEST, "counters"], ["set=1", "set"]]);
+const KNOWN_OPERATIONS = ((names) => `${names.slice(0, -1).join(", ")} or ${names.at(-1)}`)([...OPERATIONS.keys()]);
+
 export type Request =
   // counters: `get=bunwg-counters`, answered by src/device/counters.ts (a request wg(8) never sends)
   | { kind: "get"; extensions: boolean; counters?: true }
@@ -27,7 +35,7 @@ export interface ParserLimits {
 export class RequestParser {
   private readonly limits: ParserLimits;
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
-  private op: "get" | "getExt" | "counters" | "set" | null = null;
+  private op: Operation | null = null;
   private lines: string[] = [];
   private lineNo = 0;
   private requestBytes = 0;
@@ -130,8 +138,9 @@ export class RequestParser {
   private take(line: string | null, problem: string | null, out: Request[]): void {
     if (this.op === null) {
       if (line === "") return; // stray empty lines between requests are harmless
-      if (line === "get=1" || line === "get=bunwg" || line === "get=bunwg-counters" || line === "set=1") {
-        this.op = line === "set=1" ? "set" : line === "get=1" ? "get" : line === "get=bunwg" ? "getExt" : "counters";
+      const op = line === null ? undefined : OPERATIONS.get(line);
+      if (op !== undefined) {
+        this.op = op;
         this.lines = [];
         this.lineNo = 1;
         this.requestBytes = 0;
@@ -139,7 +148,7 @@ export class RequestParser {
         return;
       }
       const what = line === null ? `a line ${problem}` : quote(line);
-      out.push({ kind: "error", op: "unknown", errno: EPROTO, message: hideSecrets(`unknown operation ${what}: expected get=1, get=bunwg, get=bunwg-counters or set=1`), close: true });
+      out.push({ kind: "error", op: "unknown", errno: EPROTO, message: hideSecrets(`unknown operation ${what}: expected ${KNOWN_OPERATIONS}`), close: true });
       this.done = true;
       return;
     }
