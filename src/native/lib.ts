@@ -28,6 +28,7 @@ const symbols = {
   bunwg_poller_start: { args: [i32, fnT], returns: ptr },
   bunwg_poller_rearm: { args: [ptr], returns: voidT },
   bunwg_poller_stop: { args: [ptr], returns: voidT },
+  bunwg_release_pages: { args: [u64, u64], returns: i32 },
   // the interface's up/down state and MTU, in whichever namespace it lives (zig/src/link.zig)
   bunwg_link_start: { args: [i32, fnT], returns: ptr },
   bunwg_link_state: { args: [ptr, ptr], returns: u32 },
@@ -53,7 +54,6 @@ const symbols = {
   bunwg_seal_transport: { args: [u32, ptr, u32, ptr, ptr, ptr, u32, ptr], returns: i32 },
   bunwg_open_transport: { args: [u32, ptr, u32, ptr, ptr, ptr, u32, ptr, ptr], returns: i32 },
   // UDP (zig/src/udp.zig)
-  bunwg_udp_open: { args: [u32, ptr, ptr], returns: i32 },
   bunwg_udp_open_family: { args: [u32, u32, ptr, ptr], returns: i32 },
   bunwg_udp_set_gro: { args: [i32, u32], returns: i32 },
   bunwg_udp_set_mark: { args: [i32, u32], returns: i32 },

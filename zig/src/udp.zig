@@ -22,6 +22,9 @@ pub const EP_SIZE: u32 = 48;
 const SOL_IP: i32 = 0;
 const SOL_IPV6: i32 = 41;
 const SOL_UDP: i32 = 17;
+/// Byte 40 of an endpoint record after sendBatch (src/device/endpoint.ts reads the same values).
+const SOURCE_DROPPED: u8 = 1;
+const FAMILY_REFUSED: u8 = 2;
 const SOL_SOCKET: i32 = 1;
 const IP_PKTINFO: i32 = 8;
 const IPV6_V6ONLY: i32 = 26;
@@ -358,7 +361,7 @@ pub fn sendBatch(fd: i32, dual: bool, buf: [*]u8, offs: [*]const u32, lens: [*]c
             const ep = eps[i * EP_SIZE .. (i + 1) * EP_SIZE];
             if (!dual and !std.mem.eql(u8, ep[8..20], &v4mapped_prefix)) {
                 // An IPv6 endpoint cannot be reached from an IPv4-only socket: never send to some other address.
-                ep[40] = 2;
+                ep[40] = FAMILY_REFUSED;
                 dropped += 1;
                 i += 1;
                 continue;
@@ -405,7 +408,7 @@ pub fn sendBatch(fd: i32, dual: bool, buf: [*]u8, offs: [*]const u32, lens: [*]c
             if ((e == .INVAL or e == .ADDRNOTAVAIL or e == .NETUNREACH) and !isAnyAddr(ep[24..40])) {
                 for (first[j]..first[j] + count[j]) |q| {
                     @memset(eps[q * EP_SIZE + 24 .. q * EP_SIZE + 40], 0);
-                    eps[q * EP_SIZE + 40] = 1; // tells the caller this endpoint's source was dropped
+                    eps[q * EP_SIZE + 40] = SOURCE_DROPPED; // tells the caller this endpoint's source was dropped
                 }
                 prepare(&msgs[j].hdr, &slots[j], ep, dual, false, if (count[j] > 1) @intCast(lens[first[j]]) else 0);
                 if (sendmsg(fd, &msgs[j].hdr, MSG_DONTWAIT) >= 0) {
@@ -441,11 +444,7 @@ pub fn close(fd: i32) i32 {
 }
 
 // ---- C ABI (bun:ffi) ----
-export fn bunwg_udp_open(port: u32, port_out: *u16, family_out: *u8) callconv(.c) i32 {
-    if (port > 65535) return neg(.INVAL);
-    return open(@intCast(port), false, port_out, family_out);
-}
-/// As bunwg_udp_open; family 4 asks for an IPv4-only socket (as on a host without IPv6).
+/// Opens the UDP socket (see open); family 4 asks for an IPv4-only socket (as on a host without IPv6).
 export fn bunwg_udp_open_family(port: u32, family: u32, port_out: *u16, family_out: *u8) callconv(.c) i32 {
     if (port > 65535) return neg(.INVAL);
     return open(@intCast(port), family == 4, port_out, family_out);
