@@ -41,14 +41,10 @@ export class Sender {
     return this.tunBuf.byteLength + this.auxBuf.byteLength;
   }
 
-  /** The MTU in force grew (device.ts follows the link): the slots grow before the first larger packet arrives. */
-  fitMtu(mtu: number): void {
-    this.grow(mtu);
-  }
-
-  /** Reallocates the slots for packets of up to `size` bytes. Only between batches (nothing pending), and only when
-   *  the MTU grew or a packet did not fit: a rare event, never per packet. */
-  private grow(size: number): void {
+  /** Reallocates the slots for packets of up to `size` bytes when they are smaller: when the MTU in force grew
+   *  (device.ts follows the link, so the slots grow before the first larger packet) or a packet did not fit. Only
+   *  between batches (nothing pending): a rare event, never per packet. */
+  grow(size: number): void {
     const stride = strideFor(size);
     if (stride <= this.stride) return;
     this.stride = stride;
@@ -83,18 +79,15 @@ export class Sender {
       const len = this.tunLens[i];
       if (len < 1) continue;
       const version = buf[pkt] >> 4;
-      let peer: DevicePeer | undefined;
+      const v4 = version === 4 && len >= 20, v6 = version === 6 && len >= 40;
       // A packet larger than the slots (the MTU grew) arrives cut short: its read length beyond the slot, or its IP
       // length beyond the read length (zig/src/offload.zig readBatch). Dropped; the slots grow after this batch.
-      let total = 0;
-      if (version === 4 && len >= 20) total = (buf[pkt + 2] << 8) | buf[pkt + 3];
-      else if (version === 6 && len >= 40) total = 40 + ((buf[pkt + 4] << 8) | buf[pkt + 5]);
+      const total = v4 ? (buf[pkt + 2] << 8) | buf[pkt + 3] : v6 ? 40 + ((buf[pkt + 4] << 8) | buf[pkt + 5]) : 0;
       if (len > cap || total > len) {
         need = Math.max(need, len, total);
         continue;
       }
-      if (version === 4 && len >= 20) peer = dev.allowedIps.lookupV4(buf, pkt + 16);
-      else if (version === 6 && len >= 40) peer = dev.allowedIps.lookupV6(buf, pkt + 24);
+      const peer = v4 ? dev.allowedIps.lookupV4(buf, pkt + 16) : v6 ? dev.allowedIps.lookupV6(buf, pkt + 24) : undefined;
       if (peer === undefined) { dev.counters.drop(Drop.no_route); continue; } // §2: no allowed IP matches → drop
       if (peer.staged.length > 0) this.flushStaged(peer, now);
       this.add(buf, hdr, len, peer, now);
