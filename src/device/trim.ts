@@ -6,23 +6,20 @@
 // cache keeps them, and code that runs again maps its page back with a minor fault. Only code mappings are
 // touched — never writable or relocated (r--p) ones, whose private copies MADV_DONTNEED would throw away.
 // BUNWG_NO_TRIM=1 turns it off (to measure it).
-import { dlopen, FFIType, ptr } from "bun:ffi";
+import { ptr } from "bun:ffi";
 import { readFileSync } from "node:fs";
+import { loadNative } from "../native/lib.ts";
 
-const MADV_DONTNEED = 4;
 
 const PAGE = 4096;
 
-let madvise: ((addr: number, len: number, advice: number) => number) | null = null;
-
-function loadMadvise(): boolean {
-  if (madvise !== null) return true;
+// Through the Zig library (zig/src/trim.zig): the syscall is its business. null when it cannot be loaded.
+function releaser(): ((addr: number, len: number) => number) | null {
   try {
-    const libc = dlopen("libc.so.6", { madvise: { args: [FFIType.u64, FFIType.u64, FFIType.i32], returns: FFIType.i32 } });
-    madvise = (a, l, adv) => libc.symbols.madvise(a, l, adv);
-    return true;
+    const sym = loadNative().sym;
+    return (addr, len) => sym.bunwg_release_pages(addr, len);
   } catch {
-    return false;
+    return null;
   }
 }
 
@@ -30,13 +27,14 @@ function loadMadvise(): boolean {
  *  written. Only for buffers that hold nothing live — the data path's packet slots between drains (a burst leaves
  *  megabytes of them touched, ~4 MiB of GRO-sized receive slots alone). Returns the bytes advised. */
 export function releasePages(buffers: Uint8Array[]): number {
-  if (!loadMadvise()) return 0;
+  const release = releaser();
+  if (release === null) return 0;
   let bytes = 0;
   for (const b of buffers) {
     if (b.byteLength < 2 * PAGE) continue;
     const at = ptr(b);
     const start = Math.ceil(at / PAGE) * PAGE, end = Math.floor((at + b.byteLength) / PAGE) * PAGE;
-    if (end > start && madvise!(start, end - start, MADV_DONTNEED) === 0) bytes += end - start;
+    if (end > start && release(start, end - start) === 0) bytes += end - start;
   }
   return bytes;
 }
@@ -44,7 +42,8 @@ export function releasePages(buffers: Uint8Array[]): number {
 /** Drops this process's mappings of file-backed code pages; returns the bytes of address space advised (0 when
  *  it could not run here). Slow path: a few milliseconds, meant for idle moments. */
 export function trimCode(): number {
-  if (!loadMadvise()) return 0;
+  const release = releaser();
+  if (release === null) return 0;
   let maps: string;
   try {
     maps = readFileSync("/proc/self/maps", "utf8");
@@ -57,7 +56,7 @@ export function trimCode(): number {
     const m = /^([0-9a-f]+)-([0-9a-f]+) r-xp [0-9a-f]+ \S+ [1-9]\d* +\//.exec(line);
     if (m === null) continue;
     const start = parseInt(m[1], 16), end = parseInt(m[2], 16);
-    if (madvise!(start, end - start, MADV_DONTNEED) === 0) bytes += end - start;
+    if (release(start, end - start) === 0) bytes += end - start;
   }
   return bytes;
 }

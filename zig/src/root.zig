@@ -158,5 +158,6 @@ comptime {
     _ = @import("route.zig");
     _ = @import("wait.zig");
     _ = @import("blake2s.zig");
+    _ = @import("trim.zig"); // bunwg_release_pages: memory given back when quiet (src/device/trim.ts)
     _ = @import("link.zig"); // bunwg_link_*: the interface's up/down state and MTU, in whichever namespace
 }
