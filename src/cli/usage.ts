@@ -101,7 +101,7 @@ export function mainUsage(style: Style, daemonFlags: DaemonFlag[], commands: Com
     b("Options:"),
     ...options.map(([k, v]) => `  ${k.padEnd(optWidth)}  ${v}`),
     "",
-    "Environment: LOG_LEVEL=silent|error|verbose|debug, BUNWG_METRICS=ADDR:PORT (as --metrics), BUNWG_CONFDIR (netstart's directory), NO_COLOR.",
+    "Environment: LOG_LEVEL=silent|error|verbose|debug, BUNWG_METRICS=ADDR:PORT (as --metrics), BUNWG_THREADS=N (as --threads), BUNWG_CONFDIR (netstart's directory), NO_COLOR.",
   ];
   return `${fitWidth(lines.join("\n"), style.width)}\n`;
 }

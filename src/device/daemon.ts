@@ -9,6 +9,7 @@ import type { Device } from "./device.ts";
 import type { Tun } from "./tun.ts";
 import { socketPath } from "../uapi/socket.ts";
 import { METRICS_ENV, parseMetricsAddress, serveMetrics, type MetricsAddress, type MetricsServer } from "./metrics.ts";
+import { THREADS_ENV, defaultThreads, parseThreads } from "./threads.ts";
 // The data path's modules are imported by runForeground only: the launcher (without -f) just starts the daemon and
 // waits for its socket, and returns sooner without loading them (bench/startup.ts).
 
@@ -20,7 +21,7 @@ const TRIM_QUIET_MS = 5000;
 const IFNAME_RE = /^[A-Za-z0-9_=+.-]{1,15}$/;
 
 function usage(msg: string): number {
-  process.stderr.write(`bunwg: ${msg}\nusage: bunwg [-f|--foreground] [--metrics ADDR:PORT] IFNAME\n`);
+  process.stderr.write(`bunwg: ${msg}\nusage: bunwg [-f|--foreground] [--metrics ADDR:PORT] [--threads N] IFNAME\n`);
   return 2;
 }
 
@@ -28,12 +29,18 @@ export async function runDaemonCommand(argv: string[]): Promise<number> {
   let foreground = false;
   let ifname: string | undefined;
   let metricsText = process.env[METRICS_ENV] || undefined; // the flag wins over the environment
+  let threadsText: string | undefined;
+  let threadsFrom = "--threads";
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "-f" || a === "--foreground") foreground = true;
     else if (a === "--metrics" || a.startsWith("--metrics=")) {
       metricsText = a === "--metrics" ? argv[++i] : a.slice("--metrics=".length);
       if (metricsText === undefined || metricsText === "") return usage("--metrics: expected ADDR:PORT, e.g. 127.0.0.1:9586");
+    }
+    else if (a === "--threads" || a.startsWith("--threads=")) {
+      threadsText = a === "--threads" ? argv[++i] : a.slice("--threads=".length);
+      if (threadsText === undefined || threadsText === "") return usage("--threads: expected a thread count, e.g. 2");
     }
     else if (a.startsWith("-")) return usage(`unknown option "${a}"`);
     else if (ifname !== undefined) return usage(`unexpected argument "${a}" after interface name "${ifname}"`);
@@ -43,6 +50,16 @@ export async function runDaemonCommand(argv: string[]): Promise<number> {
   let metrics: MetricsAddress | null = null;
   try {
     if (metricsText !== undefined) metrics = parseMetricsAddress(metricsText);
+  } catch (e) {
+    return usage((e as Error).message);
+  }
+  if (threadsText === undefined && process.env[THREADS_ENV]) {
+    threadsText = process.env[THREADS_ENV];
+    threadsFrom = THREADS_ENV;
+  }
+  let threads: number;
+  try {
+    threads = threadsText === undefined ? defaultThreads() : parseThreads(threadsText, threadsFrom);
   } catch (e) {
     return usage((e as Error).message);
   }
@@ -62,7 +79,7 @@ export async function runDaemonCommand(argv: string[]): Promise<number> {
     process.stderr.write(`bunwg: interface ${ifname}: a daemon is already running (${socketPath(ifname)})\n`);
     return 1;
   }
-  return foreground ? runForeground(ifname, level, metrics) : detach(ifname, metrics);
+  return foreground ? runForeground(ifname, level, metrics, threads) : detach(ifname, metrics, threads);
 }
 
 /** The command that runs this program again: `bun wg.ts` from source, or the executable itself when compiled. */
@@ -72,13 +89,13 @@ export function selfCommand(): string[] {
 }
 
 
-async function detach(ifname: string, metrics: MetricsAddress | null): Promise<number> {
+async function detach(ifname: string, metrics: MetricsAddress | null, threads: number): Promise<number> {
   mkdirSync(LOG_DIR, { recursive: true, mode: 0o700 });
   const path = logPath(ifname);
   const fd = openSync(path, "a", 0o600);
   let startSize = 0;
   try { startSize = statSync(path).size; } catch { /* new file */ }
-  const child = Bun.spawn([...selfCommand(), "-f", ...(metrics ? ["--metrics", metrics.text] : []), ifname], {
+  const child = Bun.spawn([...selfCommand(), "-f", ...(metrics ? ["--metrics", metrics.text] : []), "--threads", String(threads), ifname], {
     stdio: ["ignore", fd, fd],
     detached: true,
     env: { ...process.env, BUNWG_DETACHED: "1" },
@@ -112,7 +129,7 @@ export function socketAlive(path: string, timeoutMs = 1000): Promise<boolean> {
   });
 }
 
-async function runForeground(ifname: string, level: LogLevel, metricsAddr: MetricsAddress | null): Promise<number> {
+async function runForeground(ifname: string, level: LogLevel, metricsAddr: MetricsAddress | null, threads: number): Promise<number> {
   const [{ loadAead }, { Device }, { Tun }, { startIpc }, { trimWhenQuiet }] = await Promise.all([
     import("../crypto/aead.ts"), import("./device.ts"), import("./tun.ts"), import("./ipc.ts"), import("./trim.ts"),
   ]);
@@ -137,7 +154,7 @@ async function runForeground(ifname: string, level: LogLevel, metricsAddr: Metri
     return 1;
   }
   const random = (out: Uint8Array) => { crypto.getRandomValues(out); };
-  dev = new Device(tun, aead, log, level, random, { gso: !off("BUNWG_NO_GSO"), gro: !off("BUNWG_NO_GRO"), pump: !off("BUNWG_NO_PUMP"), counters: !off("BUNWG_NO_COUNTERS") });
+  dev = new Device(tun, aead, log, level, random, { gso: !off("BUNWG_NO_GSO"), gro: !off("BUNWG_NO_GRO"), pump: !off("BUNWG_NO_PUMP"), counters: !off("BUNWG_NO_COUNTERS"), threads });
   let stop!: (reason: string) => void;
   const stopped = new Promise<string>((resolve) => { stop = resolve; });
   dev.onFatal = (reason) => stop(reason);
@@ -158,7 +175,7 @@ async function runForeground(ifname: string, level: LogLevel, metricsAddr: Metri
     dev.close();
     return 1;
   }
-  log.info(`Device started (AEAD: ${aead.backend}; TUN offloads: ${tun.offloads || "none"}${metrics ? `; metrics: ${metrics.url}` : ""})`);
+  log.info(`Device started (AEAD: ${aead.backend}; TUN offloads: ${tun.offloads || "none"}; data-plane threads: ${1 + (dev.workers?.count ?? 0)}${metrics ? `; metrics: ${metrics.url}` : ""})`);
   const onSignal = (sig: string) => () => stop(`received ${sig}`);
   process.on("SIGINT", onSignal("SIGINT"));
   process.on("SIGTERM", onSignal("SIGTERM"));

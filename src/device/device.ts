@@ -21,6 +21,7 @@ import type { Logger, LogLevel } from "./log.ts";
 import type { OpenBind, TunDevice, UdpBind } from "./io.ts";
 import type { DataPathHost } from "./host.ts";
 import { LinkWatch, type LinkState } from "./link.ts";
+import { Workers, nativeTun } from "./workers.ts";
 
 /** Each step of the fast data path can be switched off, to measure what it gives (bench/, BUNWG_NO_* variables). */
 export interface DataPathOptions {
@@ -28,6 +29,8 @@ export interface DataPathOptions {
   gro: boolean;  // UDP_GRO receives
   pump: boolean; // wait for packets on the event-loop thread while traffic flows (pump.ts)
   counters?: boolean; // per-peer and per-interface counters (counters.ts); off only to measure their cost
+  /** Data-plane threads including the JS thread (threads.ts): 1 = no worker threads. */
+  threads?: number;
 }
 export const DEFAULT_DATA_PATH: DataPathOptions = { gso: true, gro: true, pump: true };
 
@@ -64,6 +67,8 @@ export class Device implements DataPathHost {
   private wakeTimer: ReturnType<typeof setTimeout> | null = null;
   closed = false;
   private readonly pump: Pump;
+  /** The worker threads that seal, open, send and write large batches (workers.ts); null with --threads 1. */
+  workers: Workers | null = null;
   /** Called once when the device cannot go on (its interface was deleted). */
   onFatal: (reason: string) => void = () => {};
 
@@ -80,6 +85,12 @@ export class Device implements DataPathHost {
   /** Binds the initial UDP socket (port 0: a free one, as wireguard-go does before configuration) and starts
    *  following the interface's link state (a fresh interface is down until `ip link set up`). */
   start(): void {
+    const threads = this.options.threads ?? 1;
+    // Workers reach the TUN and the socket through their native handles; in-memory ones (tests) stay on this thread.
+    if (threads > 1 && nativeTun(this.tun) !== null) {
+      this.workers = Workers.start(threads - 1);
+      if (this.workers === null) this.log.error(`Could not start ${threads - 1} data-plane worker threads: running single-threaded`);
+    }
     this.udp = this.bind(0);
     this.config = { ...this.config, listenPort: this.udp.port };
     this.tun.onReadable(this.pump.wake);
@@ -266,6 +277,7 @@ export class Device implements DataPathHost {
         if (e instanceof PortInUseError) throw new ConfigError(EADDRINUSE, e.message);
         throw new ConfigError(EINVAL, (e as Error).message);
       }
+      this.sender.settle(); // no worker may still send through the old socket
       this.udp?.close();
       this.udp = udp;
       this.clearSources();
@@ -362,6 +374,10 @@ export class Device implements DataPathHost {
     this.routes = null;
     this.link?.stop(); // before the TUN fd closes
     this.link = null;
+    // Every queued batch runs and the threads are joined before the socket, the TUN and the buffers go: no worker
+    // touches any of them afterwards (batches still to be checked here are dropped with the device).
+    this.workers?.stop();
+    this.workers = null;
     this.udp?.close();
     this.udp = null;
     for (const peer of this.peers.values()) this.removePeer(peer);

@@ -9,6 +9,7 @@ import type { Endpoint } from "./endpoint.ts";
 import type { TunDevice, UdpBind } from "./io.ts";
 import type { Logger } from "./log.ts";
 import type { DevicePeer } from "./peer.ts";
+import type { Workers } from "./workers.ts";
 
 export interface DataPathHost {
   readonly tun: TunDevice;
@@ -16,6 +17,8 @@ export interface DataPathHost {
   readonly udp: UdpBind | null;
   /** The batched transport AEAD (the handshake's is the engine's). */
   readonly aead: Aead;
+  /** Worker threads for large batches (workers.ts), or null: everything on this thread. */
+  readonly workers: Workers | null;
   readonly engine: Engine;
   readonly allowedIps: AllowedIps<DevicePeer>;
   readonly counters: DeviceCounters;

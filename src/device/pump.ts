@@ -14,7 +14,7 @@ import { loadNative, type Native } from "../native/lib.ts";
 /** Longest wait per turn: how long timers and the configuration socket may be held up while traffic pauses. */
 const MAX_WAIT_MS = 16;
 const IDLE_MS = 250;
-const READY_TUN = 1, READY_UDP = 2, TUN_ERROR = 4;
+const READY_TUN = 1, READY_UDP = 2, TUN_ERROR = 4, READY_WORKERS = 8;
 
 export class Pump {
   private active = false;
@@ -49,7 +49,10 @@ export class Pump {
     if (moved > 0) {
       this.lastPacket = now;
       this.waitMs = 1;
-    } else if (now - this.lastPacket > IDLE_MS) return this.handBack();
+    } else if (now - this.lastPacket > IDLE_MS) {
+      if (this.settle() < 0) return;
+      return this.handBack();
+    }
     dev.runDueTimers(now);
     // Wait for the next packet here rather than in a poll thread (see above); packets found are handled next turn.
     let wait = 0;
@@ -57,23 +60,49 @@ export class Pump {
       wait = this.waitMs;
       this.waitMs = Math.min(MAX_WAIT_MS, this.waitMs * 2);
     }
-    const r = this.native.sym.bunwg_wait2(dev.tun.fd, dev.udp?.fd ?? -1, wait);
+    // With worker threads, an opened batch coming back wakes us too (zig/src/pool.zig signals its event fd).
+    const workers = dev.workers;
+    if (workers !== null && wait > 0 && !workers.mayWait()) wait = 0;
+    const r = workers === null
+      ? this.native.sym.bunwg_wait2(dev.tun.fd, dev.udp?.fd ?? -1, wait)
+      // A side a worker is reading is not polled here: its read comes back through the event fd.
+      : this.native.sym.bunwg_wait3(this.sender.reading ? -1 : dev.tun.fd, this.receiver.reading ? -1 : dev.udp?.fd ?? -1, workers.eventFd, wait);
     if (r > 0 && (r & TUN_ERROR) !== 0 && (r & READY_TUN) === 0) return dev.onFatal("interface deleted");
+    if (r > 0 && (r & READY_WORKERS) !== 0) workers?.clearEvent();
     setImmediate(this.loop);
   };
 
   /** Poll threads only: drain, then let them wake us again. */
   private once(): void {
     if (this.drain() < 0) return;
+    if (this.settle() < 0) return;
     this.dev.runDueTimers(performance.now());
     this.handBack();
   }
 
-  /** Both directions until they would block: packets moved, or -1 when the interface is gone (device stopping). */
+  /** Both directions until they would block: packets moved, or -1 when the interface is gone (device stopping).
+   *  What the worker threads finished is collected first (workers.ts). */
   private drain(): number {
+    return this.guard(() => {
+      this.sender.reap();
+      this.receiver.reap();
+      return this.sender.drainTun() + this.receiver.drain();
+    });
+  }
+
+  /** Waits for every batch the workers hold: before the poll threads take over, nothing may stay in flight. */
+  private settle(): number {
+    return this.guard(() => {
+      this.sender.settle();
+      this.receiver.settle();
+      return 0;
+    });
+  }
+
+  private guard(step: () => number): number {
     const dev = this.dev;
     try {
-      return this.sender.drainTun() + this.receiver.drain();
+      return step();
     } catch (e) {
       if (e instanceof TunGoneError) {
         dev.onFatal("interface deleted");

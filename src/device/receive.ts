@@ -3,6 +3,9 @@
 // transport messages are opened together in one AEAD call, checked against the replay window (§5.4.6) and
 // against the sending peer's allowed IPs (§2: cryptokey routing doubles as a reverse-path filter), then
 // written to the TUN in one batched call.
+// With worker threads (workers.ts, docs/threads.md) a large batch is opened by a worker while this thread receives
+// the next; when it comes back (in the order received) this thread applies the replay window — only now, after
+// authentication (§5.4.6) — and the allowed-IPs check, and a worker writes the survivors to the TUN in order.
 import type { DataPathHost } from "./host.ts";
 import type { DevicePeer } from "./peer.ts";
 import {
@@ -13,6 +16,7 @@ import { HEADER, KeyTable, STRIDE, TAG } from "./batch.ts";
 import { EP_SIZE, Endpoint } from "./endpoint.ts";
 import { Drop, dropForRejection } from "./counters.ts";
 import type { Sender } from "./send.ts";
+import { ASYNC_MIN, nativeTun, nativeUdp } from "./workers.ts";
 
 
 /** Datagrams per receive call, and packets after GRO splitting (each datagram may hold up to 64 segments). Slots are
@@ -27,21 +31,44 @@ const LOAD_WINDOW_MS = 250;
 const LOAD_THRESHOLD = 64;
 const LOAD_STICKY_MS = 1000;
 
-export class Receiver {
-  private readonly buf = new Uint8Array(MSGS * STRIDE);
-  private readonly inOffs = new Uint32Array(PKTS);
-  private readonly inLens = new Uint32Array(PKTS);
-  private readonly eps = new Uint8Array(PKTS * EP_SIZE);
-  private readonly epWords = new Uint32Array(this.eps.buffer);
+/** Received batches in flight at once with worker threads (each holds up to MSGS × STRIDE bytes, touched only as
+ *  far as datagrams fill them). */
+function ringSize(workers: number): number {
+  return workers === 0 ? 1 : Math.min(workers + 2, 8);
+}
 
-  private readonly offs = new Uint32Array(PKTS);
-  private readonly lens = new Uint32Array(PKTS);
-  private readonly ok = new Uint8Array(PKTS);
-  private readonly src = new Uint16Array(PKTS);
-  private readonly kps: (Keypair | null)[] = new Array(PKTS).fill(null);
-  private readonly keyTable = new KeyTable(PKTS);
-  private readonly tunOffs = new Uint32Array(PKTS);
-  private readonly tunLens = new Uint32Array(PKTS);
+const IDLE = 0, OPENING = 1, WRITING = 2;
+
+/** One received batch: its datagrams, the transport packets to open and what the TUN gets. Owned by a worker
+ *  while `stage` is not IDLE. */
+class RecvBatch {
+  readonly buf = new Uint8Array(MSGS * STRIDE);
+  readonly inOffs = new Uint32Array(PKTS);
+  readonly inLens = new Uint32Array(PKTS);
+  readonly eps = new Uint8Array(PKTS * EP_SIZE);
+  readonly epWords = new Uint32Array(this.eps.buffer);
+  readonly offs = new Uint32Array(PKTS);
+  readonly lens = new Uint32Array(PKTS);
+  readonly ok = new Uint8Array(PKTS);
+  readonly src = new Uint16Array(PKTS);
+  readonly kps: (Keypair | null)[] = new Array(PKTS).fill(null);
+  readonly keyTable = new KeyTable(PKTS);
+  readonly tunOffs = new Uint32Array(PKTS);
+  readonly tunLens = new Uint32Array(PKTS);
+  /** Transport packets queued to open, then packets to write. */
+  m = 0;
+  w = 0;
+  stage = IDLE;
+  job = -1;
+}
+
+export class Receiver {
+  private ring: RecvBatch[] = [new RecvBatch()];
+  private k = 0;
+  /** Batches handed to a worker, oldest first. */
+  private inFlight: RecvBatch[] = [];
+  /** A worker's receive into ring[k] (recvAhead), or -1. */
+  private recvJob = -1;
 
   private loadWindowStart = 0;
   private loadCount = 0;
@@ -50,33 +77,74 @@ export class Receiver {
   /** Staged packets and keepalives leave through the sender once a handshake completes. */
   constructor(private readonly dev: DataPathHost, private readonly sender: Sender) {}
 
-  /** The packet buffer, for trim.ts to give its pages back while the daemon is quiet. */
-  get buffers(): Uint8Array[] { return [this.buf]; }
+  /** The packet buffers, for trim.ts to give their pages back while the daemon is quiet. */
+  get buffers(): Uint8Array[] { return this.ring.map((b) => b.buf); }
 
-  /** Drains the socket until it would block; returns the packets received. */
+  /** Drains the socket until it would block; returns the packets received. Under load (a receive brought at
+   *  least ASYNC_MIN packets) with workers, the next receive is made by a worker while this thread sorts the batch
+   *  just received (as the sender does with TUN reads). */
   drain(): number {
     const udp = this.dev.udp;
     if (udp === null) return 0;
+    const want = ringSize(this.dev.workers?.count ?? 0);
+    if (this.ring.length !== want) {
+      this.settle();
+      this.ring = Array.from({ length: want }, (_, i) => this.ring[i] ?? new RecvBatch());
+      this.k = 0;
+    }
     let total = 0;
     for (;;) {
-      const n = udp.recvBatch(this.buf, STRIDE, MSGS, this.inOffs, this.inLens, this.eps, PKTS);
+      let b: RecvBatch;
+      let n: number;
+      const delegated = this.recvJob >= 0;
+      if (delegated) {
+        const r = this.dev.workers === null ? 0 : this.dev.workers.result(this.recvJob);
+        if (r === undefined) return total;
+        this.recvJob = -1;
+        b = this.ring[this.k];
+        n = r < 0 ? 0 : r;
+      } else {
+        b = this.ring[this.k];
+        if (b.stage !== IDLE) this.collect(b, true);
+        n = udp.recvBatch(b.buf, STRIDE, MSGS, b.inOffs, b.inLens, b.eps, PKTS);
+      }
       if (n <= 0) return total;
       total += n;
+      // A full call may leave datagrams in b.buf for the next one (udp.ts recvBatch): then b is read into again,
+      // here, once it is free.
+      if (n < PKTS) {
+        this.k = (this.k + 1) % this.ring.length;
+        if (n >= ASYNC_MIN || delegated) this.recvAhead(); // delegated until the socket runs dry (as send.ts)
+      }
       if (!this.dev.up) this.dev.counters.drop(Drop.interface_down, n); // link down: nothing is accepted (device.ts setUp)
-      else this.process(n);
+      else this.process(b, n);
     }
   }
 
-  private process(n: number): void {
+  /** Whether a worker is receiving (the pump then waits for the pool, not for the socket). */
+  get reading(): boolean {
+    return this.recvJob >= 0;
+  }
+
+  private recvAhead(): void {
+    const workers = this.dev.workers;
+    const udp = workers === null || this.ring.length < 3 ? null : nativeUdp(this.dev.udp);
+    if (workers === null || udp === null) return;
+    const b = this.ring[this.k];
+    if (b.stage !== IDLE) this.collect(b, true);
+    this.recvJob = workers.udpRecv(udp, b.buf, STRIDE, MSGS, b.inOffs, b.inLens, b.eps, PKTS);
+  }
+
+  private process(b: RecvBatch, n: number): void {
     const dev = this.dev;
-    const buf = this.buf;
+    const buf = b.buf;
     const now = performance.now();
-    const keys = this.keyTable;
+    const keys = b.keyTable;
     keys.reset();
     let m = 0;
     for (let i = 0; i < n; i++) {
-      const off = this.inOffs[i];
-      const len = this.inLens[i];
+      const off = b.inOffs[i];
+      const len = b.inLens[i];
       if (len < 4 || buf[off + 1] !== 0 || buf[off + 2] !== 0 || buf[off + 3] !== 0) { dev.counters.drop(Drop.malformed); continue; }
       const type = buf[off];
       if (type === MESSAGE_TRANSPORT) {
@@ -84,26 +152,25 @@ export class Receiver {
         const kp = dev.engine.keypairByIndex(readU32(buf, off + TRANSPORT.receiver));
         if (kp === undefined) { dev.counters.drop(Drop.unknown_session); continue; }
         if (!kp.peer.replayMayAccept(kp, readCounter(buf, off))) { dev.counters.dropFrom(dev.peerOf(kp.peer), Drop.replay); continue; }
-        this.offs[m] = off;
-        this.lens[m] = len - HEADER;
+        b.offs[m] = off;
+        b.lens[m] = len - HEADER;
         keys.index[m] = keys.slot(kp.receiveKey);
-        this.kps[m] = kp;
-        this.src[m] = i;
+        b.kps[m] = kp;
+        b.src[m] = i;
         m++;
       } else if ((type === MESSAGE_INITIATION && len === INITIATION.size) || (type === MESSAGE_RESPONSE && len === RESPONSE.size) ||
                  (type === MESSAGE_COOKIE_REPLY && len === COOKIE_REPLY.size)) {
         // Transport packets that arrived earlier go first: a handshake may change the session they belong to.
-        this.openAndDeliver(m, now);
+        this.settleInFlight();
+        this.openHere(b, m, now);
         m = 0;
         keys.reset();
-        this.handshake(buf.subarray(off, off + len), new Endpoint(this.eps, i * EP_SIZE), type, now);
+        this.handshake(buf.subarray(off, off + len), new Endpoint(b.eps, i * EP_SIZE), type, now);
       } else dev.counters.drop(Drop.malformed);
     }
-    this.openAndDeliver(m, now);
-    keys.reset(); // the batch's receive keys go now, not at the next batch (batch.ts)
+    this.submit(b, m, now);
     dev.runDueTimers(now);
   }
-
   private underLoad(now: number): boolean {
     if (now - this.loadWindowStart > LOAD_WINDOW_MS) {
       this.loadWindowStart = now;
@@ -164,28 +231,113 @@ export class Receiver {
     }
   }
 
-  /** Opens the m queued transport packets, filters them and writes the good ones to the TUN. */
-  private openAndDeliver(m: number, now: number): void {
+  /** Opens b's m queued packets: a large batch by a worker (collected later, in order), else on this thread. */
+  private submit(b: RecvBatch, m: number, now: number): void {
+    const workers = this.dev.workers;
+    if (m === 0 || workers === null || nativeTun(this.dev.tun) === null || (this.inFlight.length === 0 && m < ASYNC_MIN)) {
+      this.openHere(b, m, now);
+      return;
+    }
+    const keys = b.keyTable;
+    const toWorker = m >= ASYNC_MIN;
+    b.m = m;
+    b.job = workers.open(toWorker, m, b.buf, b.offs, b.lens, keys.keys, keys.index, b.ok);
+    b.stage = OPENING;
+    this.inFlight.push(b);
+    if (!toWorker) this.collect(b, true); // opened here; delivered behind what is in flight
+  }
+
+  /** Moves the batches in flight on, oldest first, as far as the workers got — or, with `wait`, until `until` is
+ *  free (every batch when null): opened → checked here → written to the TUN → free. */
+  private collect(until: RecvBatch | null, wait: boolean): void {
+    const workers = this.dev.workers;
+    const tun = nativeTun(this.dev.tun);
+    if (workers === null || tun === null) {
+      // The workers were stopped (the device closed): what was in flight ran to the end; nothing more is delivered.
+      for (const b of this.inFlight) b.stage = IDLE, b.job = -1, b.kps.fill(null, 0, b.m), b.keyTable.reset();
+      this.inFlight = [];
+      return;
+    }
+    while (this.inFlight.length > 0 && (until === null || until.stage !== IDLE)) {
+      const first = this.inFlight[0];
+      const r = wait ? workers.wait(first.job) : workers.result(first.job);
+      if (r === undefined) return;
+      if (first.stage === OPENING) {
+        first.keyTable.reset(); // the batch's receive keys go now (batch.ts)
+        if (r < 0) {
+          this.dev.log.error(`Opening a batch failed: packet ${-r - 1} lies outside its buffer (a bug: please report)`);
+          first.w = 0;
+        } else first.w = this.deliver(first, first.m, performance.now(), first.tunOffs, first.tunLens);
+        if (first.w > 0) {
+          first.stage = WRITING;
+          first.job = workers.tunWrite(first.w >= ASYNC_MIN, tun, first.buf, first.tunOffs, first.tunLens, first.w);
+          continue; // collected when written (at once when written here)
+        }
+      } else this.dev.counters.tunWritten(first.w, tun.tookWrite(first.w, r));
+      first.stage = IDLE;
+      first.job = -1;
+      this.inFlight.shift();
+    }
+  }
+
+  /** Collects what the workers finished, without waiting (the pump calls this each turn). */
+  reap(): void {
+    if (this.inFlight.length > 0) this.collect(null, false);
+  }
+
+  /** Waits for every batch being opened or written (before a handshake message is handled). */
+  private settleInFlight(): void {
+    if (this.inFlight.length > 0) this.collect(null, true);
+  }
+
+  /** Waits for a worker's receive (handling what it brought) and every batch in flight: before the socket
+   *  changes or the poll threads take over. */
+  settle(): void {
+    if (this.recvJob >= 0 && this.dev.workers !== null) {
+      const r = this.dev.workers.wait(this.recvJob);
+      this.recvJob = -1;
+      const b = this.ring[this.k];
+      if (r > 0) {
+        if (r < PKTS) this.k = (this.k + 1) % this.ring.length;
+        if (!this.dev.up) this.dev.counters.drop(Drop.interface_down, r);
+        else this.process(b, r);
+      }
+    }
+    this.recvJob = -1;
+    this.settleInFlight();
+  }
+
+  /** Opens, filters and writes b's m queued packets on this thread, as without workers. */
+  private openHere(b: RecvBatch, m: number, now: number): void {
     if (m === 0) return;
     const dev = this.dev;
-    const buf = this.buf;
-    const keys = this.keyTable;
-    dev.aead.openTransport(m, buf, this.offs, this.lens, keys.keys, keys.index, this.ok);
+    const keys = b.keyTable;
+    dev.aead.openTransport(m, b.buf, b.offs, b.lens, keys.keys, keys.index, b.ok);
+    const w = this.deliver(b, m, now, b.tunOffs, b.tunLens);
+    keys.reset(); // the batch's receive keys go now, not at the next batch (batch.ts)
+    if (w > 0) dev.counters.tunWritten(w, dev.tun.writeBatch(b.buf, b.tunOffs, b.tunLens, w));
+  }
+
+  /** After opening: the replay window (§5.4.6, only now that the packet authenticated), roaming, the allowed-IPs
+   *  check; the packets for the TUN go to tunOffs/tunLens. Returns their count. */
+  private deliver(b: RecvBatch, m: number, now: number, tunOffs: Uint32Array, tunLens: Uint32Array): number {
+    const dev = this.dev;
+    const buf = b.buf;
     let w = 0;
     for (let j = 0; j < m; j++) {
-      const kp = this.kps[j]!;
-      this.kps[j] = null;
-      if (this.ok[j] !== 1) { dev.counters.dropFrom(dev.peerOf(kp.peer), Drop.bad_mac); continue; }
-      const off = this.offs[j];
-      const plen = this.lens[j] - TAG;
+      const kp = b.kps[j]!;
+      b.kps[j] = null;
+      if (b.ok[j] !== 1) { dev.counters.dropFrom(dev.peerOf(kp.peer), Drop.bad_mac); continue; }
+      const off = b.offs[j];
+      const plen = b.lens[j] - TAG;
       const noise = kp.peer;
       if (!noise.packetReceived(now, kp, readCounter(buf, off), plen === 0)) { dev.counters.dropFrom(dev.peerOf(noise), kp.alive ? Drop.replay : Drop.unknown_session); continue; }
       const peer = dev.peerOf(noise);
       if (peer === undefined) { dev.counters.drop(Drop.unknown_session); continue; }
-      const i = this.src[j];
+      const i = b.src[j];
       // §2 roaming: the endpoint follows the latest authenticated packet.
       const ep = peer.endpoint;
-      if (ep === null || !ep.matches(this.epWords, i * (EP_SIZE / 4))) peer.endpoint = dev.checkSource(new Endpoint(this.eps, i * EP_SIZE));
+      if (ep === null || !ep.matches(b.epWords, i * (EP_SIZE / 4))) peer.endpoint = dev.checkSource(new Endpoint(b.eps, i * EP_SIZE));
       peer.rxBytes += plen + HEADER + TAG;
       dev.touch(peer);
       if (peer.staged.length > 0) this.sender.flushStaged(peer, now); // a responder's session is confirmed now
@@ -207,11 +359,11 @@ export class Receiver {
         peer.counters.drop(Drop.unallowed_source);
         continue;
       }
-      this.tunOffs[w] = pkt;
-      this.tunLens[w] = total;
+      tunOffs[w] = pkt;
+      tunLens[w] = total;
       peer.counters.received(total);
       w++;
     }
-    if (w > 0) dev.counters.tunWritten(w, dev.tun.writeBatch(buf, this.tunOffs, this.tunLens, w));
+    return w;
   }
 }

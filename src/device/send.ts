@@ -1,82 +1,167 @@
 // Outbound path (whitepaper §5.4.6): packets from the TUN, routed by cryptokey routing to the peer with the most
 // specific allowed IP, sealed in one batched AEAD call, sent over UDP. Packets for a peer without a usable session
 // are staged and a handshake is requested (§6.2 "handshakes happen on demand").
+// With worker threads (workers.ts, docs/threads.md) a full batch is sealed and sent by a worker while this thread
+// reads and routes the next one: each batch in flight has its own slots (SendBatch), and its counters were
+// reserved here before it left, so no nonce is used twice (§5.4.6) and the pool's UDP lane keeps the order.
 import type { DataPathHost } from "./host.ts";
 import type { DevicePeer } from "./peer.ts";
 import { BATCH, HEADER, KeyTable, TAG, capacityOf, strideFor } from "./batch.ts";
 import { EP_SIZE, FAMILY_REFUSED, SOURCE_DROPPED } from "./endpoint.ts";
 import { writeTransportHeader } from "../noise/index.ts";
 import { Drop } from "./counters.ts";
+import { ASYNC_MIN, nativeTun, nativeUdp } from "./workers.ts";
+
+/** Batches in flight at once with worker threads (each holds BATCH slots): enough to keep every worker busy while
+ *  this thread fills the next. */
+function ringSize(workers: number): number {
+  return workers === 0 ? 1 : Math.min(2 * workers + 1, 16);
+}
+
+/** One batch: its packet slots (a TUN read lands at slot*stride + HEADER, leaving room for the transport header)
+ *  and what sealing and sending it needs. Owned by a worker while `job` >= 0. */
+class SendBatch {
+  buf: Uint8Array;
+  view: Uint8Array;
+  readonly tunLens = new Uint32Array(BATCH);
+  readonly offs = new Uint32Array(BATCH);
+  readonly lens = new Uint32Array(BATCH);
+  readonly keyTable = new KeyTable(BATCH);
+  readonly eps = new Uint8Array(BATCH * EP_SIZE);
+  readonly peers: (DevicePeer | null)[] = new Array(BATCH).fill(null);
+  m = 0;
+  /** The worker job sealing and sending it, or -1. */
+  job = -1;
+
+  constructor(stride: number, header: number) {
+    this.buf = new Uint8Array(BATCH * stride + header);
+    this.view = this.buf.subarray(header);
+  }
+
+  begin(): void {
+    this.m = 0;
+    this.keyTable.reset();
+  }
+}
 
 export class Sender {
   /** Slot size, sized by the MTU and grown when a larger packet shows up (the MTU was raised): see grow(). */
   private stride = 0;
   private cap = 0;
-  /** TUN reads land at slot*stride + HEADER, leaving room for the transport header. */
-  private tunBuf = new Uint8Array(0);
-  private tunView = this.tunBuf;
-  readonly tunLens = new Uint32Array(BATCH);
-  /** Staged packets and keepalives are copied here and sealed with the same code. */
-  private auxBuf = this.tunBuf;
+  /** TUN batches: one, or a ring of them with worker threads (the next is filled while the others are in flight). */
+  private ring: SendBatch[] = [];
+  private k = 0;
+  /** Staged packets and keepalives are copied here and sealed with the same code, always on this thread. */
+  private aux: SendBatch;
   private auxCount = 0;
   private auxPeers: (DevicePeer | null)[] = new Array(BATCH).fill(null);
   private readonly auxLens = new Uint32Array(BATCH);
-
-  private readonly offs = new Uint32Array(BATCH);
-  private readonly lens = new Uint32Array(BATCH);
-  private readonly outPeers: (DevicePeer | null)[] = new Array(BATCH).fill(null);
-  private readonly keyTable = new KeyTable(BATCH);
-  private readonly eps = new Uint8Array(BATCH * EP_SIZE);
-  private m = 0;
+  /** Batches handed to a worker, oldest first. */
+  private inFlight: SendBatch[] = [];
+  /** The batch being routed (flushStaged seals what it holds so far first), or null. */
+  private cur: SendBatch | null = null;
+  /** A worker's read of the TUN into ring[k] (readAhead), or -1. */
+  private readJob = -1;
 
   constructor(private readonly dev: DataPathHost) {
+    this.aux = new SendBatch(0, 0);
     this.grow(dev.mtu);
   }
 
   /** The packet buffers, for trim.ts to give their pages back while the daemon is quiet. */
-  get buffers(): Uint8Array[] { return [this.tunBuf, this.auxBuf]; }
+  get buffers(): Uint8Array[] { return [...this.ring.map((b) => b.buf), this.aux.buf]; }
 
   /** Bytes held by the send path's packet buffers (bench/memory.ts, test/memory/). */
   get bufferBytes(): number {
-    return this.tunBuf.byteLength + this.auxBuf.byteLength;
+    return this.ring.reduce((sum, b) => sum + b.buf.byteLength, 0) + this.aux.buf.byteLength;
   }
 
   /** Reallocates the slots for packets of up to `size` bytes when they are smaller: when the MTU in force grew
    *  (device.ts follows the link, so the slots grow before the first larger packet) or a packet did not fit. Only
-   *  between batches (nothing pending): a rare event, never per packet. */
+   *  between batches (nothing pending or in flight): a rare event, never per packet. */
   grow(size: number): void {
     const stride = strideFor(size);
-    if (stride <= this.stride) return;
-    this.stride = stride;
-    this.cap = capacityOf(stride);
-    this.tunBuf = new Uint8Array(BATCH * stride + HEADER);
-    this.tunView = this.tunBuf.subarray(HEADER);
-    this.auxBuf = new Uint8Array(BATCH * stride);
+    if (stride <= this.stride && this.ring.length === ringSize(this.dev.workers?.count ?? 0)) return;
+    this.settle();
+    this.stride = Math.max(stride, this.stride);
+    this.cap = capacityOf(this.stride);
+    this.ring = Array.from({ length: ringSize(this.dev.workers?.count ?? 0) }, () => new SendBatch(this.stride, HEADER));
+    this.k = 0;
+    this.aux = new SendBatch(this.stride, 0);
   }
 
-  /** Drains the TUN until it would block, one batch at a time; returns the packets read. */
+  /** Drains the TUN until it would block, one batch at a time; returns the packets read. Under load (a read
+   *  filled at least ASYNC_MIN slots) with workers, the next read is made by a worker while this thread routes
+   *  the batch just read; it comes back through the pump (the pool's event fd), and reads return to this thread
+   *  when the TUN runs dry. */
   drainTun(): number {
     const dev = this.dev;
     let total = 0;
     for (;;) {
-      const n = dev.tun.readBatch(this.tunView, this.stride, this.tunLens, BATCH);
+      let b: SendBatch;
+      let n: number;
+      const delegated = this.readJob >= 0;
+      if (delegated) {
+        const r = dev.workers === null ? 0 : dev.workers.result(this.readJob);
+        if (r === undefined) return total;
+        this.readJob = -1;
+        b = this.ring[this.k];
+        n = nativeTun(dev.tun)?.tookRead(r) ?? 0;
+      } else {
+        b = this.next();
+        n = dev.tun.readBatch(b.view, this.stride, b.tunLens, BATCH);
+      }
       if (n <= 0) return total;
       total += n;
-      this.processTunBatch(n);
+      this.k = (this.k + 1) % this.ring.length;
+      // Once reads are delegated they stay with the workers until the TUN runs dry: no read on this thread then.
+      if (n >= ASYNC_MIN || delegated) this.readAhead();
+      this.processTunBatch(b, n);
     }
   }
 
-  private processTunBatch(n: number): void {
+  /** Whether a worker is reading the TUN (the pump then waits for the pool, not for the TUN). */
+  get reading(): boolean {
+    return this.readJob >= 0;
+  }
+
+  /** The batch to fill next: the ring's next one, once its worker is done with it. */
+  private next(): SendBatch {
+    if (this.ring.length !== ringSize(this.dev.workers?.count ?? 0)) this.grow(0);
+    const b = this.ring[this.k];
+    if (b.job >= 0) this.collect(b, true);
+    return b;
+  }
+
+  /** Has a worker read the next batch into the ring's next free slots. */
+  private readAhead(): void {
+    const workers = this.dev.workers;
+    const tun = workers === null || this.ring.length < 3 ? null : nativeTun(this.dev.tun);
+    if (workers === null || tun === null) return;
+    const b = this.next();
+    this.readJob = workers.tunRead(tun, b.view, this.stride, b.tunLens, BATCH);
+  }
+
+  private processTunBatch(b: SendBatch, n: number): void {
+    this.cur = b;
+    try {
+      this.route(b, n);
+    } finally {
+      this.cur = null;
+    }
+  }
+
+  private route(b: SendBatch, n: number): void {
     const dev = this.dev;
-    const buf = this.tunBuf;
+    const buf = b.buf;
     const now = performance.now();
     const stride = this.stride, cap = this.cap;
     let need = 0;
-    this.begin();
+    b.begin();
     for (let i = 0; i < n; i++) {
       const hdr = i * stride;
       const pkt = hdr + HEADER;
-      const len = this.tunLens[i];
+      const len = b.tunLens[i];
       if (len < 1) continue;
       const version = buf[pkt] >> 4;
       const v4 = version === 4 && len >= 20, v6 = version === 6 && len >= 40;
@@ -90,23 +175,19 @@ export class Sender {
       const peer = v4 ? dev.allowedIps.lookupV4(buf, pkt + 16) : v6 ? dev.allowedIps.lookupV6(buf, pkt + 24) : undefined;
       if (peer === undefined) { dev.counters.drop(Drop.no_route); continue; } // §2: no allowed IP matches → drop
       if (peer.staged.length > 0) this.flushStaged(peer, now);
-      this.add(buf, hdr, len, peer, now);
+      this.add(b, hdr, len, peer, now);
     }
-    this.finish(buf, now);
+    this.finish(b, now, true); // the whole read batch: a worker may take it
     if (need > 0) {
       this.dev.log.info(`A ${need}-byte packet did not fit the ${cap}-byte slots (the MTU grew?): dropped, slots grown`);
       this.grow(need);
     }
   }
 
-  private begin(): void {
-    this.m = 0;
-    this.keyTable.reset();
-  }
-
   /** Queues one packet (plaintext at hdr+HEADER) for sealing, or stages it when the peer has no session. */
-  private add(buf: Uint8Array, hdr: number, len: number, peer: DevicePeer, now: number): void {
+  private add(b: SendBatch, hdr: number, len: number, peer: DevicePeer, now: number): void {
     if (!this.dev.up) return; // link down: nothing is sent (device.ts setUp)
+    const buf = b.buf;
     const noise = peer.noise;
     const kp = peer.endpoint === null ? null : noise.sendingKeypair(now);
     const counter = kp === null ? -1 : noise.reserveCounters(kp, 1);
@@ -121,51 +202,146 @@ export class Sender {
     let padded = (len + 15) & ~15;
     if (padded > this.dev.mtu) padded = Math.max(len, this.dev.mtu);
     buf.fill(0, hdr + HEADER + len, hdr + HEADER + padded);
-    const m = this.m++;
+    const m = b.m++;
     peer.counters.sent(len);
-    this.offs[m] = hdr;
-    this.lens[m] = padded;
-    this.keyTable.index[m] = this.keyTable.slot(kp.sendKey);
-    this.outPeers[m] = peer;
-    if (this.m === BATCH) this.finish(buf, now);
+    b.offs[m] = hdr;
+    b.lens[m] = padded;
+    b.keyTable.index[m] = b.keyTable.slot(kp.sendKey);
+    b.peers[m] = peer;
   }
 
-  private finish(buf: Uint8Array, now: number): void {
-    const m = this.m;
-    if (m === 0) return;
-    // Whatever happens from here on, this batch is over: a later flush must never seal or send these slots again
-    // (their counters are spent; sealing twice under one nonce would break the AEAD, §5.4.6).
-    try {
-      this.sealAndSend(buf, m, now);
-    } finally {
-      this.outPeers.fill(null, 0, m);
-      this.begin();
-    }
-  }
-
-  private sealAndSend(buf: Uint8Array, m: number, now: number): void {
+  /** Seals and sends b's packets: here, or (async, a large batch, workers running) by a worker. True when a worker
+   *  took it (b is in flight until collected). Whatever happens, b's counters are spent: b is begun anew or in
+   *  flight, never sealed twice under one nonce (§5.4.6). */
+  private finish(b: SendBatch, now: number, async: boolean): boolean {
+    const m = b.m;
+    if (m === 0 || b.job >= 0) return false; // empty, or in flight (already finished)
     const dev = this.dev;
-    dev.aead.sealTransport(m, buf, this.offs, this.lens, this.keyTable.keys, this.keyTable.index);
-    const eps = this.eps;
-    for (let j = 0; j < m; j++) {
-      const peer = this.outPeers[j]!;
-      eps.set(peer.endpoint!.rec, j * EP_SIZE);
-      this.lens[j] = HEADER + this.lens[j] + TAG; // now the datagram size
-      peer.txBytes += this.lens[j];
+    const workers = dev.workers;
+    const udp = workers === null ? null : nativeUdp(dev.udp);
+    if (workers === null || udp === null || (this.inFlight.length === 0 && !(async && m >= ASYNC_MIN))) {
+      // This thread, as without workers (nothing in flight can be overtaken).
+      try {
+        this.sealAndSend(b, m, now);
+      } finally {
+        b.peers.fill(null, 0, m);
+        b.begin();
+      }
+      return false;
     }
-    dev.udp?.sendBatch(buf, this.offs, this.lens, eps, m);
-    // Timers (§6.2) see each peer's run of packets once: "sent data" unless the run held only keepalives.
-    let run: DevicePeer | null = null;
-    let keepalivesOnly = true;
+    const eps = b.eps;
     for (let j = 0; j < m; j++) {
-      const peer = this.outPeers[j]!;
+      const peer = b.peers[j]!;
+      eps.set(peer.endpoint!.rec, j * EP_SIZE);
+      peer.txBytes += HEADER + b.lens[j] + TAG;
+    }
+    this.timers(b, m, now, b.lens, 0);
+    const toWorker = async && m >= ASYNC_MIN;
+    let id: number;
+    try {
+      id = workers.sealSend(toWorker, m, b.buf, b.offs, b.lens, b.keyTable.keys, b.keyTable.index, udp, eps);
+    } catch (e) {
+      b.peers.fill(null, 0, m);
+      b.begin();
+      throw e;
+    }
+    b.job = id;
+    this.inFlight.push(b);
+    if (!toWorker) this.collect(b, true); // ran here, in the UDP lane's order behind what is in flight
+    return toWorker;
+  }
+
+  /** Takes a worker's batch back (waiting for it when `wait`; false when it is not done): the endpoints whose
+   *  source address vanished, refused families, the keys wiped. Batches come back in the order they left. */
+  private collect(b: SendBatch, wait: boolean): boolean {
+    const workers = this.dev.workers;
+    if (workers === null) return this.abandon();
+    while (this.inFlight.length > 0) {
+      const first = this.inFlight[0];
+      const r = wait ? workers.wait(first.job) : workers.result(first.job);
+      if (r === undefined) return false;
+      this.inFlight.shift();
+      first.job = -1;
+      if (r < 0) this.dev.log.error(`Sealing a batch failed: packet ${-r - 1} lies outside its buffer (a bug: please report)`);
+      this.afterSend(first, first.m);
+      first.peers.fill(null, 0, first.m);
+      first.begin();
+      if (first === b) return true;
+    }
+    return true;
+  }
+
+  /** The workers were stopped (the device closed): the batches in flight were run to the end by them. */
+  private abandon(): true {
+    for (const b of this.inFlight) {
+      b.job = -1;
+      b.peers.fill(null, 0, b.m);
+      b.begin();
+    }
+    this.inFlight = [];
+    return true;
+  }
+
+  /** Collects what the workers finished, without waiting (the pump calls this each turn). */
+  reap(): void {
+    if (this.inFlight.length > 0) this.collect(this.inFlight[this.inFlight.length - 1], false);
+  }
+
+  /** Waits for every batch in flight and a worker's read (routing what it read): before the socket closes, the
+   *  slots change, or the poll threads take over. */
+  settle(): void {
+    if (this.readJob >= 0 && this.dev.workers !== null) {
+      const r = this.dev.workers.wait(this.readJob);
+      this.readJob = -1;
+      const b = this.ring[this.k];
+      const n = nativeTun(this.dev.tun)?.tookRead(r) ?? 0;
+      if (n > 0) {
+        this.k = (this.k + 1) % this.ring.length;
+        this.processTunBatch(b, n);
+      }
+    }
+    this.readJob = -1;
+    if (this.inFlight.length > 0) this.collect(this.inFlight[this.inFlight.length - 1], true);
+  }
+
+  private sealAndSend(b: SendBatch, m: number, now: number): void {
+    const dev = this.dev;
+    const buf = b.buf;
+    dev.aead.sealTransport(m, buf, b.offs, b.lens, b.keyTable.keys, b.keyTable.index);
+    const eps = b.eps;
+    for (let j = 0; j < m; j++) {
+      const peer = b.peers[j]!;
+      eps.set(peer.endpoint!.rec, j * EP_SIZE);
+      b.lens[j] = HEADER + b.lens[j] + TAG; // now the datagram size
+      peer.txBytes += b.lens[j];
+    }
+    dev.udp?.sendBatch(buf, b.offs, b.lens, eps, m);
+    this.afterSend(b, m);
+    this.timers(b, m, now, b.lens, HEADER + TAG);
+  }
+
+  /** What a send reported per endpoint (byte 40 of its record, zig/src/udp.zig). */
+  private afterSend(b: SendBatch, m: number): void {
+    const eps = b.eps;
+    for (let j = 0; j < m; j++) {
+      const peer = b.peers[j]!;
       const flag = eps[j * EP_SIZE + 40];
       if (flag === SOURCE_DROPPED) peer.endpoint?.clearSource();
       else if (flag === FAMILY_REFUSED && peer.endpoint !== null && !peer.endpoint.refusedLogged) {
         peer.endpoint.refusedLogged = true; // once per endpoint, not per packet
-        dev.log.error(`Not sending to peer ${peer.name}: endpoint ${peer.endpoint} is IPv6 and the UDP socket is IPv4-only (this host has no IPv6)`);
+        this.dev.log.error(`Not sending to peer ${peer.name}: endpoint ${peer.endpoint} is IPv6 and the UDP socket is IPv4-only (this host has no IPv6)`);
       }
-      const keepalive = this.lens[j] === HEADER + TAG;
+    }
+  }
+
+  /** Timers (§6.2) see each peer's run of packets once: "sent data" unless the run held only keepalives (packets
+   *  whose length, `lens[j] - overhead`, is 0). */
+  private timers(b: SendBatch, m: number, now: number, lens: Uint32Array, overhead: number): void {
+    let run: DevicePeer | null = null;
+    let keepalivesOnly = true;
+    for (let j = 0; j < m; j++) {
+      const peer = b.peers[j]!;
+      const keepalive = lens[j] === overhead;
       if (peer !== run) {
         if (run !== null) this.sent(run, now, keepalivesOnly);
         run = peer;
@@ -183,7 +359,8 @@ export class Sender {
   /** Sends the packets staged while the peer had no session, oldest first (§6.2). */
   flushStaged(peer: DevicePeer, now: number): void {
     if (peer.staged.length === 0 || peer.endpoint === null || peer.noise.sendingKeypair(now) === null) return;
-    this.finish(this.tunBuf, now); // what is pending in the TUN batch was read later: keep order per peer
+    // What is pending in the TUN batch goes first (sealed here: the rest of that batch is still being filled).
+    if (this.cur !== null) this.finish(this.cur, now, false);
     peer.staged.drain((pkt, len) => this.addAux(pkt, len, peer, now));
     this.flushAux(now);
   }
@@ -197,7 +374,7 @@ export class Sender {
   private addAux(pkt: Uint8Array | null, len: number, peer: DevicePeer, now: number): void {
     if (this.auxCount === BATCH) this.flushAux(now);
     const i = this.auxCount++;
-    if (pkt !== null) this.auxBuf.set(pkt.subarray(0, len), i * this.stride + HEADER);
+    if (pkt !== null) this.aux.buf.set(pkt.subarray(0, len), i * this.stride + HEADER);
     this.auxLens[i] = len;
     this.auxPeers[i] = peer;
   }
@@ -206,13 +383,14 @@ export class Sender {
     const n = this.auxCount;
     this.auxCount = 0;
     if (n === 0) return;
-    this.finish(this.tunBuf, now);
-    this.begin();
+    if (this.cur !== null) this.finish(this.cur, now, false);
+    const aux = this.aux;
+    aux.begin();
     for (let i = 0; i < n; i++) {
       const peer = this.auxPeers[i]!;
       this.auxPeers[i] = null;
-      this.add(this.auxBuf, i * this.stride, this.auxLens[i], peer, now);
+      this.add(aux, i * this.stride, this.auxLens[i], peer, now);
     }
-    this.finish(this.auxBuf, now);
+    this.finish(aux, now, false);
   }
 }

@@ -106,9 +106,14 @@ export class Tun implements TunDevice {
     if (max * stride > buf.length || max > lens.length) {
       throw new RangeError(`TUN ${this.name}: readBatch: ${max} packets × stride ${stride} need ${max * stride} bytes (buf has ${buf.length}) and ${max} lens (have ${lens.length})`);
     }
-    const n = this.#offload !== null
+    return this.tookRead(this.#offload !== null
       ? this.#native.sym.bunwg_tun_offload_read_batch(this.#offload as never, buf, stride, lens, max)
-      : this.#native.sym.bunwg_tun_read_batch(this.fd, buf, stride, lens, max);
+      : this.#native.sym.bunwg_tun_read_batch(this.fd, buf, stride, lens, max));
+  }
+
+  /** What a read that returned n (the library's code) means: packets read. Throws TunGoneError when the interface
+   *  is gone. Also for reads a worker made. */
+  tookRead(n: number): number {
     if (n >= 0) return n;
     if (n === this.#native.tunGoneCode) {
       this.#gone = true;
@@ -133,6 +138,17 @@ export class Tun implements TunDevice {
     const w = this.#offload !== null
       ? this.#native.sym.bunwg_tun_offload_write_batch(this.#offload as never, buf, offs, lens, n)
       : this.#native.sym.bunwg_tun_write_batch(this.fd, buf, offs, lens, n);
+    return this.tookWrite(n, w);
+  }
+
+  /** The native offload state a worker thread writes through (src/device/workers.ts), or null without offloads. */
+  get offloadState(): number | null {
+    return this.#closed ? null : this.#offload;
+  }
+
+  /** What a write of n packets that returned w (the library's code) means, counted as writeBatch counts it: the
+   *  packets taken. Throws TunGoneError when the interface is gone. Also for writes a worker made. */
+  tookWrite(n: number, w: number): number {
     if (w >= 0) {
       this.dropped += n - w;
       return w;

@@ -19,7 +19,7 @@ export class Udp implements UdpBind {
   private readonly one = { buf: new Uint8Array(2048), offs: new Uint32Array(1), lens: new Uint32Array(1), eps: new Uint8Array(EP_SIZE) };
   private readonly dropped = new Uint32Array(1);
   /** Datagrams taken from the socket but not yet reported (a GRO burst beyond maxPkts): zig/src/udp.zig RecvState. */
-  private readonly carry: Uint8Array;
+  readonly carry: Uint8Array;
   /** UDP GSO: runs of equal-size datagrams to one endpoint leave in one send. Turned off if the kernel refuses. */
   gso = true;
 

@@ -159,5 +159,6 @@ comptime {
     _ = @import("wait.zig");
     _ = @import("blake2s.zig");
     _ = @import("trim.zig"); // bunwg_release_pages: memory given back when quiet (src/device/trim.ts)
+    _ = @import("pool.zig"); // bunwg_pool_*: the data plane's worker threads (issue #14, docs/threads.md)
     _ = @import("link.zig"); // bunwg_link_*: the interface's up/down state and MTU, in whichever namespace
 }

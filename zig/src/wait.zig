@@ -9,15 +9,24 @@ const c = std.c;
 pub const READY_A: i32 = 1;
 pub const READY_B: i32 = 2;
 pub const ERROR_A: i32 = 4; // fd a reported POLLERR/POLLHUP/POLLNVAL (a deleted TUN)
+pub const READY_C: i32 = 8;
 
 /// Polls fds a and b (b < 0: only a) for input for at most timeout_ms. Returns a bitmask of READY_A, READY_B,
 /// ERROR_A (0 = timed out), or -errno.
 pub fn wait2(a: i32, b: i32, timeout_ms: i32) i32 {
-    var fds = [2]std.posix.pollfd{
+    return wait3(a, b, -1, timeout_ms);
+}
+
+/// As wait2, with a third fd c (< 0: none) reported as READY_C: the data plane's worker pool signals there that
+/// opened batches wait to be collected (pool.zig).
+pub fn wait3(a: i32, b: i32, cfd: i32, timeout_ms: i32) i32 {
+    // A negative fd is ignored by poll(): unused slots cost nothing.
+    var fds = [3]std.posix.pollfd{
         .{ .fd = a, .events = linux.POLL.IN, .revents = 0 },
         .{ .fd = b, .events = linux.POLL.IN, .revents = 0 },
+        .{ .fd = cfd, .events = linux.POLL.IN, .revents = 0 },
     };
-    const n: c_uint = if (b < 0) 1 else 2;
+    const n: c_uint = if (cfd >= 0) 3 else if (b < 0) 1 else 2;
     while (true) {
         const rc = c.poll(&fds, n, timeout_ms);
         if (rc < 0) {
@@ -30,10 +39,14 @@ pub fn wait2(a: i32, b: i32, timeout_ms: i32) i32 {
     var r: i32 = 0;
     if (fds[0].revents & linux.POLL.IN != 0) r |= READY_A;
     if (fds[0].revents & (linux.POLL.ERR | linux.POLL.HUP | linux.POLL.NVAL) != 0) r |= ERROR_A;
-    if (n == 2 and fds[1].revents & linux.POLL.IN != 0) r |= READY_B;
+    if (n >= 2 and fds[1].revents & linux.POLL.IN != 0) r |= READY_B;
+    if (n == 3 and fds[2].revents & linux.POLL.IN != 0) r |= READY_C;
     return r;
 }
 
 export fn bunwg_wait2(a: i32, b: i32, timeout_ms: i32) callconv(.c) i32 {
     return wait2(a, b, timeout_ms);
+}
+export fn bunwg_wait3(a: i32, b: i32, cfd: i32, timeout_ms: i32) callconv(.c) i32 {
+    return wait3(a, b, cfd, timeout_ms);
 }

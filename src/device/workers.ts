@@ -1,0 +1,130 @@
+// The data plane's worker threads as the send and receive paths see them (zig/src/pool.zig; design in
+// docs/threads.md). The JS thread decides everything about a batch — routes, counters, keys, endpoints — and then
+// hands it over: sealed and sent, opened, or written to the TUN, by a worker (async) or right here (a small batch,
+// where a hand-off would only add latency). Either way the UDP sends and the TUN writes leave in submission order.
+// A batch's buffers belong to the job until its result is collected (result() or wait()).
+import { loadNative, type Native } from "../native/lib.ts";
+import type { UdpBind, TunDevice } from "./io.ts";
+
+/** Batches smaller than this run on the JS thread: one ping should not pay for two thread hand-offs. */
+export const ASYNC_MIN = 8;
+
+/** What a worker needs to reach the UDP socket and the TUN itself: their native handles. */
+export interface NativeUdp {
+  readonly fd: number;
+  readonly family: 4 | 6;
+  readonly gso: boolean;
+  /** The receive state kept between receive calls (zig/src/udp.zig RecvState): one reader at a time. */
+  readonly carry: Uint8Array;
+}
+export interface NativeTun {
+  readonly fd: number;
+  readonly offloadState: number | null;
+  /** What a write of n packets that returned `result` (the library's code) means: packets taken; throws as
+   *  writeBatch does when the interface is gone. */
+  tookWrite(n: number, result: number): number;
+  /** What a read that returned `result` means: packets read; throws as readBatch does. */
+  tookRead(result: number): number;
+}
+
+export function nativeUdp(udp: UdpBind | null): NativeUdp | null {
+  const u = udp as Partial<NativeUdp> | null;
+  return u !== null && typeof u.fd === "number" && u.fd >= 0 && (u.family === 4 || u.family === 6) && typeof u.gso === "boolean" && u.carry instanceof Uint8Array ? (u as NativeUdp) : null;
+}
+
+export function nativeTun(tun: TunDevice): NativeTun | null {
+  const t = tun as TunDevice & Partial<NativeTun>;
+  return t.fd >= 0 && t.offloadState !== undefined && typeof t.tookWrite === "function" && typeof t.tookRead === "function" ? (t as NativeTun) : null;
+}
+
+export class Workers {
+  private readonly native: Native;
+  private pool: number | null;
+  readonly eventFd: number;
+  private readonly pending: number;
+  readonly count: number;
+
+  private constructor(native: Native, pool: number, count: number) {
+    this.native = native;
+    this.pool = pool;
+    this.count = count;
+    this.eventFd = native.sym.bunwg_pool_event_fd(pool as never);
+    this.pending = native.sym.bunwg_pool_pending_code();
+  }
+
+  /** Starts `count` worker threads; null when the library cannot (the caller stays single-threaded, and says so). */
+  static start(count: number): Workers | null {
+    if (count < 1) return null;
+    const native = loadNative();
+    const p = native.sym.bunwg_pool_start(count) as number | null;
+    return p ? new Workers(native, p, count) : null;
+  }
+
+  private get p(): never {
+    if (this.pool === null) throw new Error("data-plane workers: used after stop()");
+    return this.pool as never;
+  }
+
+  /** Seals the n packets (payload lengths in lens, counters already in their headers) and sends them to eps; lens
+   *  become datagram sizes. Returns the job's id. */
+  sealSend(async: boolean, n: number, buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, keys: Uint8Array, keyIdx: Uint16Array, udp: NativeUdp, eps: Uint8Array): number {
+    return this.submitted(this.native.sym.bunwg_pool_seal_send(this.p, async ? 1 : 0, n, buf, buf.length, offs, lens, keys, keys.length / 32, keyIdx, udp.fd, udp.family, eps, udp.gso ? 1 : 0));
+  }
+
+  /** Opens the n packets in place; ok[i] = 1 where packet i authenticated. */
+  open(async: boolean, n: number, buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, keys: Uint8Array, keyIdx: Uint16Array, ok: Uint8Array): number {
+    return this.submitted(this.native.sym.bunwg_pool_open(this.p, async ? 1 : 0, n, buf, buf.length, offs, lens, keys, keys.length / 32, keyIdx, ok));
+  }
+
+  tunWrite(async: boolean, tun: NativeTun, buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, n: number): number {
+    return this.submitted(this.native.sym.bunwg_pool_tun_write(this.p, async ? 1 : 0, (tun.offloadState ?? null) as never, tun.fd, buf, offs, lens, n));
+  }
+
+  /** Reads up to max packets from the TUN on a worker (one read of the TUN outstanding at a time); the event fd
+   *  tells when it is done; result() is then what readBatch returns natively (tun.tookRead). */
+  tunRead(tun: NativeTun, buf: Uint8Array, stride: number, lens: Uint32Array, max: number): number {
+    return this.submitted(this.native.sym.bunwg_pool_tun_read(this.p, (tun.offloadState ?? null) as never, tun.fd, buf, stride, lens, max));
+  }
+
+  /** Receives from the UDP socket on a worker (one receive outstanding at a time), as Udp.recvBatch. */
+  udpRecv(udp: NativeUdp, buf: Uint8Array, stride: number, maxMsgs: number, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array, maxPkts: number): number {
+    return this.submitted(this.native.sym.bunwg_pool_udp_recv(this.p, udp.fd, buf, stride, maxMsgs, offs, lens, eps, maxPkts, udp.carry));
+  }
+
+  private submitted(id: number): number {
+    // The send and receive paths keep fewer batches outstanding than the pool has slots (pool.zig SLOTS).
+    if (id < 0) throw new Error("data-plane workers: more batches outstanding than the pool has slots");
+    return id;
+  }
+
+  /** The job's result if it is done (its slot is then free), else undefined. */
+  result(id: number): number | undefined {
+    const r = this.native.sym.bunwg_pool_result(this.p, id);
+    return r === this.pending ? undefined : r;
+  }
+
+  /** Waits for the job (running queued jobs on this thread meanwhile) and returns its result. */
+  wait(id: number): number {
+    return this.native.sym.bunwg_pool_wait(this.p, id);
+  }
+
+  /** The JS thread is about to wait in poll() on eventFd: false when a read or an open finished since it last
+   *  waited (look first); else the next one to finish writes eventFd (workers do not write it while the JS thread
+   *  is busy: a syscall per batch saved). */
+  mayWait(): boolean {
+    return this.pool !== null && this.native.sym.bunwg_pool_sleeping(this.pool as never) === 0;
+  }
+
+  /** The JS thread was woken through eventFd and is collecting: empty it. */
+  clearEvent(): void {
+    if (this.pool !== null) this.native.sym.bunwg_pool_clear_event(this.pool as never);
+  }
+
+  /** Runs what is queued and joins the threads. The caller has collected every job first (their buffers may go). */
+  stop(): void {
+    if (this.pool === null) return;
+    const p = this.pool;
+    this.pool = null;
+    this.native.sym.bunwg_pool_stop(p as never);
+  }
+}

@@ -1,0 +1,348 @@
+//! The data plane's worker threads (issue #14; design and measurements in docs/threads.md). The JavaScript thread
+//! keeps every decision — routing, counters, replay windows, timers — and hands this pool batches that are already
+//! decided: "seal these packets with these keys and send them to these endpoints", "open these packets",
+//! "write these packets to the TUN". Workers run the crypto of different batches at the same time; the syscall at
+//! the end of a job waits for its turn on a lane (one for the UDP socket, one for the TUN), so datagrams and TUN
+//! writes leave in the order the JS thread submitted them (per peer: the order they were read).
+//!
+//! Everything is caller-owned: the JS thread keeps each batch's buffers alive until it has collected the job's
+//! result (result()/wait()), and stop() runs every queued job before it joins the threads, so no thread touches a
+//! buffer after the JS thread let it go. The pool itself is allocated once, at start().
+const std = @import("std");
+const aead = @import("aead.zig");
+const udp = @import("udp.zig");
+const offload = @import("offload.zig");
+const tun = @import("tun.zig");
+const linux = std.os.linux;
+const c = std.c;
+
+/// Jobs in flight at most (the JS side keeps fewer batches than this).
+pub const SLOTS: u32 = 64;
+pub const MAX_WORKERS: u32 = 32;
+/// result() of a job that has not finished.
+pub const PENDING: i32 = std.math.minInt(i32);
+
+const FREE: u32 = 0;
+const QUEUED: u32 = 1;
+const RUNNING: u32 = 2;
+const DONE: u32 = 3;
+
+const Kind = enum(u8) { seal_send, open, tun_write, tun_read, udp_recv };
+const LANE_UDP = 0;
+const LANE_TUN = 1;
+
+/// What a job does, filled in by the JS thread before the job is queued.
+const Params = struct {
+    kind: Kind = .open,
+    n: u32 = 0,
+    buf: [*]u8 = undefined,
+    buf_len: u32 = 0,
+    offs: [*]u32 = undefined,
+    lens: [*]u32 = undefined,
+    keys: [*]const u8 = undefined,
+    nkeys: u32 = 0,
+    key_idx: [*]const u16 = undefined,
+    ok: [*]u8 = undefined,
+    eps: [*]u8 = undefined,
+    fd: i32 = -1,
+    dual: bool = false,
+    gso: bool = false,
+    tun_state: ?*offload.Tun = null,
+    /// Reads: slot stride, batch limits, the receive state kept between UDP calls (udp.zig RecvState).
+    stride: u32 = 0,
+    max: u32 = 0,
+    max_msgs: u32 = 0,
+    recv_state: ?*align(1) udp.RecvState = null,
+    /// Tell the JS thread through the event fd when done (it waits in poll() for opened batches).
+    notify: bool = false,
+};
+
+const Job = struct {
+    /// FREE → QUEUED (async) → RUNNING (claimed by exactly one thread) → DONE → FREE (result collected).
+    state: std.atomic.Value(u32) = .init(FREE),
+    /// Turn on the job's lane (seal_send: UDP, tun_write: TUN).
+    ticket: u32 = 0,
+    result: i32 = 0,
+    p: Params = .{},
+};
+
+pub const Pool = struct {
+    mutex: std.Thread.Mutex = .{},
+    work: std.Thread.Condition = .{},
+    jobs: [SLOTS]Job = [_]Job{.{}} ** SLOTS,
+    /// Sequence numbers: the next job submitted, the next one a thread looks at (FIFO; jobs the JS thread ran
+    /// itself are skipped).
+    submitted: u32 = 0,
+    taken: u32 = 0,
+    stopping: bool = false,
+    /// Per lane, the ticket whose syscall may run now; and the next ticket to hand out (JS thread only).
+    lanes: [2]std.atomic.Value(u32) = .{ .init(0), .init(0) },
+    next_ticket: [2]u32 = .{ 0, 0 },
+    event_fd: i32 = -1,
+    /// The JS thread is about to sleep (or sleeps) in poll() on event_fd: only then is the fd written — a write
+    /// per finished read would cost a syscall per batch while it is busy anyway (see sleeping()).
+    js_waiting: std.atomic.Value(u32) = .init(0),
+    /// Jobs that notify, finished so far; and how many the JS thread had seen when it last went to sleep.
+    notified: std.atomic.Value(u32) = .init(0),
+    seen: u32 = 0,
+    nthreads: u32 = 0,
+    threads: [MAX_WORKERS]std.Thread = undefined,
+};
+
+/// Starts `workers` threads named bunwg-dp0, bunwg-dp1, … Returns null when a thread or the event fd cannot be had.
+pub fn start(workers: u32) ?*Pool {
+    if (workers == 0 or workers > MAX_WORKERS) return null;
+    const p = std.heap.c_allocator.create(Pool) catch return null;
+    p.* = .{};
+    const efd = linux.eventfd(0, linux.EFD.CLOEXEC | linux.EFD.NONBLOCK);
+    if (linux.E.init(efd) != .SUCCESS) {
+        std.heap.c_allocator.destroy(p);
+        return null;
+    }
+    p.event_fd = @intCast(efd);
+    var i: u32 = 0;
+    while (i < workers) : (i += 1) {
+        p.threads[i] = std.Thread.spawn(.{ .stack_size = 256 * 1024 }, worker, .{ p, i }) catch {
+            p.nthreads = i;
+            stop(p);
+            return null;
+        };
+        p.nthreads = i + 1;
+    }
+    return p;
+}
+
+/// Runs what is queued, then joins the threads and frees the pool.
+pub fn stop(p: *Pool) void {
+    p.mutex.lock();
+    p.stopping = true;
+    p.work.broadcast();
+    p.mutex.unlock();
+    for (p.threads[0..p.nthreads]) |t| t.join();
+    // Queued jobs nobody took (no threads started): run them here so their lanes and callers are not left waiting.
+    while (takeNext(p)) |j| run(p, j);
+    _ = c.close(p.event_fd);
+    std.heap.c_allocator.destroy(p);
+}
+
+fn worker(p: *Pool, id: u32) void {
+    // Named so that /proc/PID/task/*/comm shows the data plane's threads (bench/tunnel.ts --threads).
+    var name = [_:0]u8{0} ** 16;
+    _ = std.fmt.bufPrint(&name, "bunwg-dp{d}", .{id}) catch {};
+    _ = linux.prctl(@intFromEnum(linux.PR.SET_NAME), @intFromPtr(&name), 0, 0, 0);
+    p.mutex.lock();
+    while (true) {
+        if (claimLocked(p)) |j| {
+            p.mutex.unlock();
+            run(p, j);
+            p.mutex.lock();
+            continue;
+        }
+        if (p.stopping) break;
+        p.work.wait(&p.mutex);
+    }
+    p.mutex.unlock();
+}
+
+/// The next queued job, claimed (QUEUED → RUNNING) so that no other thread runs it; null when none is queued.
+fn claimLocked(p: *Pool) ?*Job {
+    while (p.taken != p.submitted) {
+        const j = &p.jobs[p.taken % SLOTS];
+        p.taken +%= 1;
+        if (j.state.cmpxchgStrong(QUEUED, RUNNING, .acq_rel, .acquire) == null) return j;
+    }
+    return null;
+}
+
+fn takeNext(p: *Pool) ?*Job {
+    p.mutex.lock();
+    defer p.mutex.unlock();
+    return claimLocked(p);
+}
+
+/// Waits for `ticket`'s turn on lane `l`. Never runs other jobs meanwhile: the turn it waits for belongs to a job
+/// submitted earlier, already claimed by a thread that is not waiting on this one.
+fn laneEnter(p: *Pool, l: usize, ticket: u32) void {
+    while (true) {
+        const v = p.lanes[l].load(.acquire);
+        if (v == ticket) return;
+        std.Thread.Futex.wait(&p.lanes[l], v);
+    }
+}
+
+fn laneLeave(p: *Pool, l: usize, ticket: u32) void {
+    p.lanes[l].store(ticket +% 1, .release);
+    std.Thread.Futex.wake(&p.lanes[l], std.math.maxInt(u32));
+}
+
+fn run(p: *Pool, j: *Job) void {
+    const q = &j.p;
+    switch (q.kind) {
+        .seal_send => {
+            var rc = aead.sealTransport(q.n, q.buf, q.buf_len, q.offs, q.lens, q.keys, q.nkeys, q.key_idx);
+            // Now datagram sizes: header + payload + tag (§5.4.6).
+            if (rc == 0) for (0..q.n) |i| {
+                q.lens[i] += aead.HEADER_LEN + aead.TAG_LEN;
+            };
+            laneEnter(p, LANE_UDP, j.ticket);
+            if (rc == 0) {
+                var dropped: u32 = 0;
+                rc = udp.sendBatch(q.fd, q.dual, q.buf, q.offs, q.lens, q.eps, q.n, q.gso, &dropped);
+            }
+            laneLeave(p, LANE_UDP, j.ticket); // also after a failed seal: later batches must not wait for it
+            j.result = rc;
+        },
+        .open => j.result = aead.openTransport(q.n, q.buf, q.buf_len, q.offs, q.lens, q.keys, q.nkeys, q.key_idx, q.ok),
+        .tun_write => {
+            laneEnter(p, LANE_TUN, j.ticket);
+            j.result = if (q.tun_state) |t| offload.writeBatch(t, q.buf, q.offs, q.lens, q.n) else tun.writeBatch(q.fd, q.buf, q.offs, q.lens, q.n);
+            laneLeave(p, LANE_TUN, j.ticket);
+        },
+        // Reads need no lane: the JS thread has at most one read of each side outstanding.
+        .tun_read => j.result = if (q.tun_state) |t| offload.readBatch(t, q.buf, q.stride, q.lens, q.max) else tun.readBatch(q.fd, q.buf, q.stride, q.lens, q.max),
+        .udp_recv => j.result = udp.recvBatch(q.fd, q.buf, q.stride, q.max_msgs, q.offs, q.lens, q.eps, q.max, q.recv_state.?),
+    }
+    const notify = q.notify;
+    j.state.store(DONE, .seq_cst);
+    std.Thread.Futex.wake(&j.state, 1);
+    if (notify) _ = p.notified.fetchAdd(1, .seq_cst);
+    if (notify and p.js_waiting.swap(0, .seq_cst) == 1) {
+        const one: u64 = 1;
+        _ = c.write(p.event_fd, std.mem.asBytes(&one), 8);
+    }
+}
+
+/// Fills the next slot and either queues it for a worker (async) or runs it on the calling thread, in its lane's
+/// order either way. Returns the job's sequence number (mod 2^30), or -1 when the slot is still taken (the caller
+/// collects results before it has SLOTS jobs outstanding).
+fn submit(p: *Pool, params: Params, async_: bool) i32 {
+    const seq = p.submitted;
+    const j = &p.jobs[seq % SLOTS];
+    if (j.state.load(.acquire) != FREE) return -1;
+    j.p = params;
+    j.ticket = switch (params.kind) {
+        .seal_send => lane: {
+            p.next_ticket[LANE_UDP] +%= 1;
+            break :lane p.next_ticket[LANE_UDP] -% 1;
+        },
+        .tun_write => lane: {
+            p.next_ticket[LANE_TUN] +%= 1;
+            break :lane p.next_ticket[LANE_TUN] -% 1;
+        },
+        .open, .tun_read, .udp_recv => 0,
+    };
+    // Run here: claimed before it is visible, so no worker takes it (claimLocked skips it).
+    j.state.store(if (async_) QUEUED else RUNNING, .release);
+    p.mutex.lock();
+    p.submitted +%= 1;
+    if (async_) p.work.signal();
+    p.mutex.unlock();
+    if (!async_) run(p, j);
+    return @intCast(seq & ((1 << 30) - 1));
+}
+
+/// Waits until the job is done, running queued jobs meanwhile (the JS thread helps instead of idling).
+fn waitDone(p: *Pool, j: *Job) void {
+    while (true) {
+        const s = j.state.load(.acquire);
+        if (s == DONE) return;
+        if (takeNext(p)) |other| {
+            run(p, other);
+            continue;
+        }
+        std.Thread.Futex.wait(&j.state, s);
+    }
+}
+
+fn slotOf(p: *Pool, seq: u32) *Job {
+    return &p.jobs[seq % SLOTS];
+}
+
+/// The job's result once done (and its slot freed), else PENDING.
+pub fn result(p: *Pool, seq: u32) i32 {
+    const j = slotOf(p, seq);
+    if (j.state.load(.acquire) != DONE) return PENDING;
+    const r = j.result;
+    j.state.store(FREE, .release);
+    return r;
+}
+
+/// Waits for the job (running queued jobs meanwhile), frees its slot and returns its result.
+pub fn wait(p: *Pool, seq: u32) i32 {
+    const j = slotOf(p, seq);
+    waitDone(p, j);
+    const r = j.result;
+    j.state.store(FREE, .release);
+    return r;
+}
+
+/// Empties the event fd (the JS thread was woken and is about to collect).
+pub fn clearEvent(p: *Pool) void {
+    p.js_waiting.store(0, .release);
+    var v: u64 = 0;
+    _ = c.read(p.event_fd, std.mem.asBytes(&v), 8);
+}
+
+/// The JS thread is going to wait in poll() for the event fd: returns 1 when a job that notifies finished since it
+/// last slept — it should look before sleeping — else 0, and the next such job writes the fd.
+pub fn sleeping(p: *Pool) i32 {
+    p.js_waiting.store(1, .seq_cst);
+    // A job finishing between the JS thread's last look and the store above did not write the fd: count them.
+    const n = p.notified.load(.seq_cst);
+    if (n != p.seen) {
+        p.seen = n;
+        p.js_waiting.store(0, .release);
+        return 1;
+    }
+    return 0;
+}
+
+// ---- C ABI (src/native/lib.ts, src/device/workers.ts) ----
+export fn bunwg_pool_start(workers: u32) callconv(.c) ?*Pool {
+    return start(workers);
+}
+export fn bunwg_pool_stop(p: *Pool) callconv(.c) void {
+    stop(p);
+}
+export fn bunwg_pool_event_fd(p: *Pool) callconv(.c) i32 {
+    return p.event_fd;
+}
+export fn bunwg_pool_clear_event(p: *Pool) callconv(.c) void {
+    clearEvent(p);
+}
+export fn bunwg_pool_sleeping(p: *Pool) callconv(.c) i32 {
+    return sleeping(p);
+}
+export fn bunwg_pool_pending_code() callconv(.c) i32 {
+    return PENDING;
+}
+/// Seals n transport packets in place (as bunwg_seal_transport), turns lens into datagram sizes, then sends them
+/// (as bunwg_udp_send_batch) in submission order. Result: packets sent, or the seal's -(i+1) for a bad packet.
+export fn bunwg_pool_seal_send(p: *Pool, async_: u32, n: u32, buf: [*]u8, buf_len: u32, offs: [*]u32, lens: [*]u32, keys: [*]const u8, nkeys: u32, key_idx: [*]const u16, fd: i32, family: u32, eps: [*]u8, gso: u32) callconv(.c) i32 {
+    return submit(p, .{ .kind = .seal_send, .n = n, .buf = buf, .buf_len = buf_len, .offs = offs, .lens = lens, .keys = keys, .nkeys = nkeys, .key_idx = key_idx, .fd = fd, .dual = family == 6, .eps = eps, .gso = gso != 0 }, async_ != 0);
+}
+/// Opens n transport packets in place (as bunwg_open_transport). Result: 0, or -(i+1) for a packet outside buf.
+export fn bunwg_pool_open(p: *Pool, async_: u32, n: u32, buf: [*]u8, buf_len: u32, offs: [*]u32, lens: [*]u32, keys: [*]const u8, nkeys: u32, key_idx: [*]const u16, ok: [*]u8) callconv(.c) i32 {
+    return submit(p, .{ .kind = .open, .n = n, .buf = buf, .buf_len = buf_len, .offs = offs, .lens = lens, .keys = keys, .nkeys = nkeys, .key_idx = key_idx, .ok = ok, .notify = async_ != 0 }, async_ != 0);
+}
+/// Writes n packets to the TUN (offload state when tun_state is not null, else the plain fd), in submission order.
+/// Result: as bunwg_tun_offload_write_batch / bunwg_tun_write_batch.
+export fn bunwg_pool_tun_write(p: *Pool, async_: u32, tun_state: ?*offload.Tun, fd: i32, buf: [*]u8, offs: [*]u32, lens: [*]u32, n: u32) callconv(.c) i32 {
+    return submit(p, .{ .kind = .tun_write, .n = n, .buf = buf, .offs = offs, .lens = lens, .fd = fd, .tun_state = tun_state }, async_ != 0);
+}
+/// Reads up to max packets from the TUN (as bunwg_tun_offload_read_batch / bunwg_tun_read_batch) on a worker;
+/// the event fd tells when it is done.
+export fn bunwg_pool_tun_read(p: *Pool, tun_state: ?*offload.Tun, fd: i32, buf: [*]u8, stride: u32, lens: [*]u32, max: u32) callconv(.c) i32 {
+    return submit(p, .{ .kind = .tun_read, .tun_state = tun_state, .fd = fd, .buf = buf, .stride = stride, .lens = lens, .max = max, .notify = true }, true);
+}
+/// Receives from the UDP socket (as bunwg_udp_recv_batch, with its receive state) on a worker; the event fd tells
+/// when it is done.
+export fn bunwg_pool_udp_recv(p: *Pool, fd: i32, buf: [*]u8, stride: u32, max_msgs: u32, offs: [*]u32, lens: [*]u32, eps: [*]u8, max_pkts: u32, state: *align(1) udp.RecvState) callconv(.c) i32 {
+    return submit(p, .{ .kind = .udp_recv, .fd = fd, .buf = buf, .stride = stride, .max_msgs = max_msgs, .offs = offs, .lens = lens, .eps = eps, .max = max_pkts, .recv_state = state, .notify = true }, true);
+}
+export fn bunwg_pool_result(p: *Pool, seq: u32) callconv(.c) i32 {
+    return result(p, seq);
+}
+export fn bunwg_pool_wait(p: *Pool, seq: u32) callconv(.c) i32 {
+    return wait(p, seq);
+}
