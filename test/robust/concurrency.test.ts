@@ -193,8 +193,8 @@ for (const threads of [1, 2]) {
       try {
         const P = ours().peer;
         const results = await Promise.all([
-          ...links.map((l) => tcpTransfer(scope, D.ns, l.peer.ns, l.peer.v4, 6 << 20)),
-          tcpTransfer(scope, P.ns, D.ns, D.v4, 6 << 20),
+          ...links.map((l) => tcpTransfer(scope, D.ns, l.peer.ns, l.peer.v4, 8 << 20)),
+          tcpTransfer(scope, P.ns, D.ns, D.v4, 8 << 20),
           ...links.map((l) => iperf(scope, D.ns, l.peer.ns, l.peer.v4, 1, ["-u", "-b", "200M", "-l", "1300"])),
         ]);
         for (const r of results.slice(0, links.length + 1)) expect(r.reply).toBe(`${r.sent} ${r.hash}`);
@@ -207,7 +207,8 @@ for (const threads of [1, 2]) {
         for (const dir of dirs) {
           const who = dir === "b2a" ? `bunwg D → ${l.peer.name}` : `bunwg P → D`;
           expect({ who, outOfOrder: record[i].outOfOrder(dir).slice(0, 5) }).toEqual({ who, outOfOrder: [] });
-          expect({ who, many: record[i].count(dir) > 5000 }).toEqual({ who, many: true });
+          // 8 MiB is ~6,000 full datagrams; fewer than half means the check saw too little to mean anything.
+          expect({ who, many: record[i].count(dir) > 3000 }).toEqual({ who, many: true });
         }
       });
     }, 40_000);
@@ -274,6 +275,8 @@ for (const threads of [1, 2]) {
       const { peer: P, relay } = ours();
       const bad0 = (await drops(P.ifname)).bad_mac;
       const rx0 = (await ifconfigJson(P.ifname)).counters.rx_packets as number;
+      const log = new TransportLog();
+      relay.tap = log.tap;
       const stop = await flood(scope, D.ns, P.ns, P.v4, "300M");
       let dKey = D.key;
       try {
@@ -298,7 +301,12 @@ for (const threads of [1, 2]) {
         }
       } finally {
         stop();
+        relay.tap = null;
       }
+      // Each change made D start a session anew (a receiver index of P's it had not used), under which it sent.
+      expect(log.counters.b2a.size).toBeGreaterThanOrEqual(7);
+      expect(log.repeats("b2a")).toEqual([]);
+      expect(log.outOfOrder("b2a")).toEqual([]);
       // A packet sealed under a zeroed (or any wrong) key fails authentication at P and is counted there.
       expect((await drops(P.ifname)).bad_mac - bad0).toBe(0);
       expect((await ifconfigJson(P.ifname)).counters.rx_packets - rx0).toBeGreaterThan(10_000);
@@ -379,6 +387,9 @@ for (const threads of [1, 2]) {
             const outcome = { how, round, code, signal: f.d.proc.signalCode ?? null, crash };
             expect(outcome).toEqual({ how, round, code: 0, signal: null, crash: null });
             exits.push(ms);
+            // And it left nothing: no configuration socket, no interface.
+            await waitFor(`${f.ifname} gone after ${how}`, async () =>
+              !existsSync(socketPath(f.ifname)) && (await run(["ip", "-n", ns, "link", "show", f.ifname], { check: false })).code !== 0, 3000);
           } finally {
             await f.stop();
           }
