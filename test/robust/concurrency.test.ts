@@ -136,7 +136,7 @@ for (const threads of [1, 2]) {
     const net4 = `10.${parseInt(t.slice(0, 2), 16)}.${parseInt(t.slice(2, 4), 16)}`;
     let D!: Side;
     const links: Link[] = [];
-    const ours = () => links.find((l) => l.peer.ours)!;
+    const bunwgPeer = () => links.find((l) => l.peer.ours)!;
 
     beforeAll(async () => {
       const mk = async (s: string, host: number, program: string[], ours: boolean, name: string, extraEnv: Record<string, string> = {}): Promise<Side> => {
@@ -191,7 +191,7 @@ for (const threads of [1, 2]) {
     test("packets of one peer leave in the order they were read; a SHA-256-checked transfer arrives intact", async () => {
       const record = links.map((l) => { const log = new TransportLog(); l.relay.tap = log.tap; return log; });
       try {
-        const P = ours().peer;
+        const P = bunwgPeer().peer;
         const results = await Promise.all([
           ...links.map((l) => tcpTransfer(scope, D.ns, l.peer.ns, l.peer.v4, 8 << 20)),
           tcpTransfer(scope, P.ns, D.ns, D.v4, 8 << 20),
@@ -272,7 +272,7 @@ for (const threads of [1, 2]) {
     }, 40_000);
 
     test("peer removal and key rotation under a flood: the receiver never sees a bad MAC, traffic resumes each time", async () => {
-      const { peer: P, relay } = ours();
+      const { peer: P, relay } = bunwgPeer();
       const bad0 = (await drops(P.ifname)).bad_mac;
       const rx0 = (await ifconfigJson(P.ifname)).counters.rx_packets as number;
       const log = new TransportLog();
