@@ -32,6 +32,8 @@ export class Relay {
   /** Datagrams seen per direction, when capturing. */
   captured: Record<Direction, Uint8Array[]> = { a2b: [], b2a: [] };
   capturing = false;
+  /** Called with every datagram as it arrives, before any impairment: a test's own record of what passed. */
+  tap: ((dir: Direction, bytes: Uint8Array) => void) | null = null;
   readonly stats: RelayStats = { forwarded: { a2b: 0, b2a: 0 }, dropped: 0, duplicated: 0, reordered: 0 };
   private lastA: { host: string; port: number } | null = null;
   private held: { dir: Direction; bytes: Uint8Array; after: number; at: number }[] = [];
@@ -76,6 +78,7 @@ export class Relay {
 
   private pass(dir: Direction, bytes: Uint8Array): void {
     if (this.capturing) this.captured[dir].push(bytes);
+    this.tap?.(dir, bytes);
     const r = this.reverse;
     if (r && r.dir === dir && bytes.length >= r.minLen) {
       r.list.push(bytes);
