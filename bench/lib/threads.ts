@@ -151,6 +151,7 @@ export function threadReport(impls: ThreadImpl[], sums: ThreadSummary[]): { text
     return w.length ? `1+${Math.max(...w)}` : "–";
   };
   const hasT1 = sums.some((s) => Number.isFinite(s.mainOfT1));
+  const goals = targets(impls, sums);
   const scaling = table(
     ["implementation", "transfer", "Gbit/s", "dp threads", "sender s/GB", "receiver s/GB", "busiest thread", "busiest s/GB",
       ...(hasT1 ? [`÷ ${BASELINE_T1} main`] : []), "ceiling GB/s", "ceiling Gbit/s"],
@@ -180,7 +181,9 @@ export function threadReport(impls: ThreadImpl[], sums: ThreadSummary[]): { text
       `(likewise any daemon not ours).` : "") + `\n\n` + scaling +
     `\n\nBy thread, s/GB per daemon: main = the process's first thread (JavaScript); bunwg-dp* = the data-plane workers ` +
     `(their sum, their count, the busiest one); other = every other live thread (JIT, GC, poll threads; all of a Go ` +
-    `daemon's threads); exited = threads that ended during the transfer.\n\n` + detail;
+    `daemon's threads); exited = threads that ended during the transfer.\n\n` + detail +
+    (goals.length ? `\n\nIssue #14's targets against ${BASELINE_T1} in this run (the throughput and CPU ones are for the default ` +
+      `thread count; CPU s/GB here is both daemons' process time):\n\n` + goals.map((g) => `- ${g}`).join("\n") : "");
   const notes: string[] = [];
   for (const impl of impls) {
     if (!impl.threads) continue;
@@ -190,4 +193,21 @@ export function threadReport(impls: ThreadImpl[], sums: ThreadSummary[]): { text
         `${Math.min(...seen)}–${Math.max(...seen)} bunwg-dp* worker(s) instead of ${impl.threads - 1} (a daemon that ignores BUNWG_THREADS runs everything on its main thread)`);
   }
   return { text, notes };
+}
+
+// Each of our other runs (more threads, or the default) against ours-t1, per transfer: the busiest thread at most
+// 0.4× ours-t1's main thread; throughput no worse; CPU s/GB (both daemons) at most 1.15×.
+function targets(impls: ThreadImpl[], sums: ThreadSummary[]): string[] {
+  const lines: string[] = [];
+  const met = (ok: boolean) => (ok ? "met" : "NOT met");
+  const cpu = (s: ThreadSummary) => (s.sender?.process ?? 0) + (s.receiver?.process ?? 0);
+  for (const s of sums) {
+    if (!impls.find((i) => i.name === s.impl)?.roles || s.impl === BASELINE_T1) continue;
+    const t1 = sums.find((b) => b.impl === BASELINE_T1 && b.transfer === s.transfer);
+    if (!t1) continue;
+    const gain = s.gbps / t1.gbps, cost = cpu(s) / cpu(t1);
+    lines.push(`${s.impl}, ${s.transfer}: busiest thread ${fmt(s.ratio)}× ${BASELINE_T1}'s main (≤ 0.40: ${met(s.ratio <= 0.4)}); ` +
+      `throughput ${fmt(gain)}× (≥ 1.00: ${met(gain >= 1)}); CPU s/GB ${fmt(cost)}× (≤ 1.15: ${met(cost <= 1.15)})`);
+  }
+  return lines;
 }
