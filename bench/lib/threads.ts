@@ -58,6 +58,8 @@ export function cpuBetween(before: CpuReading, after: CpuReading, roles: boolean
     if (s > 0) c.ran++;
     if (s > c.busiest.seconds) c.busiest = { label: roles ? (r === "main" ? "main" : t.comm) : "an OS thread", seconds: s };
   }
+  // The kernel rounds each thread's utime/stime and the process's sum to ticks separately, so they can disagree by
+  // about a tick per thread: a remainder below zero is that rounding, not time.
   c.exited = Math.max(0, c.process - live);
   return c;
 }
@@ -190,7 +192,7 @@ export function threadReport(impls: ThreadImpl[], sums: ThreadSummary[]): { text
     const seen = sums.filter((s) => s.impl === impl.name).flatMap((s) => SIDES.map((side) => s[side]?.workerCount ?? NaN)).filter(Number.isFinite);
     if (seen.length && seen.some((w) => w !== impl.threads! - 1))
       notes.push(`${impl.name}: asked for ${impl.threads} data-plane thread(s) (BUNWG_THREADS=${impl.threads}), but a daemon showed ` +
-        `${Math.min(...seen)}–${Math.max(...seen)} bunwg-dp* worker(s) instead of ${impl.threads - 1} (a daemon that ignores BUNWG_THREADS runs everything on its main thread)`);
+        `${Math.min(...seen) === Math.max(...seen) ? Math.min(...seen) : `${Math.min(...seen)}–${Math.max(...seen)}`} bunwg-dp* worker(s) instead of ${impl.threads - 1} (a daemon that ignores BUNWG_THREADS runs everything on its main thread)`);
   }
   return { text, notes };
 }
