@@ -387,17 +387,17 @@ if (svgPath && measured.length) {
       series: threadImplNames.map((name) => ({ name, values: labels.map((l) => (sum(name, l) ? sum(name, l)!.ceilingGBps * 8 : null)) })),
     });
     // Go's threads have no roles: its time is all "other" (lib/threads.ts).
-    const roleGroups = ["main", "bunwg-dp*", "other + exited"] as const;
+    const roleGroups = ["main", "dp*", "other"] as const;
     const byRole = (c: NonNullable<ReturnType<typeof sum>>["sender"], r: (typeof roleGroups)[number]) =>
-      !c ? null : r === "main" ? c.main : r === "bunwg-dp*" ? c.workers : c.other + c.exited;
+      !c ? null : r === "main" ? c.main : r === "dp*" ? c.workers : c.other + c.exited;
     charts.push({
       title: "CPU by thread role, single-stream TCP", unit: "CPU s/GB",
-      groups: (["sender", "receiver"] as const).flatMap((side) => roleGroups.map((r) => `${side}: ${r}`)),
+      groups: (["send", "recv"] as const).flatMap((side) => roleGroups.map((r) => `${side}: ${r}`)),
       series: threadImplNames.map((name) => {
         const t = sum(name, TRANSFERS[0].label);
         return { name, values: (["sender", "receiver"] as const).flatMap((side) => roleGroups.map((r) => byRole(t?.[side] ?? null, r))) };
       }),
-      note: "Go threads are not roles: wireguard-go's time is all under other",
+      note: "send/recv: the encrypting/decrypting daemon; dp* = the bunwg-dp* workers; other includes exited threads; Go threads are not roles (all other)",
     });
   }
   for (const mode of LATENCY_MODES) {
