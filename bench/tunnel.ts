@@ -2,25 +2,35 @@
 // Tunnel benchmark: the same two-namespace topology (lib/pair.ts) for every implementation, measured with iperf3
 // and ping, implementations alternated round by round so that the noise of a shared machine falls on all of them.
 //
-//   bun run bench/tunnel.ts [--impl ours,wggo-debian,wggo-latest,boringtun] [--repeat N] [--seconds S] [--mtu M]
-//                           [--pings N] [--warmup N] [--udp-rate 0|800M|…] [--latency N] [--interval MS] [--svg PATH]
-//                           [--json] [--append]   (as root)
+//   bun run bench/tunnel.ts [--impl ours,wggo-debian,wggo-latest,boringtun] [--threads 1,2,4] [--repeat N] [--seconds S]
+//                           [--mtu M] [--pings N] [--warmup N] [--udp-rate 0|800M|…] [--latency N] [--interval MS]
+//                           [--svg PATH] [--json] [--append]   (as root)
+// --threads 1,2,4 (issue #14) adds our daemon once per data-plane thread count, as implementations ours-t1, ours-t2,
+// ours-t4 started with BUNWG_THREADS=N (the JavaScript thread plus N−1 bunwg-dp* workers), alternated with the
+// others like any implementation; without --impl the others are just wggo-latest, the same-run baseline.
+// Every run reads each daemon's threads (/proc/PID/task/*/stat) before and after both TCP transfers and reports CPU
+// seconds per GB per thread role, sender and receiver, the busiest thread and the ceiling it implies for one daemon
+// (1 ÷ its s/GB), compared with ours-t1's main thread when it ran (lib/threads.ts).
 // --latency N adds the latency runs: N pings at --interval ms, cold (right after the first handshake, on a fresh
 // pair) and warm (after the flood warm-up), each idle and beside a concurrent single-stream TCP transfer; p50, p99
 // and p99.9 per run. The run's figures are also drawn as an SVG chart (lib/svg.ts; with --append, bench/charts/).
 import { parseArgs } from "node:util";
 import {
-  appendResultsSection, cleanup, loadAverage, cpuSeconds, fmt, machineFacts, median, memKiB, percentile, requireRoot, run, sleep,
+  appendResultsSection, cleanup, loadAverage, fmt, machineFacts, median, memKiB, percentile, requireRoot, run, sleep,
   table, timestamp, waitFor, which,
 } from "./lib/harness.ts";
-import { parseImpls, runnableImpls, type Implementation } from "./lib/implementations.ts";
+import { MAX_THREADS, parseImpls, runnableImpls, type Implementation } from "./lib/implementations.ts";
 import { join } from "node:path";
 import { setupPair, type Pair } from "./lib/pair.ts";
 import { writeCharts, type Chart } from "./lib/svg.ts";
+import {
+  cpuBetween, pairBusiest, perGB, readCpu, summarise, threadReport, TRANSFERS, type CpuReading, type PairCpu, type ThreadImpl,
+} from "./lib/threads.ts";
 
 const { values: opt } = parseArgs({
   options: {
     impl: { type: "string" },
+    threads: { type: "string" },
     repeat: { type: "string", default: "2" },
     seconds: { type: "string", default: "5" },
     mtu: { type: "string", default: "1420" },
@@ -37,8 +47,13 @@ const { values: opt } = parseArgs({
   },
 });
 if (opt.help) {
-  console.log("usage: bun run bench/tunnel.ts [--impl a,b,…] [--repeat N] [--seconds S] [--mtu M] [--pings N] [--warmup N] [--udp-rate R] [--subject IMPL] [--json] [--append]\n" +
-    "implementations: ours, wggo-debian, wggo-latest, boringtun (default) and kernel (opt-in ceiling)");
+  console.log("usage: bun run bench/tunnel.ts [--impl a,b,…] [--threads N,M,…] [--repeat N] [--seconds S] [--mtu M] [--pings N] [--warmup N]\n" +
+    "                               [--udp-rate R] [--latency N] [--interval MS] [--subject IMPL] [--svg PATH] [--json] [--append]\n" +
+    "implementations: ours, wggo-debian, wggo-latest, boringtun (default) and kernel (opt-in ceiling); variants of ours:\n" +
+    "  ours-no-pump, ours-no-gso, ours-no-gro, ours-no-counters, ours-no-offload, ours-no-trim, ours-plain, ours-before\n" +
+    "  (BUNWG_BENCH_BEFORE=DIR), ours-tN (BUNWG_THREADS=N)\n" +
+    "--threads 1,2,4  ours once per data-plane thread count (ours-t1, ours-t2, ours-t4) beside --impl (default with\n" +
+    "                 --threads: wggo-latest); the per-thread CPU table compares each busiest thread with ours-t1's main");
   process.exit(0);
 }
 const positive = (name: string, v: string | undefined, min: number, max: number) => {
@@ -55,6 +70,10 @@ const PINGS = positive("pings", opt.pings, 10, 10000);
 const WARMUP = opt.warmup === "0" ? 0 : positive("warmup", opt.warmup, 1, 1_000_000);
 const LATENCY_PINGS = opt.latency === "0" ? 0 : positive("latency", opt.latency, 100, 100_000);
 const INTERVAL_MS = positive("interval", opt.interval, 2, 1000); // ping -i below 2 ms is a flood, not a latency probe
+// --threads: a list of data-plane thread counts, each run as implementation ours-tN.
+const THREADS = opt.threads === undefined ? [] : opt.threads.split(",").map((s) => s.trim()).filter(Boolean).map((v) => positive("threads", v, 1, MAX_THREADS));
+if (opt.threads !== undefined && THREADS.length === 0) throw new Error(`--threads: expected a list of thread counts like 1,2,4, got "${opt.threads}"`);
+if (new Set(THREADS).size !== THREADS.length) throw new Error(`--threads: each thread count once, got "${opt.threads}"`);
 const UDP_RATE = opt["udp-rate"]; // iperf3 -b: 0 = as fast as the sender can
 if (!/^\d+(\.\d+)?[KMG]?$/.test(UDP_RATE)) throw new Error(`--udp-rate: expected an iperf3 rate like 0, 800M or 2G, got "${UDP_RATE}"`);
 const out = (s: string) => (opt.json ? console.error(s) : console.log(s));
@@ -72,6 +91,7 @@ type Sample = {
   tcp1Gbps: number; tcp1Retr: number; tcp4Gbps: number; udpGbps: number; udpLossPct: number; udpSentGbps: number;
   pingMedMs: number; pingP99Ms: number; pingP999Ms: number; pingLossPct: number;
   cpuSecPerGB: number; rssIdleMiB: number; rssPeakMiB: number;
+  threads: { tcp1: PairCpu; tcp4: PairCpu }; // per-thread CPU s/GB of each daemon (lib/threads.ts)
 };
 
 const IPERF_PORT = 5201; // inside our own namespace: nothing else listens there
@@ -173,19 +193,29 @@ async function latencyRuns(impl: Implementation, round: number): Promise<Latency
 
 const daemons = (p: Pair) => [p.a.daemon, p.b.daemon].filter((d) => d !== null).map((d) => d!.pid);
 
+// Side a runs the iperf3 client: its daemon encrypts the data (sender), b's decrypts it (receiver).
+type Readings = { sender: CpuReading | null; receiver: CpuReading | null };
+const readPair = (p: Pair): Readings => ({ sender: p.a.daemon && readCpu(p.a.daemon.pid), receiver: p.b.daemon && readCpu(p.b.daemon.pid) });
+const pairCpu = (p: Pair, r0: Readings, r1: Readings, bytes: number): PairCpu => {
+  const one = (a: CpuReading | null, b: CpuReading | null) => (a && b ? perGB(cpuBetween(a, b, p.impl.runtime === "bun"), bytes) : null);
+  return { sender: one(r0.sender, r1.sender), receiver: one(r0.receiver, r1.receiver) };
+};
+
 async function measure(p: Pair, round: number): Promise<Sample> {
   const pids = daemons(p);
   await sleep(1000); // settle after the handshake before reading idle memory
   const idle = pids.map((pid) => memKiB(pid).rss);
   const pg = await ping(p);
-  const cpu0 = pids.reduce((s, pid) => s + cpuSeconds(pid), 0);
+  const r0 = readPair(p);
   const t1 = await iperf(p, []);
-  const cpu1 = pids.reduce((s, pid) => s + cpuSeconds(pid), 0);
+  const r1 = readPair(p);
   const t4 = await iperf(p, ["-P", "4"]);
+  const r4 = readPair(p);
   // Datagrams that fill the inner MTU exactly (IPv4 20 + UDP 8 bytes of headers), so nothing is fragmented.
   const u = await iperf(p, ["-u", "-b", UDP_RATE, "-l", String(Math.min(MTU - 28, 65507))]);
   const peak = pids.map((pid) => memKiB(pid).hwm);
   const tcp1Bytes = t1.end.sum_received.bytes as number;
+  const tcp1 = pairCpu(p, r0, r1, tcp1Bytes);
   return {
     impl: p.impl.name,
     round,
@@ -199,15 +229,19 @@ async function measure(p: Pair, round: number): Promise<Sample> {
     pingP99Ms: pg.p99,
     pingP999Ms: pg.p999,
     pingLossPct: pg.lossPct,
-    cpuSecPerGB: pids.length ? (cpu1 - cpu0) / (tcp1Bytes / 1e9) : NaN,
+    cpuSecPerGB: pids.length ? (tcp1.sender?.process ?? 0) + (tcp1.receiver?.process ?? 0) : NaN,
     rssIdleMiB: pids.length ? idle.reduce((s, x) => s + x, 0) / idle.length / 1024 : NaN,
     rssPeakMiB: pids.length ? Math.max(...peak) / 1024 : NaN,
+    threads: { tcp1, tcp4: pairCpu(p, r1, r4, t4.end.sum_received.bytes) },
   };
 }
 
 // --------------------------------------------------------------------------------------------------------------
 
-const { runnable, notes, versions } = await runnableImpls(parseImpls(opt.impl), "bench/tunnel.ts", progress);
+// With --threads, ours once per thread count first, then --impl (by default only the newest wireguard-go).
+const implNames = [...THREADS.map((n) => `ours-t${n}`), ...(opt.impl ?? (THREADS.length ? "wggo-latest" : "")).split(",")]
+  .map((s) => s.trim()).filter((s, i, all) => s && all.indexOf(s) === i);
+const { runnable, notes, versions } = await runnableImpls(parseImpls(implNames.length ? implNames.join(",") : undefined), "bench/tunnel.ts", progress);
 
 const loadBefore = loadAverage();
 const samples: Sample[] = [];
@@ -226,6 +260,8 @@ for (let round = 1; round <= ROUNDS; round++) {
       if (opt.json) console.log(JSON.stringify({ bench: "tunnel", kind: "sample", mtu: MTU, seconds: SECONDS, ...s }));
       progress(`  tcp ${fmt(s.tcp1Gbps)} Gbit/s, tcp×4 ${fmt(s.tcp4Gbps)}, udp ${fmt(s.udpGbps)} (${fmt(s.udpLossPct, 1)}% lost), ` +
         `ping ${fmt(s.pingMedMs, 3)}/${fmt(s.pingP99Ms, 3)} ms, ${fmt(s.cpuSecPerGB)} CPU s/GB, RSS ${fmt(s.rssIdleMiB, 1)}→${fmt(s.rssPeakMiB, 1)} MiB`);
+      const busy = TRANSFERS.map((t) => ({ t: t.label, b: pairBusiest(s.threads[t.key]) })).filter((x) => Number.isFinite(x.b.seconds));
+      if (busy.length) progress(`  busiest thread: ${busy.map((x) => `${x.t} ${x.b.label} ${fmt(x.b.seconds, 3)} s/GB`).join(", ")}`);
     } catch (e) {
       const msg = `${impl.name} round ${round}: ${(e as Error).message}`;
       failures.push(msg);
@@ -272,7 +308,9 @@ for (const impl of measured) {
   med[impl.name] = {};
   for (const m of METRICS) med[impl.name][m.key] = median(samples.filter((s) => s.impl === impl.name).map((s) => s[m.key] as number));
 }
-const subject = opt.subject ?? (med.ours ? "ours" : measured[0]?.name);
+// With --threads and no plain ours, the most threads is the subject: its ratios to ours-t1 and to the baseline.
+const mostThreads = measured.filter((i) => i.threads).sort((x, y) => y.threads! - x.threads!)[0]?.name;
+const subject = opt.subject ?? (med.ours ? "ours" : mostThreads ?? measured[0]?.name);
 const rows = measured.map((i) => [i.name, ...METRICS.map((m) => fmt(med[i.name][m.key], m.digits))]);
 const ratioRows = measured
   .filter((i) => i.name !== subject && med[subject])
@@ -306,6 +344,12 @@ if (latencies.length) {
         ? (["p50", "p99", "p999"] as const).map((k) => fmt(latMed[subject][m][k] / best(m, k), 2)).join(" / ") : "–")]]);
   }
 }
+// Per-thread CPU (lib/threads.ts): which thread is busiest, and the ceiling it implies.
+const threadImpls: ThreadImpl[] = measured.map((i) => ({ name: i.name, roles: i.runtime === "bun", threads: i.threads }));
+const threadSums = summarise(threadImpls, samples);
+const threads = threadReport(threadImpls, threadSums);
+if (threads.text) report += "\n\n" + threads.text;
+notes.push(...threads.notes);
 out("\n" + report);
 for (const line of [...notes, ...failures]) out(`note: ${line}`);
 if (opt.json) {
@@ -316,6 +360,7 @@ if (opt.json) {
       bench: "tunnel", kind: "ratio", mtu: MTU, subject, baseline: i.name,
       ...Object.fromEntries(METRICS.map((m) => [m.key, med[subject][m.key] / med[i.name][m.key]])),
     }));
+  for (const t of threadSums) console.log(JSON.stringify({ bench: "tunnel", kind: "threads", mtu: MTU, seconds: SECONDS, ...t }));
 }
 
 const stampFile = new Date().toISOString().slice(0, 16).replace(/[-:]/g, "").replace("T", "-");
@@ -329,6 +374,32 @@ if (svgPath && measured.length) {
     title: `Ping round trip (${PINGS} pings at 10 ms${WARMUP ? `, after ${WARMUP} flood pings` : ""})`, unit: "ms", groups: ["p50", "p99", "p99.9"],
     series: measured.map((i) => ({ name: i.name, values: [med[i.name].pingMedMs, med[i.name].pingP99Ms, med[i.name].pingP999Ms] })),
   }];
+  const sum = (impl: string, transfer: string) => threadSums.find((t) => t.impl === impl && t.transfer === transfer);
+  const threadImplNames = measured.filter((i) => threadSums.some((t) => t.impl === i.name)).map((i) => i.name);
+  if (threadImplNames.length) {
+    const labels = TRANSFERS.map((t) => t.label);
+    charts.push({
+      title: "Busiest thread of a tunnel pair (lower scales further)", unit: "CPU s/GB", groups: labels,
+      series: threadImplNames.map((name) => ({ name, values: labels.map((l) => sum(name, l)?.busiest.seconds ?? null) })),
+      note: "the busiest thread's CPU seconds per GB received, from /proc/PID/task/*/stat",
+    }, {
+      title: "Implied single-daemon ceiling, enough cores given (1 ÷ busiest thread's s/GB)", unit: "Gbit/s", groups: labels,
+      series: threadImplNames.map((name) => ({ name, values: labels.map((l) => (sum(name, l) ? sum(name, l)!.ceilingGBps * 8 : null)) })),
+    });
+    // Go's threads have no roles: its time is all "other" (lib/threads.ts).
+    const roleGroups = ["main", "dp*", "other"] as const;
+    const byRole = (c: NonNullable<ReturnType<typeof sum>>["sender"], r: (typeof roleGroups)[number]) =>
+      !c ? null : r === "main" ? c.main : r === "dp*" ? c.workers : c.other + c.exited;
+    charts.push({
+      title: "CPU by thread role, single-stream TCP", unit: "CPU s/GB",
+      groups: (["send", "recv"] as const).flatMap((side) => roleGroups.map((r) => `${side}: ${r}`)),
+      series: threadImplNames.map((name) => {
+        const t = sum(name, TRANSFERS[0].label);
+        return { name, values: (["sender", "receiver"] as const).flatMap((side) => roleGroups.map((r) => byRole(t?.[side] ?? null, r))) };
+      }),
+      note: "send/recv: the encrypting/decrypting daemon; dp* = the bunwg-dp* workers; other includes exited threads; Go threads are not roles (all other)",
+    });
+  }
   for (const mode of LATENCY_MODES) {
     if (!latImpls.some((i) => latMed[i.name]?.[mode])) continue;
     charts.push({ title: `Latency, ${mode} (${LATENCY_PINGS} pings at ${INTERVAL_MS} ms)`, unit: "ms", groups: ["p50", "p99", "p99.9"],
@@ -340,13 +411,13 @@ if (svgPath && measured.length) {
 if (opt.append) {
   const facts = await machineFacts();
   const body = [
-    `### ${timestamp()} — inner MTU ${MTU}${med.ours ? "" : " — baselines only (ours pending)"}`,
+    `### ${timestamp()} — inner MTU ${MTU}${measured.some((i) => i.runtime === "bun") ? "" : " — baselines only (ours pending)"}`,
     "",
     `Machine: ${facts.cpu}; kernel ${facts.kernel}; Bun ${facts.bun}; ${facts.iperf3}.`,
     `Implementations: ${measured.map((i) => `${i.name} = ${versions[i.name]}`).join("; ")}.`,
     `Topology: two daemons with UDP sockets on 127.0.0.1 (root namespace), interfaces moved into two fresh namespaces, ` +
       `configured with wg(8). TCP: iperf3 single stream and -P 4; UDP: iperf3 -u -b ${UDP_RATE} with ${Math.min(MTU - 28, 65507)}-byte datagrams (received rate, loss); ` +
-      `CPU s/GB: both daemons' utime+stime over the single-stream TCP run per GB received; RSS: per daemon, idle mean after setup, peak = max VmHWM.`,
+      `CPU s/GB: both daemons' utime+stime over the single-stream TCP run per GB received; per thread: /proc/PID/task/*/stat over each TCP run; RSS: per daemon, idle mean after setup, peak = max VmHWM.`,
     `1-minute load average ${loadBefore} before, ${loadAfter} after (2 CPUs shared with other work: figures are noisy).`,
     `Command: \`bun run bench/tunnel.ts --impl ${measured.map((i) => i.name).join(",")} --repeat ${ROUNDS} --seconds ${SECONDS}${MTU !== 1420 ? ` --mtu ${MTU}` : ""}${UDP_RATE !== "0" ? ` --udp-rate ${UDP_RATE}` : ""}${LATENCY_PINGS ? ` --latency ${LATENCY_PINGS} --interval ${INTERVAL_MS}` : ""}\``,
     ...(svgPath ? ["", `Chart: [${svgPath.split("/bench/")[1] ?? svgPath}](${svgPath.split("/bench/")[1] ?? svgPath})`] : []),

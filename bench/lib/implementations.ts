@@ -23,6 +23,11 @@ export type Implementation = {
   mtuPollMs?: number;
   // Files the daemon writes on its own for an interface (logs), removed with the interface.
   leaves?: (ifname: string) => string[];
+  // What its threads are (lib/threads.ts): "bun" threads have roles (the JavaScript main thread, bunwg-dp* workers);
+  // Go and Rust threads are reported per OS thread only.
+  runtime?: "bun" | "go" | "rust";
+  // The data-plane threads it was started with (BUNWG_THREADS), for the ours-tN variants.
+  threads?: number;
 };
 
 const firstLine = async (cmd: string[]) => {
@@ -52,6 +57,7 @@ export const IMPLEMENTATIONS: Record<string, Implementation> = {
     cwd: REPO,
     env: { LOG_LEVEL: "error" },
     leaves: (ifname) => [`/var/log/bunwg/${ifname}.log`],
+    runtime: "bun",
   },
   "wggo-debian": {
     name: "wggo-debian",
@@ -59,6 +65,7 @@ export const IMPLEMENTATIONS: Record<string, Implementation> = {
     version: () => firstLine(["/usr/bin/wireguard-go", "--version"]),
     command: ["/usr/bin/wireguard-go"],
     env: { LOG_LEVEL: "error" },
+    runtime: "go",
   },
   "wggo-latest": {
     name: "wggo-latest",
@@ -66,6 +73,7 @@ export const IMPLEMENTATIONS: Record<string, Implementation> = {
     version: () => firstLine(["/opt/wggo-latest/wireguard", "--version"]),
     command: ["/opt/wggo-latest/wireguard"],
     env: { LOG_LEVEL: "error" },
+    runtime: "go",
   },
   boringtun: {
     name: "boringtun",
@@ -75,6 +83,7 @@ export const IMPLEMENTATIONS: Record<string, Implementation> = {
     command: [BORINGTUN, "--disable-drop-privileges"],
     env: { WG_SUDO: "1", WG_LOG_LEVEL: "error", WG_LOG_FILE: "/dev/null" },
     mtuPollMs: 1300,
+    runtime: "rust",
   },
   // Not a baseline for a userspace router, but the ceiling on this machine: opt-in with --impl kernel.
   kernel: {
@@ -108,13 +117,29 @@ if (BEFORE) {
   };
 }
 
+// Ours with N data-plane threads in total (BUNWG_THREADS=N: the JavaScript thread plus N−1 bunwg-dp* workers; issue
+// #14), named ours-tN: --impl ours-t1,ours-t2 or bench/tunnel.ts --threads 1,2. Plain `ours` takes the daemon's default.
+export const THREADS_NAME = /^ours-t(\d+)$/;
+export const MAX_THREADS = 256;
+
+export function oursWithThreads(n: number): Implementation {
+  if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) throw new Error(`threads: expected an integer 1–${MAX_THREADS}, got ${n}`);
+  const ours = IMPLEMENTATIONS.ours!;
+  return {
+    ...ours, name: `ours-t${n}`, threads: n, env: { ...ours.env, BUNWG_THREADS: String(n) },
+    version: async () => `${await ours.version()}, BUNWG_THREADS=${n}`,
+  };
+}
+
 export const DEFAULT_IMPLS = ["ours", "wggo-debian", "wggo-latest", "boringtun"];
 
 export function parseImpls(list: string | undefined): Implementation[] {
   const names = list ? list.split(",").map((s) => s.trim()).filter(Boolean) : DEFAULT_IMPLS;
   return names.map((n) => {
+    const t = n.match(THREADS_NAME);
+    if (t) return oursWithThreads(Number(t[1]));
     const impl = IMPLEMENTATIONS[n];
-    if (!impl) throw new Error(`--impl: unknown implementation "${n}", expected some of ${Object.keys(IMPLEMENTATIONS).join(",")}`);
+    if (!impl) throw new Error(`--impl: unknown implementation "${n}", expected some of ${Object.keys(IMPLEMENTATIONS).join(",")} or ours-tN (N data-plane threads)`);
     return impl;
   });
 }
