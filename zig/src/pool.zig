@@ -60,24 +60,33 @@ const Params = struct {
 const Job = struct {
     /// FREE → QUEUED (async) → RUNNING (claimed by exactly one thread) → DONE → FREE (result collected).
     state: std.atomic.Value(u32) = .init(FREE),
+    /// A thread sleeps on `state` waiting for DONE (only then does the finishing thread make a wake syscall).
+    waited: std.atomic.Value(u32) = .init(0),
     /// Turn on the job's lane (seal_send: UDP, tun_write: TUN).
     ticket: u32 = 0,
     result: i32 = 0,
     p: Params = .{},
 };
 
+const Lane = struct {
+    /// The ticket whose syscall may run now.
+    turn: std.atomic.Value(u32) = .init(0),
+    /// Threads sleeping for their turn (a wake syscall only when there are any).
+    sleepers: std.atomic.Value(u32) = .init(0),
+    /// The next ticket to hand out (JS thread only).
+    next: u32 = 0,
+};
+
 pub const Pool = struct {
-    mutex: std.Thread.Mutex = .{},
-    work: std.Thread.Condition = .{},
     jobs: [SLOTS]Job = [_]Job{.{}} ** SLOTS,
-    /// Sequence numbers: the next job submitted, the next one a thread looks at (FIFO; jobs the JS thread ran
-    /// itself are skipped).
-    submitted: u32 = 0,
-    taken: u32 = 0,
-    stopping: bool = false,
-    /// Per lane, the ticket whose syscall may run now; and the next ticket to hand out (JS thread only).
-    lanes: [2]std.atomic.Value(u32) = .{ .init(0), .init(0) },
-    next_ticket: [2]u32 = .{ 0, 0 },
+    /// Sequence numbers: the next job to submit (written by the JS thread only), the next one a thread looks at
+    /// (FIFO; advanced by compare-and-swap; jobs the JS thread ran itself are skipped).
+    submitted: std.atomic.Value(u32) = .init(0),
+    taken: std.atomic.Value(u32) = .init(0),
+    /// Workers asleep on `submitted` (the JS thread makes a wake syscall only when there are any).
+    sleepers: std.atomic.Value(u32) = .init(0),
+    stopping: std.atomic.Value(bool) = .init(false),
+    lanes: [2]Lane = .{ .{}, .{} },
     event_fd: i32 = -1,
     /// The JS thread is about to sleep (or sleeps) in poll() on event_fd: only then is the fd written — a write
     /// per finished read would cost a syscall per batch while it is busy anyway (see sleeping()).
@@ -88,6 +97,10 @@ pub const Pool = struct {
     nthreads: u32 = 0,
     threads: [MAX_WORKERS]std.Thread = undefined,
 };
+
+/// How long a worker with nothing to do keeps looking before it sleeps: under load the next batch usually comes
+/// sooner than a sleep and a wake-up cost (two syscalls and two context switches).
+const SPIN = 200;
 
 /// Starts `workers` threads named bunwg-dp0, bunwg-dp1, … Returns null when a thread or the event fd cannot be had.
 pub fn start(workers: u32) ?*Pool {
@@ -114,10 +127,11 @@ pub fn start(workers: u32) ?*Pool {
 
 /// Runs what is queued, then joins the threads and frees the pool.
 pub fn stop(p: *Pool) void {
-    p.mutex.lock();
-    p.stopping = true;
-    p.work.broadcast();
-    p.mutex.unlock();
+    p.stopping.store(true, .seq_cst);
+    // Move the futex word on (an empty sequence number: its slot holds no queued job) so that a worker about to
+    // sleep on the old value does not.
+    _ = p.submitted.fetchAdd(1, .seq_cst);
+    std.Thread.Futex.wake(&p.submitted, std.math.maxInt(u32));
     for (p.threads[0..p.nthreads]) |t| t.join();
     // Queued jobs nobody took (no threads started): run them here so their lanes and callers are not left waiting.
     while (takeNext(p)) |j| run(p, j);
@@ -130,49 +144,57 @@ fn worker(p: *Pool, id: u32) void {
     var name = [_:0]u8{0} ** 16;
     _ = std.fmt.bufPrint(&name, "bunwg-dp{d}", .{id}) catch {};
     _ = linux.prctl(@intFromEnum(linux.PR.SET_NAME), @intFromPtr(&name), 0, 0, 0);
-    p.mutex.lock();
     while (true) {
-        if (claimLocked(p)) |j| {
-            p.mutex.unlock();
+        if (takeNext(p)) |j| {
             run(p, j);
-            p.mutex.lock();
             continue;
         }
-        if (p.stopping) break;
-        p.work.wait(&p.mutex);
+        var spins: u32 = 0;
+        while (spins < SPIN and p.taken.load(.acquire) == p.submitted.load(.acquire)) : (spins += 1) std.atomic.spinLoopHint();
+        if (p.taken.load(.acquire) != p.submitted.load(.acquire)) continue;
+        if (p.stopping.load(.acquire)) return;
+        // Sleep until the JS thread submits (it wakes only when it sees a sleeper; the recheck closes the gap).
+        const seen = p.submitted.load(.seq_cst);
+        _ = p.sleepers.fetchAdd(1, .seq_cst);
+        if (p.taken.load(.seq_cst) == seen and !p.stopping.load(.seq_cst)) std.Thread.Futex.wait(&p.submitted, seen);
+        _ = p.sleepers.fetchSub(1, .seq_cst);
     }
-    p.mutex.unlock();
 }
 
 /// The next queued job, claimed (QUEUED → RUNNING) so that no other thread runs it; null when none is queued.
-fn claimLocked(p: *Pool) ?*Job {
-    while (p.taken != p.submitted) {
-        const j = &p.jobs[p.taken % SLOTS];
-        p.taken +%= 1;
+fn takeNext(p: *Pool) ?*Job {
+    while (true) {
+        const t = p.taken.load(.acquire);
+        if (t == p.submitted.load(.acquire)) return null;
+        if (p.taken.cmpxchgWeak(t, t +% 1, .acq_rel, .acquire) != null) continue;
+        const j = &p.jobs[t % SLOTS];
         if (j.state.cmpxchgStrong(QUEUED, RUNNING, .acq_rel, .acquire) == null) return j;
     }
-    return null;
-}
-
-fn takeNext(p: *Pool) ?*Job {
-    p.mutex.lock();
-    defer p.mutex.unlock();
-    return claimLocked(p);
 }
 
 /// Waits for `ticket`'s turn on lane `l`. Never runs other jobs meanwhile: the turn it waits for belongs to a job
 /// submitted earlier, already claimed by a thread that is not waiting on this one.
 fn laneEnter(p: *Pool, l: usize, ticket: u32) void {
+    const lane = &p.lanes[l];
+    var spins: u32 = 0;
     while (true) {
-        const v = p.lanes[l].load(.acquire);
+        const v = lane.turn.load(.acquire);
         if (v == ticket) return;
-        std.Thread.Futex.wait(&p.lanes[l], v);
+        if (spins < SPIN) {
+            spins += 1;
+            std.atomic.spinLoopHint();
+            continue;
+        }
+        _ = lane.sleepers.fetchAdd(1, .seq_cst);
+        if (lane.turn.load(.seq_cst) == v) std.Thread.Futex.wait(&lane.turn, v);
+        _ = lane.sleepers.fetchSub(1, .seq_cst);
     }
 }
 
 fn laneLeave(p: *Pool, l: usize, ticket: u32) void {
-    p.lanes[l].store(ticket +% 1, .release);
-    std.Thread.Futex.wake(&p.lanes[l], std.math.maxInt(u32));
+    const lane = &p.lanes[l];
+    lane.turn.store(ticket +% 1, .seq_cst);
+    if (lane.sleepers.load(.seq_cst) > 0) std.Thread.Futex.wake(&lane.turn, std.math.maxInt(u32));
 }
 
 fn run(p: *Pool, j: *Job) void {
@@ -204,7 +226,7 @@ fn run(p: *Pool, j: *Job) void {
     }
     const notify = q.notify;
     j.state.store(DONE, .seq_cst);
-    std.Thread.Futex.wake(&j.state, 1);
+    if (j.waited.load(.seq_cst) != 0) std.Thread.Futex.wake(&j.state, 1);
     if (notify) _ = p.notified.fetchAdd(1, .seq_cst);
     if (notify and p.js_waiting.swap(0, .seq_cst) == 1) {
         const one: u64 = 1;
@@ -216,28 +238,33 @@ fn run(p: *Pool, j: *Job) void {
 /// order either way. Returns the job's sequence number (mod 2^30), or -1 when the slot is still taken (the caller
 /// collects results before it has SLOTS jobs outstanding).
 fn submit(p: *Pool, params: Params, async_: bool) i32 {
-    const seq = p.submitted;
+    const seq = p.submitted.load(.acquire);
+    // The slot is reused only once the threads looked past its previous job (else one could claim the new job in
+    // the old one's place, out of order): help them get there.
+    while (seq -% p.taken.load(.acquire) >= SLOTS) {
+        if (takeNext(p)) |other| run(p, other);
+    }
     const j = &p.jobs[seq % SLOTS];
     if (j.state.load(.acquire) != FREE) return -1;
     j.p = params;
+    j.waited.store(0, .release);
     j.ticket = switch (params.kind) {
         .seal_send => lane: {
-            p.next_ticket[LANE_UDP] +%= 1;
-            break :lane p.next_ticket[LANE_UDP] -% 1;
+            p.lanes[LANE_UDP].next +%= 1;
+            break :lane p.lanes[LANE_UDP].next -% 1;
         },
         .tun_write => lane: {
-            p.next_ticket[LANE_TUN] +%= 1;
-            break :lane p.next_ticket[LANE_TUN] -% 1;
+            p.lanes[LANE_TUN].next +%= 1;
+            break :lane p.lanes[LANE_TUN].next -% 1;
         },
         .open, .tun_read, .udp_recv => 0,
     };
-    // Run here: claimed before it is visible, so no worker takes it (claimLocked skips it).
+    // Run here: claimed before it is visible, so no worker takes it (takeNext skips it).
     j.state.store(if (async_) QUEUED else RUNNING, .release);
-    p.mutex.lock();
-    p.submitted +%= 1;
-    if (async_) p.work.signal();
-    p.mutex.unlock();
-    if (!async_) run(p, j);
+    p.submitted.store(seq +% 1, .seq_cst);
+    if (async_) {
+        if (p.sleepers.load(.seq_cst) > 0) std.Thread.Futex.wake(&p.submitted, 1);
+    } else run(p, j);
     return @intCast(seq & ((1 << 30) - 1));
 }
 
@@ -250,7 +277,8 @@ fn waitDone(p: *Pool, j: *Job) void {
             run(p, other);
             continue;
         }
-        std.Thread.Futex.wait(&j.state, s);
+        j.waited.store(1, .seq_cst);
+        if (j.state.load(.seq_cst) == s) std.Thread.Futex.wait(&j.state, s);
     }
 }
 
