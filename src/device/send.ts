@@ -12,8 +12,11 @@ import { writeTransportHeader } from "../noise/index.ts";
 import { Drop } from "./counters.ts";
 import { ASYNC_MIN, nativeTun, nativeUdp } from "./workers.ts";
 
-/** Batches in flight at once with worker threads (each holds BATCH slots): enough to keep every worker busy while
- *  this thread fills the next. */
+/** Batches in flight at once with worker threads (each holds THREADED_BATCH slots): enough to keep every worker
+ *  busy while this thread fills the next. */
+/** Slots per TUN read with worker threads: fewer hand-offs per byte (each costs wake-ups, docs/threads.md). */
+const THREADED_BATCH = 2 * BATCH;
+
 function ringSize(workers: number): number {
   return workers === 0 ? 1 : Math.min(2 * workers + 1, 16);
 }
@@ -23,19 +26,25 @@ function ringSize(workers: number): number {
 class SendBatch {
   buf: Uint8Array;
   view: Uint8Array;
-  readonly tunLens = new Uint32Array(BATCH);
-  readonly offs = new Uint32Array(BATCH);
-  readonly lens = new Uint32Array(BATCH);
-  readonly keyTable = new KeyTable(BATCH);
-  readonly eps = new Uint8Array(BATCH * EP_SIZE);
-  readonly peers: (DevicePeer | null)[] = new Array(BATCH).fill(null);
+  readonly tunLens: Uint32Array;
+  readonly offs: Uint32Array;
+  readonly lens: Uint32Array;
+  readonly keyTable: KeyTable;
+  readonly eps: Uint8Array;
+  readonly peers: (DevicePeer | null)[];
   m = 0;
   /** The worker job sealing and sending it, or -1. */
   job = -1;
 
-  constructor(stride: number, header: number) {
-    this.buf = new Uint8Array(BATCH * stride + header);
+  constructor(stride: number, header: number, readonly slots: number) {
+    this.buf = new Uint8Array(slots * stride + header);
     this.view = this.buf.subarray(header);
+    this.tunLens = new Uint32Array(slots);
+    this.offs = new Uint32Array(slots);
+    this.lens = new Uint32Array(slots);
+    this.keyTable = new KeyTable(slots);
+    this.eps = new Uint8Array(slots * EP_SIZE);
+    this.peers = new Array(slots).fill(null);
   }
 
   begin(): void {
@@ -64,7 +73,7 @@ export class Sender {
   private readJob = -1;
 
   constructor(private readonly dev: DataPathHost) {
-    this.aux = new SendBatch(0, 0);
+    this.aux = new SendBatch(0, 0, BATCH);
     this.grow(dev.mtu);
   }
 
@@ -85,9 +94,10 @@ export class Sender {
     this.settle();
     this.stride = Math.max(stride, this.stride);
     this.cap = capacityOf(this.stride);
-    this.ring = Array.from({ length: ringSize(this.dev.workers?.count ?? 0) }, () => new SendBatch(this.stride, HEADER));
+    const workers = this.dev.workers?.count ?? 0;
+    this.ring = Array.from({ length: ringSize(workers) }, () => new SendBatch(this.stride, HEADER, workers === 0 ? BATCH : THREADED_BATCH));
     this.k = 0;
-    this.aux = new SendBatch(this.stride, 0);
+    this.aux = new SendBatch(this.stride, 0, BATCH);
   }
 
   /** Drains the TUN until it would block, one batch at a time; returns the packets read. Under load (a read
@@ -109,7 +119,7 @@ export class Sender {
         n = nativeTun(dev.tun)?.tookRead(r) ?? 0;
       } else {
         b = this.next();
-        n = dev.tun.readBatch(b.view, this.stride, b.tunLens, BATCH);
+        n = dev.tun.readBatch(b.view, this.stride, b.tunLens, b.slots);
       }
       if (n <= 0) return total;
       total += n;
@@ -139,7 +149,7 @@ export class Sender {
     const tun = workers === null || this.ring.length < 3 ? null : nativeTun(this.dev.tun);
     if (workers === null || tun === null) return;
     const b = this.next();
-    this.readJob = workers.tunRead(tun, b.view, this.stride, b.tunLens, BATCH);
+    this.readJob = workers.tunRead(tun, b.view, this.stride, b.tunLens, b.slots);
   }
 
   private processTunBatch(b: SendBatch, n: number): void {

@@ -16,13 +16,13 @@ import { type Daemon, startDaemon } from "../support/daemon.ts";
 import { ping, pingUntil } from "../support/net.ts";
 import { TestPeer } from "../support/peer.ts";
 import { run, waitFor } from "../support/process.ts";
-import { BUNWG, WGGO_LATEST, genKey, isRoot, uniqueTag, wgTool } from "../support/programs.ts";
+import { BUNWG, IMPLEMENTATIONS, WGGO_LATEST, genKey, isRoot, uniqueTag, wgTool } from "../support/programs.ts";
 import { Scope, alive } from "../support/scope.ts";
 import { SOCKET_DIR, socketPath } from "../../src/uapi/socket.ts";
 
 interface Side { ns: string; ifname: string; v4: string; key: { priv: string; pub: string }; port: number; d: Daemon }
 
-const PROGRAMS: [string, string[]][] = [["bunwg", BUNWG], ...(WGGO_LATEST ? [["newest wireguard-go", WGGO_LATEST] as [string, string[]]] : [])];
+const PROGRAMS = IMPLEMENTATIONS;
 const TRANSPORT_OVERHEAD = 32; // 16-byte transport header + 16-byte tag (whitepaper §5.4.6)
 
 /** A daemon of `program` on loopback with a private key, its interface moved into a namespace of its own. */

@@ -47,4 +47,7 @@ export const PEER_PROGRAM: string[] = WGGO_DEBIAN ?? WGGO_LATEST ?? BUNWG;
 export const PEER_NAME = WGGO_DEBIAN ? "wireguard-go (Debian)" : WGGO_LATEST ? "newest wireguard-go" : "bunwg";
 
 /** The implementations an operator-fault test runs against: ours always, the newest wireguard-go when built. */
-export const IMPLEMENTATIONS: [string, string[]][] = [["bunwg", BUNWG], ...(WGGO_LATEST ? [["newest wireguard-go", WGGO_LATEST] as [string, string[]]] : [])];
+/** The second run of `bun run test` (BUNWG_THREADS set above 1, scripts/test.ts) is about our threaded data plane:
+ *  tests that hold another implementation to the same behaviour ran against it in the first run already. */
+export const SECOND_THREADS_RUN = Number(process.env.BUNWG_THREADS || 0) > 1;
+export const IMPLEMENTATIONS: [string, string[]][] = [["bunwg", BUNWG], ...(WGGO_LATEST && !SECOND_THREADS_RUN ? [["newest wireguard-go", WGGO_LATEST] as [string, string[]]] : [])];
