@@ -277,7 +277,9 @@ export class Device implements DataPathHost {
         if (e instanceof PortInUseError) throw new ConfigError(EADDRINUSE, e.message);
         throw new ConfigError(EINVAL, (e as Error).message);
       }
-      this.sender.settle(); // no worker may still send through the old socket
+      // No worker may still send through, or receive from, the old socket (its descriptor number may be reused).
+      this.sender.settle();
+      this.receiver.settle();
       this.udp?.close();
       this.udp = udp;
       this.clearSources();
