@@ -16,7 +16,7 @@ import { HEADER, KeyTable, STRIDE, TAG } from "./batch.ts";
 import { EP_SIZE, Endpoint } from "./endpoint.ts";
 import { Drop, dropForRejection } from "./counters.ts";
 import type { Sender } from "./send.ts";
-import { ASYNC_MIN, nativeTun, nativeUdp } from "./workers.ts";
+import { nativeTun, nativeUdp } from "./workers.ts";
 
 
 /** Datagrams per receive call, and packets after GRO splitting (each datagram may hold up to 64 segments). Slots are
@@ -103,6 +103,8 @@ export class Receiver {
         this.recvJob = -1;
         b = this.ring[this.k];
         n = r < 0 ? 0 : r;
+      } else if (total === 0 && this.dev.workers?.busy && this.recvAhead()) {
+        return 0; // busy (workers.ts BUSY_MS): this receive goes to a worker too
       } else {
         b = this.ring[this.k];
         if (b.stage !== IDLE) this.collect(b, true);
@@ -114,7 +116,8 @@ export class Receiver {
       // here, once it is free.
       if (n < PKTS) {
         this.k = (this.k + 1) % this.ring.length;
-        if (n >= ASYNC_MIN || delegated) this.recvAhead(); // delegated until the socket runs dry (as send.ts)
+        this.dev.workers?.sawRead(n, performance.now());
+        if (delegated || this.dev.workers?.busy) this.recvAhead(); // delegated until the socket runs dry (as send.ts)
       }
       if (!this.dev.up) this.dev.counters.drop(Drop.interface_down, n); // link down: nothing is accepted (device.ts setUp)
       else this.process(b, n);
@@ -126,13 +129,14 @@ export class Receiver {
     return this.recvJob >= 0;
   }
 
-  private recvAhead(): void {
+  private recvAhead(): boolean {
     const workers = this.dev.workers;
     const udp = workers === null || this.ring.length < 3 ? null : nativeUdp(this.dev.udp);
-    if (workers === null || udp === null) return;
+    if (workers === null || udp === null) return false;
     const b = this.ring[this.k];
     if (b.stage !== IDLE) this.collect(b, true);
     this.recvJob = workers.udpRecv(udp, b.buf, STRIDE, MSGS, b.inOffs, b.inLens, b.eps, PKTS);
+    return true;
   }
 
   private process(b: RecvBatch, n: number): void {
@@ -234,12 +238,12 @@ export class Receiver {
   /** Opens b's m queued packets: a large batch by a worker (collected later, in order), else on this thread. */
   private submit(b: RecvBatch, m: number, now: number): void {
     const workers = this.dev.workers;
-    if (m === 0 || workers === null || nativeTun(this.dev.tun) === null || (this.inFlight.length === 0 && m < ASYNC_MIN)) {
+    const toWorker = workers !== null && workers.wants(m, now);
+    if (m === 0 || workers === null || nativeTun(this.dev.tun) === null || (this.inFlight.length === 0 && !toWorker)) {
       this.openHere(b, m, now);
       return;
     }
     const keys = b.keyTable;
-    const toWorker = m >= ASYNC_MIN;
     b.m = m;
     b.job = workers.open(toWorker, m, b.buf, b.offs, b.lens, keys.keys, keys.index, b.ok);
     b.stage = OPENING;
@@ -270,7 +274,7 @@ export class Receiver {
         } else first.w = this.deliver(first, first.m, performance.now(), first.tunOffs, first.tunLens);
         if (first.w > 0) {
           first.stage = WRITING;
-          first.job = workers.tunWrite(first.w >= ASYNC_MIN, tun, first.buf, first.tunOffs, first.tunLens, first.w);
+          first.job = workers.tunWrite(workers.wants(first.w, performance.now()), tun, first.buf, first.tunOffs, first.tunLens, first.w);
           continue; // collected when written (at once when written here)
         }
       } else this.dev.counters.tunWritten(first.w, tun.tookWrite(first.w, r));

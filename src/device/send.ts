@@ -10,12 +10,13 @@ import { BATCH, HEADER, KeyTable, TAG, capacityOf, strideFor } from "./batch.ts"
 import { EP_SIZE, FAMILY_REFUSED, SOURCE_DROPPED } from "./endpoint.ts";
 import { writeTransportHeader } from "../noise/index.ts";
 import { Drop } from "./counters.ts";
-import { ASYNC_MIN, nativeTun, nativeUdp } from "./workers.ts";
+import { nativeTun, nativeUdp } from "./workers.ts";
 
 /** Batches in flight at once with worker threads (each holds THREADED_BATCH slots): enough to keep every worker
  *  busy while this thread fills the next. */
 /** Slots per TUN read with worker threads: fewer hand-offs per byte (each costs wake-ups, docs/threads.md). */
 const THREADED_BATCH = 2 * BATCH;
+
 
 function ringSize(workers: number): number {
   return workers === 0 ? 1 : Math.min(2 * workers + 1, 16);
@@ -117,6 +118,8 @@ export class Sender {
         this.readJob = -1;
         b = this.ring[this.k];
         n = nativeTun(dev.tun)?.tookRead(r) ?? 0;
+      } else if (total === 0 && dev.workers?.busy && this.readAhead()) {
+        return 0; // busy (workers.ts BUSY_MS): this read goes to a worker too
       } else {
         b = this.next();
         n = dev.tun.readBatch(b.view, this.stride, b.tunLens, b.slots);
@@ -124,8 +127,10 @@ export class Sender {
       if (n <= 0) return total;
       total += n;
       this.k = (this.k + 1) % this.ring.length;
-      // Once reads are delegated they stay with the workers until the TUN runs dry: no read on this thread then.
-      if (n >= ASYNC_MIN || delegated) this.readAhead();
+      // Once reads are delegated they stay with the workers until the TUN runs dry, and while the device is busy
+      // (workers.ts): no read on this thread then.
+      dev.workers?.sawRead(n, performance.now());
+      if (delegated || dev.workers?.busy) this.readAhead();
       this.processTunBatch(b, n);
     }
   }
@@ -143,13 +148,14 @@ export class Sender {
     return b;
   }
 
-  /** Has a worker read the next batch into the ring's next free slots. */
-  private readAhead(): void {
+  /** Has a worker read the next batch into the ring's next free slots; false without workers. */
+  private readAhead(): boolean {
     const workers = this.dev.workers;
     const tun = workers === null || this.ring.length < 3 ? null : nativeTun(this.dev.tun);
-    if (workers === null || tun === null) return;
+    if (workers === null || tun === null) return false;
     const b = this.next();
     this.readJob = workers.tunRead(tun, b.view, this.stride, b.tunLens, b.slots);
+    return true;
   }
 
   private processTunBatch(b: SendBatch, n: number): void {
@@ -229,7 +235,8 @@ export class Sender {
     const dev = this.dev;
     const workers = dev.workers;
     const udp = workers === null ? null : nativeUdp(dev.udp);
-    if (workers === null || udp === null || (this.inFlight.length === 0 && !(async && m >= ASYNC_MIN))) {
+    const toWorker = workers !== null && async && workers.wants(m, now);
+    if (workers === null || udp === null || (this.inFlight.length === 0 && !toWorker)) {
       // This thread, as without workers (nothing in flight can be overtaken).
       try {
         this.sealAndSend(b, m, now);
@@ -246,7 +253,6 @@ export class Sender {
       peer.txBytes += HEADER + b.lens[j] + TAG;
     }
     this.timers(b, m, now, b.lens, 0);
-    const toWorker = async && m >= ASYNC_MIN;
     let id: number;
     try {
       id = workers.sealSend(toWorker, m, b.buf, b.offs, b.lens, b.keyTable.keys, b.keyTable.index, udp, eps);

@@ -8,6 +8,10 @@ import type { UdpBind, TunDevice } from "./io.ts";
 
 /** Batches smaller than this run on the JS thread: one ping should not pay for two thread hand-offs. */
 export const ASYNC_MIN = 8;
+/** The device counts as busy this long after a read (either side) that filled ASYNC_MIN slots: while busy, every
+ *  batch goes to the workers whatever its size — a stream's acknowledgements the other way too — and reads are
+ *  made there; after a quiet moment a ping is handled on the JS thread at once (no hand-off). */
+export const BUSY_MS = 2;
 
 /** What a worker needs to reach the UDP socket and the TUN itself: their native handles. */
 export interface NativeUdp {
@@ -43,6 +47,7 @@ export class Workers {
   readonly eventFd: number;
   private readonly pending: number;
   readonly count: number;
+  private busyUntil = 0;
 
   private constructor(native: Native, pool: number, count: number) {
     this.native = native;
@@ -50,6 +55,21 @@ export class Workers {
     this.count = count;
     this.eventFd = native.sym.bunwg_pool_event_fd(pool as never);
     this.pending = native.sym.bunwg_pool_pending_code();
+  }
+
+  /** A read brought n packets at `now`: a full one makes the device busy (BUSY_MS). */
+  sawRead(n: number, now: number): void {
+    if (n >= ASYNC_MIN) this.busyUntil = now + BUSY_MS;
+  }
+
+  /** Whether a batch of n packets goes to a worker: a large one always, any while the device is busy. */
+  wants(n: number, now: number): boolean {
+    return n >= ASYNC_MIN || now < this.busyUntil;
+  }
+
+  /** Whether reads go to the workers (the device is busy). */
+  get busy(): boolean {
+    return performance.now() < this.busyUntil;
   }
 
   /** Starts `count` worker threads; null when the library cannot (the caller stays single-threaded, and says so). */
