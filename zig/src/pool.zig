@@ -374,3 +374,65 @@ export fn bunwg_pool_result(p: *Pool, seq: u32) callconv(.c) i32 {
 export fn bunwg_pool_wait(p: *Pool, seq: u32) callconv(.c) i32 {
     return wait(p, seq);
 }
+
+test "TUN-lane writes leave in submission order whichever worker runs them; sync jobs wait their turn" {
+    const fds = try std.posix.pipe2(.{ .NONBLOCK = false });
+    defer std.posix.close(fds[0]);
+    defer std.posix.close(fds[1]);
+    const p = start(3) orelse return error.NoPool;
+    const N = 40;
+    var bufs: [N][4]u8 = undefined;
+    var offs: [N]u32 = undefined;
+    var lens: [N]u32 = undefined;
+    var ids: [N]u32 = undefined;
+    var i: u32 = 0;
+    while (i < N) : (i += 1) {
+        std.mem.writeInt(u32, &bufs[i], i, .little);
+        offs[i] = 0;
+        lens[i] = 4;
+        // Every fifth job runs on this thread: it must still come after the queued ones before it.
+        const id = bunwg_pool_tun_write(p, @intFromBool(i % 5 != 0), null, fds[1], &bufs[i], offs[i..].ptr, lens[i..].ptr, 1);
+        try std.testing.expect(id >= 0);
+        ids[i] = @intCast(id);
+        // Collect the oldest results now and then, as the JS side does, so slots stay free.
+        if (i >= 16) try std.testing.expectEqual(@as(i32, 1), wait(p, ids[i - 16]));
+    }
+    i = N - 16;
+    while (i < N) : (i += 1) try std.testing.expectEqual(@as(i32, 1), wait(p, ids[i]));
+    stop(p);
+    var got: [N * 4]u8 = undefined;
+    var have: usize = 0;
+    while (have < got.len) have += try std.posix.read(fds[0], got[have..]);
+    i = 0;
+    while (i < N) : (i += 1) try std.testing.expectEqual(i, std.mem.readInt(u32, got[i * 4 ..][0..4], .little));
+}
+
+test "open jobs on workers agree with opening here; stop() runs what is still queued" {
+    const p = start(2) orelse return error.NoPool;
+    const key = [_]u8{7} ** 32;
+    const M = 8;
+    var buf: [M * 128]u8 = [_]u8{0} ** (M * 128);
+    var offs: [M]u32 = undefined;
+    var lens: [M]u32 = undefined;
+    var ok: [M]u8 = undefined;
+    const idx = [_]u16{0} ** M;
+    var i: u32 = 0;
+    while (i < M) : (i += 1) {
+        offs[i] = i * 128;
+        const pkt = buf[offs[i]..];
+        std.mem.writeInt(u64, pkt[8..16], i, .little); // the counter
+        @memset(pkt[16..80], @intCast(i));
+        lens[i] = 64;
+    }
+    try std.testing.expectEqual(@as(i32, 0), aead.sealTransport(M, &buf, buf.len, &offs, &lens, &key, 1, &idx));
+    for (&lens) |*l| l.* += aead.TAG_LEN;
+    buf[3 * 128 + 20] ^= 1; // packet 3 is forged
+    const id = bunwg_pool_open(p, 1, M, &buf, buf.len, &offs, &lens, &key, 1, &idx, &ok);
+    try std.testing.expect(id >= 0);
+    stop(p); // the job ran (on a worker or here) before stop() returned
+    i = 0;
+    while (i < M) : (i += 1) {
+        try std.testing.expectEqual(@intFromBool(i != 3), ok[i]);
+        if (i != 3) try std.testing.expect(std.mem.allEqual(u8, buf[offs[i] + 16 ..][0..64], @intCast(i)));
+    }
+}
