@@ -11,7 +11,7 @@ import { commandUsage, mainUsage, styleFor, type DaemonFlag } from "./src/cli/us
 const DAEMON_FLAGS: DaemonFlag[] = [
   { flags: ["-f", "--foreground"], help: "daemon: stay in the foreground and log to stderr" },
   { flags: ["--metrics"], value: "ADDR:PORT", help: "daemon: serve Prometheus metrics on ADDR:PORT" },
-  { flags: ["--threads"], value: "N", help: "daemon: data-plane threads, 1 = single-threaded (default: one per core, at most 8)" },
+  { flags: ["--threads"], value: "N", help: "daemon: data-plane threads (default: one per core up to 8; 1 on two cores or fewer)" },
 ];
 
 /** The commands, in the order the help lists them: how to load each, its arguments and one line about it. */

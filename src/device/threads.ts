@@ -5,10 +5,12 @@ import { availableParallelism } from "node:os";
 export const THREADS_ENV = "BUNWG_THREADS";
 export const MAX_THREADS = 33; // the JS thread + pool.zig's MAX_WORKERS
 
-/** The default: one thread per core this process may run on (its CPU affinity), at most 8 — beyond that the JS
- *  thread that feeds the workers is the limit (bench/RESULTS.md, "Threads"). */
-export function defaultThreads(): number {
-  return Math.max(1, Math.min(8, availableParallelism()));
+/** The default: one thread per core this process may run on (its CPU affinity), at most 8 — except on one or two
+ *  cores, where it is 1: there the workers share the cores with the JavaScript thread and the kernel's own packet
+ *  work, and handing batches between threads cost more than it gave (bench/RESULTS.md, "Threads": single-stream
+ *  TCP and CPU per byte both worse with 2 threads than with 1 on the 2-core test machine). */
+export function defaultThreads(cores = availableParallelism()): number {
+  return cores <= 2 ? 1 : Math.min(8, cores);
 }
 
 /** Parses a thread count given by `what` (e.g. "--threads", "BUNWG_THREADS"). */

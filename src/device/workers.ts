@@ -62,14 +62,20 @@ export class Workers {
     if (n >= ASYNC_MIN) this.busyUntil = now + BUSY_MS;
   }
 
-  /** Whether a batch of n packets goes to a worker: a large one always, any while the device is busy. */
+  /** Whether a batch of n packets goes to a worker: a large one, or any while the device is busy — and only when a
+   *  worker is free. With every worker busy this thread does the work itself (in the workers' order) rather than
+   *  queue it and wait: with few cores, waiting for a worker costs more than the work (docs/threads.md). */
   wants(n: number, now: number): boolean {
-    return n >= ASYNC_MIN || now < this.busyUntil;
+    return (n >= ASYNC_MIN || now < this.busyUntil) && this.idle();
   }
 
-  /** Whether reads go to the workers (the device is busy). */
+  /** Whether reads go to the workers: the device is busy and a worker is free. */
   get busy(): boolean {
-    return performance.now() < this.busyUntil;
+    return performance.now() < this.busyUntil && this.idle();
+  }
+
+  private idle(): boolean {
+    return this.pool !== null && this.native.sym.bunwg_pool_idle(this.pool as never) > 0;
   }
 
   /** Starts `count` worker threads; null when the library cannot (the caller stays single-threaded, and says so). */

@@ -76,6 +76,7 @@ const symbols = {
   bunwg_pool_clear_event: { args: [ptr], returns: voidT },
   bunwg_pool_pending_code: { args: [], returns: i32 },
   bunwg_pool_sleeping: { args: [ptr], returns: i32 },
+  bunwg_pool_idle: { args: [ptr], returns: u32 },
   bunwg_pool_seal_send: { args: [ptr, u32, u32, ptr, u32, ptr, ptr, ptr, u32, ptr, i32, u32, ptr, u32], returns: i32 },
   bunwg_pool_open: { args: [ptr, u32, u32, ptr, u32, ptr, ptr, ptr, u32, ptr, ptr], returns: i32 },
   bunwg_pool_tun_write: { args: [ptr, u32, ptr, i32, ptr, ptr, ptr, u32], returns: i32 },

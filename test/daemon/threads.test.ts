@@ -8,6 +8,7 @@ import { BUNWG, isRoot, uniqueTag } from "../support/programs.ts";
 import { Scope } from "../support/scope.ts";
 import { startDaemon } from "../support/daemon.ts";
 import { socketPath } from "../../src/uapi/socket.ts";
+import { defaultThreads } from "../../src/device/threads.ts";
 
 function workerThreads(pid: number): string[] {
   return readdirSync(`/proc/${pid}/task`)
@@ -15,6 +16,10 @@ function workerThreads(pid: number): string[] {
     .filter((name) => /^bunwg-dp\d+$/.test(name))
     .sort();
 }
+
+test("the default thread count: 1 on one or two cores (measured to lose there), one per core above, at most 8", () => {
+  expect([1, 2, 3, 4, 8, 64].map((cores) => defaultThreads(cores))).toEqual([1, 1, 3, 4, 8, 8]);
+});
 
 describe.skipIf(!isRoot)("data-plane threads", () => {
   const scope = new Scope();

@@ -85,6 +85,8 @@ pub const Pool = struct {
     taken: std.atomic.Value(u32) = .init(0),
     /// Workers asleep on `submitted` (the JS thread makes a wake syscall only when there are any).
     sleepers: std.atomic.Value(u32) = .init(0),
+    /// Jobs being run by workers now (not by the JS thread): with queued ones, what keeps the workers busy.
+    running: std.atomic.Value(u32) = .init(0),
     stopping: std.atomic.Value(bool) = .init(false),
     lanes: [2]Lane = .{ .{}, .{} },
     event_fd: i32 = -1,
@@ -146,7 +148,9 @@ fn worker(p: *Pool, id: u32) void {
     _ = linux.prctl(@intFromEnum(linux.PR.SET_NAME), @intFromPtr(&name), 0, 0, 0);
     while (true) {
         if (takeNext(p)) |j| {
+            _ = p.running.fetchAdd(1, .acq_rel);
             run(p, j);
+            _ = p.running.fetchSub(1, .acq_rel);
             continue;
         }
         var spins: u32 = 0;
@@ -264,7 +268,11 @@ fn submit(p: *Pool, params: Params, async_: bool) i32 {
     p.submitted.store(seq +% 1, .seq_cst);
     if (async_) {
         if (p.sleepers.load(.seq_cst) > 0) std.Thread.Futex.wake(&p.submitted, 1);
-    } else run(p, j);
+    } else {
+        // Nothing queued before it: step the FIFO past it now, so that it does not count as queued (idle()).
+        _ = p.taken.cmpxchgStrong(seq, seq +% 1, .acq_rel, .acquire);
+        run(p, j);
+    }
     return @intCast(seq & ((1 << 30) - 1));
 }
 
@@ -304,6 +312,14 @@ pub fn wait(p: *Pool, seq: u32) i32 {
     return r;
 }
 
+/// Workers with nothing to do: neither running a job nor with one queued for them. The JS thread hands a batch over
+/// only when one is free; otherwise it does the work itself (docs/threads.md: waiting for a busy worker costs more).
+pub fn idle(p: *Pool) u32 {
+    const queued = p.submitted.load(.acquire) -% p.taken.load(.acquire);
+    const busy = p.running.load(.acquire) +% queued;
+    return if (busy >= p.nthreads) 0 else p.nthreads - busy;
+}
+
 /// Empties the event fd (the JS thread was woken and is about to collect).
 pub fn clearEvent(p: *Pool) void {
     p.js_waiting.store(0, .release);
@@ -337,6 +353,9 @@ export fn bunwg_pool_event_fd(p: *Pool) callconv(.c) i32 {
 }
 export fn bunwg_pool_clear_event(p: *Pool) callconv(.c) void {
     clearEvent(p);
+}
+export fn bunwg_pool_idle(p: *Pool) callconv(.c) u32 {
+    return idle(p);
 }
 export fn bunwg_pool_sleeping(p: *Pool) callconv(.c) i32 {
     return sleeping(p);
