@@ -102,13 +102,29 @@ export async function startIpc(ifname: string, dev: Device, log: Logger): Promis
   };
 }
 
+/** Lines of a set request from which it is worth a full collection between validating and applying it: ~2,500
+ *  peers as wg setconf writes them; a collection then costs a few ms against the hundreds the request takes. */
+const LARGE_SET_LINES = 10_000;
+
+/** Validates a set request and lets go of its lines (the request object stays queued until answered). */
+function validateSet(dev: Device, req: Extract<Request, { kind: "set" }>): ReturnType<typeof applySet> {
+  const lines = req.lines;
+  req.lines = [];
+  return applySet(dev.config, lines, { derivePublicKey: (k) => dev.engine.publicKeyOf(k) });
+}
+
 async function handle(dev: Device, log: Logger, req: Request): Promise<string> {
   switch (req.kind) {
     case "get":
       if (req.counters) return formatCounters(dev.counters.snapshot(dev.peers.values()));
       return formatGet(dev.snapshot(), (pub: Uint8Array) => dev.stats(pub), req.extensions);
     case "set": {
-      const result = applySet(dev.config, req.lines, { derivePublicKey: (k) => dev.engine.publicKeyOf(k) });
+      const lines = req.lines.length;
+      const result = validateSet(dev, req);
+      // A large request's lines and the validation's working objects are garbage by now: collect them before the
+      // device builds its peers, rather than let them raise the high-water mark, which the process keeps
+      // (bench/RESULTS.md, "Memory": the peak of a 20,000-peer setconf).
+      if (lines >= LARGE_SET_LINES) Bun.gc(true);
       if (!result.ok) {
         log.error(`Configuration request rejected: ${result.message}`);
         return errnoAnswer(result.errno);
