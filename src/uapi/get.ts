@@ -18,22 +18,18 @@ export function formatGet(
   if (config.fwmark) out.push(`fwmark=${config.fwmark}`);
   if (extensions) out.push(`bunwg_debug=${config.debug}`, `bunwg_rdomain=${config.rdomain}`);
   const zero = "0".repeat(64);
+  // One string per peer rather than one per line: 20,000 peers make ~240,000 line strings otherwise, tens of MiB of
+  // short-lived heap that raise the daemon's high-water mark for good (bench/RESULTS.md, "Memory").
   for (const p of config.peers) {
     const s = stats(p.publicKey, p);
-    out.push(`public_key=${keyToHex(p.publicKey)}`);
     // wireguard-go always prints the preshared key, zero when there is none; wg(8) reads zero as none.
-    out.push(`preshared_key=${p.presharedKey ? keyToHex(p.presharedKey) : zero}`);
-    out.push(`protocol_version=${p.protocolVersion}`);
-    if (p.endpoint) out.push(`endpoint=${formatEndpoint(p.endpoint)}`);
-    out.push(
-      `last_handshake_time_sec=${s.lastHandshakeSec}`,
-      `last_handshake_time_nsec=${s.lastHandshakeNsec}`,
-      `tx_bytes=${u64(s.txBytes)}`,
-      `rx_bytes=${u64(s.rxBytes)}`,
-      `persistent_keepalive_interval=${p.persistentKeepalive}`,
-    );
-    if (extensions && p.description) out.push(`bunwg_description=${p.description}`);
-    for (const a of p.allowedIps) out.push(`allowed_ip=${formatCidr(a)}`);
+    let text = `public_key=${keyToHex(p.publicKey)}\npreshared_key=${p.presharedKey ? keyToHex(p.presharedKey) : zero}\n` +
+      `protocol_version=${p.protocolVersion}\n${p.endpoint ? `endpoint=${formatEndpoint(p.endpoint)}\n` : ""}` +
+      `last_handshake_time_sec=${s.lastHandshakeSec}\nlast_handshake_time_nsec=${s.lastHandshakeNsec}\n` +
+      `tx_bytes=${u64(s.txBytes)}\nrx_bytes=${u64(s.rxBytes)}\npersistent_keepalive_interval=${p.persistentKeepalive}`;
+    if (extensions && p.description) text += `\nbunwg_description=${p.description}`;
+    for (const a of p.allowedIps) text += `\nallowed_ip=${formatCidr(a)}`;
+    out.push(text);
   }
   out.push("errno=0", "", "");
   return out.join("\n");
