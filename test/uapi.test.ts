@@ -9,7 +9,7 @@ import { emptyDeviceConfig, type DeviceConfig, type PeerStats } from "../src/con
 import { clampPrivateKey } from "../src/noise/index.ts";
 import { formatCidr, keyToHex, parseCidr } from "../src/text/codec.ts";
 import { errnoAnswer, RequestParser, type Request } from "../src/uapi/framing.ts";
-import { formatGet, parseGet } from "../src/uapi/get.ts";
+import { formatGet, formatGetPieces, parseGet } from "../src/uapi/get.ts";
 import { applySet as applySetWith, type SetOptions, type SetResult } from "../src/uapi/set.ts";
 import { run } from "./support/process.ts";
 import { isRoot, uniqueTag } from "./support/programs.ts";
@@ -407,6 +407,20 @@ describe("get", () => {
     expect(formatGet(emptyDeviceConfig(), noStats, false)).toBe("errno=0\n\n");
     cfg = { ...cfg, fwmark: 0 };
     expect(formatGet(cfg, stats, false)).not.toContain("fwmark");
+  });
+
+  test("a large answer comes in pieces of whole peers that concatenate to the answer", () => {
+    const lines = Array.from({ length: 600 }, (_, i) => `public_key=${keyToHex(new Uint8Array(32).fill(0x5a).fill(i & 255, 0, 1).fill(i >> 8, 1, 2))}\nallowed_ip=10.${i >> 8}.${i & 255}.0/24`);
+    const cfg = ok(base(), `replace_peers=true\n${lines.join("\n")}`).config;
+    expect(cfg.peers.length).toBe(600);
+    const pieces = [...formatGetPieces(cfg, stats, false, 256)];
+    expect(pieces.length).toBe(3); // 256 + 256 + 88 peers, the last with the status
+    for (const piece of pieces.slice(1)) expect(piece.startsWith("public_key=")).toBe(true);
+    expect(pieces.at(-1)!.endsWith("\nerrno=0\n\n")).toBe(true);
+    expect(pieces.join("")).toBe(formatGet(cfg, stats, false));
+    const parsed = parseGet(pieces.join(""));
+    if (!parsed.ok) throw new Error(parsed.message);
+    expect(parsed.config.peers.map((p) => keyToHex(p.publicKey))).toEqual(cfg.peers.map((p) => keyToHex(p.publicKey)));
   });
 
   test("set → get → parse round trip", () => {

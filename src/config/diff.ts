@@ -40,6 +40,12 @@ export function diffConfigs(old: DeviceConfig, next: DeviceConfig): ConfigChange
     removed: [],
     changed: [],
   };
+  // The common large cases without a map of every peer: the peers untouched (the same array), or all removed.
+  if (old.peers === next.peers) return changes;
+  if (next.peers.length === 0) {
+    changes.removed = old.peers.slice();
+    return changes;
+  }
   const before = new Map<string, PeerConfig>();
   for (const p of old.peers) before.set(keyToHex(p.publicKey), p);
   for (const p of next.peers) {

@@ -56,34 +56,44 @@ export const COUNTER_NAMES: readonly string[] = [
 ];
 
 /** One peer's counters. The data path calls these (one line per site); with counting switched off
- *  (BUNWG_NO_COUNTERS, to measure its cost) the peer gets an instance whose methods do nothing. */
+ *  (BUNWG_NO_COUNTERS, to measure its cost) the peer gets an instance whose methods do nothing. The slots are
+ *  allocated at the first count: most peers of a large set never carry a packet, and a Float64Array is several
+ *  hundred bytes of resident memory each (bench/RESULTS.md, "Memory"). Once per peer, not per packet. */
 export class PeerCounters {
-  readonly v = new Float64Array(SLOTS);
+  private v_: Float64Array | null = null;
+  /** The slots as counted so far (all zero before the first count). */
+  get v(): Float64Array { return this.v_ ?? ZERO_SLOTS; }
+  private slots(): Float64Array { return (this.v_ ??= new Float64Array(SLOTS)); }
   received(bytes: number): void {
-    const v = this.v;
+    const v = this.slots();
     v[RX_PACKETS]++;
     v[RX_BYTES] += bytes;
   }
   /** A packet sealed for the peer; len 0 is a keepalive and not counted. */
   sent(len: number): void {
     if (len === 0) return;
-    const v = this.v;
+    const v = this.slots();
     v[TX_PACKETS]++;
     v[TX_BYTES] += len;
   }
   /** An initiation went out; a retry means the previous one went unanswered. */
   initiated(retry: boolean): void {
-    this.v[HS_INITIATED]++;
-    if (retry) this.v[HS_FAILED]++;
+    const v = this.slots();
+    v[HS_INITIATED]++;
+    if (retry) v[HS_FAILED]++;
   }
-  completed(): void { this.v[HS_COMPLETED]++; }
+  completed(): void { this.slots()[HS_COMPLETED]++; }
   /** §6.4 give-up: the last initiation went unanswered; `staged` packets are discarded. */
   gaveUp(staged: number): void {
-    this.v[HS_FAILED]++;
-    this.v[DROP_BASE + Drop.handshake_timeout] += staged;
+    const v = this.slots();
+    v[HS_FAILED]++;
+    v[DROP_BASE + Drop.handshake_timeout] += staged;
   }
-  drop(reason: number): void { this.v[DROP_BASE + reason]++; }
+  drop(reason: number): void { this.slots()[DROP_BASE + reason]++; }
 }
+
+/** What an uncounted peer reads as (never written: `v` hands it out, slots() never does). */
+const ZERO_SLOTS = new Float64Array(SLOTS);
 
 class UncountedPeer extends PeerCounters {
   override received(): void {}
@@ -120,6 +130,7 @@ export interface CounterSnapshot {
 /** The interface's counters: drops without a peer, cookie replies, and what removed peers had counted. */
 export class DeviceCounters {
   private readonly own = new Float64Array(SLOTS);
+  private readonly scratch = new Float64Array(SLOTS); // retire: removing 20,000 peers makes no array per peer
   /** Read by the receive path to tell a TUN refusal apart from a down interface; set by whoever sees the link. */
   linkDown = false;
 
@@ -144,7 +155,7 @@ export class DeviceCounters {
 
   /** A peer is being removed: keep what it counted in the interface's totals. */
   retire(peer: CountedPeer): void {
-    const v = readPeer(peer, new Float64Array(SLOTS));
+    const v = readPeer(peer, this.scratch);
     for (let i = 0; i < SLOTS; i++) this.own[i] += v[i];
   }
 

@@ -45,7 +45,6 @@ export class Device implements DataPathHost {
   readonly engine: Engine;
   readonly allowedIps = new AllowedIps<DevicePeer>();
   readonly peers = new Map<string, DevicePeer>();
-  private readonly byNoise = new Map<NoisePeer, DevicePeer>();
   readonly sender: Sender;
   readonly receiver: Receiver;
   readonly counters: DeviceCounters;
@@ -187,7 +186,8 @@ export class Device implements DataPathHost {
     return udp;
   }
 
-  peerOf(noise: NoisePeer): DevicePeer | undefined { return this.byNoise.get(noise); }
+  /** The device peer of a protocol peer (noise/peer.ts `shell`, set while the peer is configured). */
+  peerOf(noise: NoisePeer): DevicePeer | undefined { return (noise.shell as DevicePeer | null) ?? undefined; }
 
   // ---- timers (§6): the engine says when; we keep one timer at the earliest deadline.
   touch(peer: DevicePeer): void {
@@ -300,7 +300,6 @@ export class Device implements DataPathHost {
       const noise = this.engine.addPeer(pc.publicKey);
       const peer = new DevicePeer(noise, keyToHex(pc.publicKey), this.counters.newPeer());
       this.peers.set(peer.publicKeyHex, peer);
-      this.byNoise.set(noise, peer);
       noise.setPresharedKey(pc.presharedKey);
       peer.endpoint = endpointOf(pc);
       for (const a of pc.allowedIps) this.allowedIps.insert(a.addr, a.cidr, peer);
@@ -340,7 +339,7 @@ export class Device implements DataPathHost {
     this.allowedIps.removeValue(peer);
     this.engine.removePeer(peer.noise.publicKey);
     this.peers.delete(peer.publicKeyHex);
-    this.byNoise.delete(peer.noise);
+    peer.noise.shell = null;
     peer.staged.clear();
   }
 

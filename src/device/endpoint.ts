@@ -13,12 +13,12 @@ const V4_MAPPED = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
 
 export class Endpoint {
   /** What sends use: as received, but the source may be cleared (clearSource). */
-  readonly rec = new Uint8Array(EP_SIZE);
-  readonly words = new Uint32Array(this.rec.buffer);
+  readonly rec: Uint8Array;
+  readonly words: Uint32Array;
   /** The record as the peer's packet brought it, local address included: what later packets are matched against,
    *  what the route check asks about, and where a cleared source comes back from (restoreSource). */
-  readonly seen = new Uint8Array(EP_SIZE);
-  private readonly seenWords = new Uint32Array(this.seen.buffer);
+  readonly seen: Uint8Array;
+  private readonly seenWords: Uint32Array;
   readonly family: 4 | 6;
   readonly port: number;
   readonly address: string;
@@ -27,6 +27,12 @@ export class Endpoint {
 
   /** From a record at buf[off] (received datagram's source). */
   constructor(buf: Uint8Array, off: number) {
+    // Both records in one buffer: one backing store per endpoint instead of two (bench/RESULTS.md, "Memory").
+    const mem = new ArrayBuffer(2 * EP_SIZE);
+    this.rec = new Uint8Array(mem, 0, EP_SIZE);
+    this.words = new Uint32Array(mem, 0, EP_SIZE / 4);
+    this.seen = new Uint8Array(mem, EP_SIZE, EP_SIZE);
+    this.seenWords = new Uint32Array(mem, EP_SIZE, EP_SIZE / 4);
     this.rec.set(buf.subarray(off, off + 40));
     this.seen.set(this.rec);
     this.family = this.rec[0] === 6 ? 6 : 4;

@@ -15,6 +15,7 @@ export class DevicePeer {
 
   constructor(readonly noise: NoisePeer, readonly publicKeyHex: string, readonly counters = new PeerCounters()) {
     noise.hasEndpoint = false;
+    noise.shell = this; // device.ts peerOf
   }
 
   /** Where the peer is. The core makes no handshake attempt while this is null (noise/peer.ts hasEndpoint). */

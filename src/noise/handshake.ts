@@ -30,7 +30,11 @@ export interface RemoteStatic {
 
 /** HASH(H0 ‖ responder's static public key), the starting hash of a handshake towards that responder. */
 export function initialHashFor(c: NoiseCrypto, publicKey: Uint8Array): Uint8Array {
-  const out = new Uint8Array(KEY_LENGTH);
+  return initialHashInto(c, publicKey, new Uint8Array(KEY_LENGTH));
+}
+
+/** initialHashFor into caller-owned memory (32 bytes); returns `out`. */
+export function initialHashInto(c: NoiseCrypto, publicKey: Uint8Array, out: Uint8Array): Uint8Array {
   c.blake2s.hash(out, INITIAL_HASH, publicKey);
   return out;
 }

@@ -29,7 +29,7 @@ import {
   consumeResponse,
   createInitiation,
   createResponse,
-  initialHashFor,
+  initialHashInto,
   receiverIndexOf,
   senderIndexOf,
 } from "./handshake.ts";
@@ -66,27 +66,34 @@ export type TimerAction =
 /** Why a valid-looking initiation from a known peer was refused (for debug logs). */
 export type InitiationRefusal = "replayed-timestamp" | "flood" | "low-order-key";
 
+// A peer's fixed-size byte state lives in one buffer, `bytes`, at these offsets: in JSC every small typed array costs
+// an object and its storage well beyond its bytes, and a router may hold tens of thousands of mostly idle peers
+// (bench/RESULTS.md, "Memory"). Views are made on demand, on the handshake path only.
+const INITIAL_HASH_AT = 0; // HASH(H0 ‖ their public key)
+const STATIC_STATIC_AT = INITIAL_HASH_AT + KEY_LENGTH; // DH(our static, their static)
+const PSK_AT = STATIC_STATIC_AT + KEY_LENGTH; // §5.4.3 Q
+const LAST_TIMESTAMP_AT = PSK_AT + KEY_LENGTH; // §5.1: the greatest TAI64N timestamp of an initiation they sent
+const BYTES = LAST_TIMESTAMP_AT + TAI64N_LENGTH;
+
+// Scratch for what is computed before it is stored in a peer's `bytes`, and for our initiations' timestamps (copied
+// into the message at once). JS runs one call at a time.
+const scratch = new Uint8Array(KEY_LENGTH);
+const ourTimestamp = new Uint8Array(TAI64N_LENGTH);
+
 export class Peer implements RemoteStatic {
   readonly publicKey: Uint8Array;
-  readonly publicKeyBase64: string;
-  /** HASH(H0 ‖ their public key): where our initiations to them start. */
-  readonly initialHash: Uint8Array;
-  /** DH(our static, their static); zero without a private key, or when their key is a low-order point. */
-  readonly staticStatic = new Uint8Array(KEY_LENGTH);
-  /** §5.4.3 Q as the handshake uses it: all zero when none is set. */
-  readonly psk = new Uint8Array(KEY_LENGTH);
+  private readonly bytes = new Uint8Array(BYTES);
   private hasPresharedKey = false;
   private isSelf_ = false;
 
-  readonly cookies: CookieState;
-  private readonly pending = new PendingInitiation();
+  // Made on first use and dropped when done: most peers of a large set never handshake.
+  private cookies_: CookieState | null = null;
+  private pending: PendingInitiation | null = null;
   private readonly timers: Timers;
   private lastSentInitiation = -Infinity;
-  // §5.1 replay and flood defence on initiations we receive.
-  private readonly lastTimestamp = new Uint8Array(TAI64N_LENGTH);
+  // §5.1 replay and flood defence on initiations we receive (the last timestamp is in `bytes`).
   private lastInitiationConsumed = -Infinity;
   private rekeyRequestedOnReceive = false;
-  private readonly ourTimestamp = new Uint8Array(TAI64N_LENGTH);
 
   private previous_: Keypair<Peer> | null = null;
   private current_: Keypair<Peer> | null = null;
@@ -97,6 +104,9 @@ export class Peer implements RemoteStatic {
    *  made: it could not go out, and counting it as an attempt would hold back the first real one by REKEY_TIMEOUT
    *  once the endpoint arrives (issue 10, item 7). The shell keeps this current (src/device/peer.ts). */
   hasEndpoint = true;
+  /** The shell's own record of this peer, for the shell to find it from a session (src/device/device.ts peerOf):
+   *  a field rather than a map from peer to record, which would cost an entry per peer. Unused by the core. */
+  shell: unknown = null;
 
   constructor(
     private readonly host: PeerHost,
@@ -104,11 +114,36 @@ export class Peer implements RemoteStatic {
   ) {
     if (publicKey.length !== KEY_LENGTH) throw new RangeError(`public key: expected 32 bytes, got ${publicKey.length}`);
     this.publicKey = Uint8Array.from(publicKey);
-    this.publicKeyBase64 = keyToBase64(this.publicKey);
-    this.initialHash = initialHashFor(host.crypto, this.publicKey);
-    this.cookies = new CookieState(host.crypto, this.publicKey);
+    initialHashInto(host.crypto, this.publicKey, scratch);
+    this.bytes.set(scratch, INITIAL_HASH_AT);
+    scratch.fill(0);
     this.timers = new Timers(host.crypto.random);
     this.localKeyChanged();
+  }
+
+  /** Their public key in base64, as logs name a peer (made on each call: only logs and errors want it). */
+  get publicKeyBase64(): string {
+    return keyToBase64(this.publicKey);
+  }
+
+  /** HASH(H0 ‖ their public key): where our initiations to them start. A view of the peer's state. */
+  get initialHash(): Uint8Array {
+    return this.bytes.subarray(INITIAL_HASH_AT, INITIAL_HASH_AT + KEY_LENGTH);
+  }
+
+  /** DH(our static, their static); zero without a private key, or when their key is a low-order point. A view. */
+  get staticStatic(): Uint8Array {
+    return this.bytes.subarray(STATIC_STATIC_AT, STATIC_STATIC_AT + KEY_LENGTH);
+  }
+
+  /** §5.4.3 Q as the handshake uses it: all zero when none is set. A view. */
+  get psk(): Uint8Array {
+    return this.bytes.subarray(PSK_AT, PSK_AT + KEY_LENGTH);
+  }
+
+  /** The cookie state of what we send this peer (§5.4.4), made on first use. */
+  get cookies(): CookieState {
+    return (this.cookies_ ??= new CookieState(this.host.crypto, this.publicKey));
   }
 
   /** §6.1: the session before `current`, kept so packets still in flight on it decrypt. */
@@ -140,7 +175,7 @@ export class Peer implements RemoteStatic {
   // ---- configuration
 
   get presharedKey(): Uint8Array | null {
-    return this.hasPresharedKey ? Uint8Array.from(this.psk) : null;
+    return this.hasPresharedKey ? this.bytes.slice(PSK_AT, PSK_AT + KEY_LENGTH) : null;
   }
 
   /** 32 bytes, or null for none (the handshake then mixes in 32 zero bytes, §5.4.3). */
@@ -148,8 +183,8 @@ export class Peer implements RemoteStatic {
     if (key !== null && key.length !== KEY_LENGTH) {
       throw new RangeError(`preshared key: expected 32 bytes, got ${key.length}`);
     }
-    if (key === null) this.psk.fill(0);
-    else this.psk.set(key);
+    if (key === null) this.bytes.fill(0, PSK_AT, PSK_AT + KEY_LENGTH);
+    else this.bytes.set(key, PSK_AT);
     this.hasPresharedKey = key !== null;
   }
 
@@ -312,12 +347,16 @@ export class Peer implements RemoteStatic {
     if (local === null || this.isSelf_ || this.removed || !this.hasEndpoint) return null;
     if (now - this.lastSentInitiation < REKEY_TIMEOUT) return null;
     const indices = this.host.indices;
-    const oldIndex = this.pending.ephemeral !== null ? this.pending.localIndex : -1;
+    const pending = (this.pending ??= new PendingInitiation());
+    const oldIndex = pending.ephemeral !== null ? pending.localIndex : -1;
     const index = indices.newHandshakeIndex(this);
     const msg = new Uint8Array(INITIATION.size);
-    tai64n(now + this.host.unixTimeOffset, this.ourTimestamp);
-    if (!createInitiation(this.host.crypto, local, this, this.pending, index, this.ourTimestamp, msg)) {
+    tai64n(now + this.host.unixTimeOffset, ourTimestamp);
+    const made = createInitiation(this.host.crypto, local, this, pending, index, ourTimestamp, msg);
+    ourTimestamp.fill(0);
+    if (!made) {
       indices.free(index);
+      if (pending.ephemeral === null) this.pending = null;
       return null;
     }
     if (oldIndex !== -1) indices.free(oldIndex);
@@ -334,13 +373,13 @@ export class Peer implements RemoteStatic {
    *  returns the response to send, or why it was refused. As in wireguard-go, answering abandons an initiation
    *  of ours still awaiting its response. */
   acceptInitiation(now: number, consumed: ConsumedInitiation): Uint8Array | InitiationRefusal {
-    if (!tai64nAfter(consumed.timestamp, this.lastTimestamp)) return "replayed-timestamp";
+    if (!tai64nAfter(consumed.timestamp, this.bytes.subarray(LAST_TIMESTAMP_AT, LAST_TIMESTAMP_AT + TAI64N_LENGTH))) return "replayed-timestamp";
     if (now - this.lastInitiationConsumed < INITIATIONS_MIN_INTERVAL) return "flood";
     const indices = this.host.indices;
     const index = indices.newHandshakeIndex(this);
     const kp = new Keypair(this, index, consumed.senderIndex, false, now);
     const msg = new Uint8Array(RESPONSE.size);
-    this.lastTimestamp.set(consumed.timestamp);
+    this.bytes.set(consumed.timestamp, LAST_TIMESTAMP_AT);
     this.lastInitiationConsumed = now;
     if (!createResponse(this.host.crypto, this, consumed.senderIndex, index, msg, kp.sendKey, kp.receiveKey)) {
       indices.free(index);
@@ -368,13 +407,15 @@ export class Peer implements RemoteStatic {
   acceptResponse(now: number, msg: Uint8Array): boolean {
     const local = this.host.local;
     const index = receiverIndexOf(msg);
-    if (local === null || this.pending.ephemeral === null || this.pending.localIndex !== index) return false;
+    const pending = this.pending;
+    if (local === null || pending === null || pending.ephemeral === null || pending.localIndex !== index) return false;
     const kp = new Keypair(this, index, senderIndexOf(msg), true, now);
-    if (!consumeResponse(this.host.crypto, local, this, this.pending, msg, kp.sendKey, kp.receiveKey)) {
+    if (!consumeResponse(this.host.crypto, local, this, pending, msg, kp.sendKey, kp.receiveKey)) {
       kp.zero();
       return false;
     }
-    this.pending.clear();
+    pending.clear();
+    this.pending = null;
     this.host.indices.promote(index, kp);
     // The initiator may send at once. An unconfirmed responder session becomes `previous` so packets the other
     // side already sent on it still decrypt; otherwise the old current does.
@@ -401,9 +442,11 @@ export class Peer implements RemoteStatic {
   localKeyChanged(): void {
     const local = this.host.local;
     this.isSelf_ = local !== null && equalBytes(local.publicKey, this.publicKey);
-    if (local === null || this.isSelf_ || !this.host.crypto.x25519.sharedSecret(local.key, this.publicKey, this.staticStatic)) {
-      this.staticStatic.fill(0);
+    if (local === null || this.isSelf_ || !this.host.crypto.x25519.sharedSecret(local.key, this.publicKey, scratch)) {
+      scratch.fill(0);
     }
+    this.bytes.set(scratch, STATIC_STATIC_AT);
+    scratch.fill(0);
     this.eraseSessions();
     this.lastSentInitiation = -Infinity;
   }
@@ -414,9 +457,9 @@ export class Peer implements RemoteStatic {
     this.eraseSessions();
     this.timers.stop();
     this.timers.zeroAt = Infinity;
-    this.psk.fill(0);
-    this.staticStatic.fill(0);
-    this.cookies.zero();
+    this.bytes.fill(0);
+    this.cookies_?.zero();
+    this.cookies_ = null;
   }
 
   /** The shell's interface went down: sessions and any handshake in progress are erased and every timer stops
@@ -443,8 +486,11 @@ export class Peer implements RemoteStatic {
   }
 
   private abandonInitiation(): void {
-    if (this.pending.ephemeral !== null) this.host.indices.free(this.pending.localIndex);
-    this.pending.clear();
+    const pending = this.pending;
+    if (pending === null) return;
+    if (pending.ephemeral !== null) this.host.indices.free(pending.localIndex);
+    pending.clear();
+    this.pending = null;
   }
 
   private drop(kp: Keypair<Peer> | null): void {

@@ -9,6 +9,11 @@ import {
   ZERO_KEYS_AFTER,
 } from "./constants.ts";
 
+// Where jitter draws its random bytes: one buffer for every peer's timers (JS runs one call at a time), not two
+// typed arrays per peer (bench/RESULTS.md, "Memory").
+const jitterDraw = new Uint16Array(1);
+const jitterBytes = new Uint8Array(jitterDraw.buffer);
+
 export class Timers {
   /** §6.4: retry an unanswered initiation. */
   retransmitAt = Infinity;
@@ -30,9 +35,6 @@ export class Timers {
   /** Persistent keepalive interval, ms; 0 = off. */
   persistentInterval = 0;
 
-  private readonly jitterDraw = new Uint16Array(1);
-  private readonly jitterBytes = new Uint8Array(this.jitterDraw.buffer);
-
   constructor(private readonly random: (out: Uint8Array) => void) {}
 
   next(): number {
@@ -48,8 +50,8 @@ export class Timers {
 
   /** 0..REKEY_TIMEOUT_JITTER_MAX−1 ms. */
   jitter(): number {
-    this.random(this.jitterBytes);
-    return this.jitterDraw[0] % REKEY_TIMEOUT_JITTER_MAX;
+    this.random(jitterBytes);
+    return jitterDraw[0] % REKEY_TIMEOUT_JITTER_MAX;
   }
 
   handshakeInitiated(now: number): void {

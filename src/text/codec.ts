@@ -70,13 +70,18 @@ export function keyFromHex(text: string, what = "key"): Uint8Array {
   return k;
 }
 
+// Through the Uint8Array methods, not Buffer.from(key.buffer): reading `.buffer` gives a small typed array an
+// ArrayBuffer object and moves its bytes to a separate allocation for good, a few hundred bytes per peer key
+// (bench/RESULTS.md, "Memory").
+type Encodable = Uint8Array & { toBase64(): string; toHex(): string };
+
 export function keyToBase64(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("base64");
+  return (key as Encodable).toBase64();
 }
 
 /** Lowercase hex, as the configuration socket speaks it. */
 export function keyToHex(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("hex");
+  return (key as Encodable).toHex();
 }
 
 // ---- IP addresses ----------------------------------------------------------------------------------------------------

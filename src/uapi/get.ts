@@ -12,31 +12,41 @@ export function formatGet(
   stats: (publicKey: Uint8Array, peer: PeerConfig) => PeerStats,
   extensions: boolean,
 ): string {
-  const out: string[] = [];
-  if (config.privateKey) out.push(`private_key=${keyToHex(config.privateKey)}`);
-  if (config.listenPort) out.push(`listen_port=${config.listenPort}`);
-  if (config.fwmark) out.push(`fwmark=${config.fwmark}`);
-  if (extensions) out.push(`bunwg_debug=${config.debug}`, `bunwg_rdomain=${config.rdomain}`);
+  return [...formatGetPieces(config, stats, extensions)].join("");
+}
+
+/** formatGet's answer in pieces of `peersPerPiece` peers, which concatenated are that answer: the daemon encodes
+ *  and queues them one at a time, so the answer for 20,000 peers never exists as one string beside its bytes and
+ *  its lines (tens of MiB of high-water mark otherwise, bench/RESULTS.md "Memory"). */
+export function* formatGetPieces(
+  config: DeviceConfig,
+  stats: (publicKey: Uint8Array, peer: PeerConfig) => PeerStats,
+  extensions: boolean,
+  peersPerPiece = 256,
+): Generator<string> {
+  let piece = "";
+  if (config.privateKey) piece += `private_key=${keyToHex(config.privateKey)}\n`;
+  if (config.listenPort) piece += `listen_port=${config.listenPort}\n`;
+  if (config.fwmark) piece += `fwmark=${config.fwmark}\n`;
+  if (extensions) piece += `bunwg_debug=${config.debug}\nbunwg_rdomain=${config.rdomain}\n`;
   const zero = "0".repeat(64);
+  let n = 0;
   for (const p of config.peers) {
     const s = stats(p.publicKey, p);
-    out.push(`public_key=${keyToHex(p.publicKey)}`);
     // wireguard-go always prints the preshared key, zero when there is none; wg(8) reads zero as none.
-    out.push(`preshared_key=${p.presharedKey ? keyToHex(p.presharedKey) : zero}`);
-    out.push(`protocol_version=${p.protocolVersion}`);
-    if (p.endpoint) out.push(`endpoint=${formatEndpoint(p.endpoint)}`);
-    out.push(
-      `last_handshake_time_sec=${s.lastHandshakeSec}`,
-      `last_handshake_time_nsec=${s.lastHandshakeNsec}`,
-      `tx_bytes=${u64(s.txBytes)}`,
-      `rx_bytes=${u64(s.rxBytes)}`,
-      `persistent_keepalive_interval=${p.persistentKeepalive}`,
-    );
-    if (extensions && p.description) out.push(`bunwg_description=${p.description}`);
-    for (const a of p.allowedIps) out.push(`allowed_ip=${formatCidr(a)}`);
+    piece += `public_key=${keyToHex(p.publicKey)}\npreshared_key=${p.presharedKey ? keyToHex(p.presharedKey) : zero}\n` +
+      `protocol_version=${p.protocolVersion}\n${p.endpoint ? `endpoint=${formatEndpoint(p.endpoint)}\n` : ""}` +
+      `last_handshake_time_sec=${s.lastHandshakeSec}\nlast_handshake_time_nsec=${s.lastHandshakeNsec}\n` +
+      `tx_bytes=${u64(s.txBytes)}\nrx_bytes=${u64(s.rxBytes)}\npersistent_keepalive_interval=${p.persistentKeepalive}\n`;
+    if (extensions && p.description) piece += `bunwg_description=${p.description}\n`;
+    for (const a of p.allowedIps) piece += `allowed_ip=${formatCidr(a)}\n`;
+    if (++n === peersPerPiece) {
+      yield piece;
+      piece = "";
+      n = 0;
+    }
   }
-  out.push("errno=0", "", "");
-  return out.join("\n");
+  yield piece + "errno=0\n\n";
 }
 
 // Counters beyond 2^53 print exactly (String(2 ** 60) would give "1152921504606847000").

@@ -112,7 +112,11 @@ class SetRun {
   fwmark: number;
   debug: boolean;
   rdomain: string;
-  private readonly peers = new Map<string, WorkPeer>();
+  // The peers as this request leaves them, by hex key; null until a line needs them, and then made from
+  // `current` (or empty after replace_peers): a request that replaces or does not touch a large peer set makes no
+  // working copy of it (bench/RESULTS.md, "Memory": a setconf removing 20,000 peers).
+  private peers_: Map<string, WorkPeer> | null = null;
+  private readonly current: DeviceConfig;
   private owners: Map<PrefixKey, WorkPeer> | null = null; // prefix → peer, built on the first allowed_ip
   private peer: WorkPeer | null = null; // the peer being configured; null = ignored (own key, removed, update_only)
   private created = false;
@@ -129,13 +133,21 @@ class SetRun {
     this.rdomain = current.rdomain;
     this.derive = opts.derivePublicKey;
     this.maxPeers = opts.maxPeers ?? MAX_PEERS;
-    for (const p of current.peers) {
-      const hex = keyToHex(p.publicKey);
-      this.peers.set(hex, {
-        hex, base: p, publicKey: p.publicKey, presharedKey: p.presharedKey, endpoint: p.endpoint,
-        persistentKeepalive: p.persistentKeepalive, description: p.description, ips: null, dirty: false,
-      });
+    this.current = current;
+  }
+
+  private get peers(): Map<string, WorkPeer> {
+    if (this.peers_ === null) {
+      this.peers_ = new Map();
+      for (const p of this.current.peers) {
+        const hex = keyToHex(p.publicKey);
+        this.peers_.set(hex, {
+          hex, base: p, publicKey: p.publicKey, presharedKey: p.presharedKey, endpoint: p.endpoint,
+          persistentKeepalive: p.persistentKeepalive, description: p.description, ips: null, dirty: false,
+        });
+      }
     }
+    return this.peers_;
   }
 
   run(lines: string[]): DeviceConfig {
@@ -200,14 +212,15 @@ class SetRun {
     this.publicKey = undefined;
     // A peer with our own new public key cannot be talked to: it goes (as in wireguard-go and the kernel).
     const own = this.ownPublicKey();
-    if (own) {
+    // (Looked for in the configuration first, so that a key change alone makes no working copy of the peers.)
+    if (own && (this.peers_ !== null || this.current.peers.some((p) => sameBytes(p.publicKey, own)))) {
       const p = this.peers.get(keyToHex(own));
       if (p) this.dropPeer(p);
     }
   }
 
   replacePeers(): void {
-    this.peers.clear();
+    this.peers_ = new Map();
     if (this.owners) this.owners.clear();
   }
 
@@ -300,8 +313,19 @@ class SetRun {
   }
 
   private result(): DeviceConfig {
+    return {
+      privateKey: this.privateKey,
+      listenPort: this.listenPort,
+      fwmark: this.fwmark,
+      peers: this.peers_ === null ? this.current.peers : this.peerConfigs(this.peers_),
+      debug: this.debug,
+      rdomain: this.rdomain,
+    };
+  }
+
+  private peerConfigs(work: Map<string, WorkPeer>): PeerConfig[] {
     const peers: PeerConfig[] = [];
-    for (const p of this.peers.values()) {
+    for (const p of work.values()) {
       if (!p.dirty && p.base) {
         peers.push(p.base);
         continue;
@@ -316,13 +340,6 @@ class SetRun {
         description: p.description,
       });
     }
-    return {
-      privateKey: this.privateKey,
-      listenPort: this.listenPort,
-      fwmark: this.fwmark,
-      peers,
-      debug: this.debug,
-      rdomain: this.rdomain,
-    };
+    return peers;
   }
 }

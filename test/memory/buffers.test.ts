@@ -135,3 +135,35 @@ test("a peer removed by configuration is not kept alive by the device", () => {
   expect(dev.peers.size).toBe(0);
   expect(collected(ref)).toBe(true);
 });
+
+// In JSC every small typed array is an object plus its storage, several times its bytes; tens of thousands of
+// configured, mostly idle peers multiply whatever one costs (bench/RESULTS.md, "Memory"). Counted on the heap, not
+// timed: what a peer holds before it ever handshakes, and that removing the peers gives all of it back.
+test("an idle configured peer holds a handful of typed arrays and objects; removing the peers gives them all back", () => {
+  const { heapStats } = require("bun:jsc") as typeof import("bun:jsc");
+  const TYPED = ["Uint8Array", "Uint16Array", "Uint32Array", "Float64Array", "ArrayBuffer"];
+  const count = () => {
+    Bun.gc(true);
+    const s = heapStats();
+    const types = s.objectTypeCounts as Record<string, number>;
+    return { typed: TYPED.reduce((a, t) => a + (types[t] ?? 0), 0), objects: s.objectCount };
+  };
+  const dev = device();
+  configure(dev, [`private_key=${keyToHex(key())}`]);
+  const N = 2000;
+  const idle = count();
+  (() => {
+    const lines: string[] = [];
+    for (let i = 0; i < N; i++) lines.push(`public_key=${keyToHex(key())}`, `allowed_ip=10.${i >> 8}.${i & 255}.0/24`, `allowed_ip=fd00:${i.toString(16)}::/64`);
+    configure(dev, lines);
+  })();
+  expect(dev.peers.size).toBe(N);
+  const loaded = count();
+  // Its key twice (configuration and protocol state), its other protocol bytes in one buffer, two prefixes'
+  // addresses in the configuration: 5 (22 before the per-peer state was compacted).
+  expect((loaded.typed - idle.typed) / N).toBeLessThanOrEqual(6);
+  expect((loaded.objects - idle.objects) / N).toBeLessThanOrEqual(35); // 60 before
+  configure(dev, ["replace_peers=true"]);
+  expect(dev.peers.size).toBe(0);
+  expect((count().objects - idle.objects) / N).toBeLessThan(0.5);
+}, 30_000);
