@@ -81,7 +81,10 @@ async function detach(ifname: string, metrics: MetricsAddress | null): Promise<n
   const child = Bun.spawn([...selfCommand(), "-f", ...(metrics ? ["--metrics", metrics.text] : []), ifname], {
     stdio: ["ignore", fd, fd],
     detached: true,
-    env: { ...process.env, BUNWG_DETACHED: "1" },
+    // Bun's GC timer collects every second or so while the heap grows: each a 0.4–2 ms pause on the event loop,
+    // ~8 per daemon in 12 s of 5 ms pings, and the largest share of the ping tail that is not JIT warm-up
+    // (bench/RESULTS.md, "Latency tail"). Allocation-driven collections still run, and trim.ts collects when quiet.
+    env: { ...process.env, BUNWG_DETACHED: "1", BUN_GC_TIMER_DISABLE: process.env.BUN_GC_TIMER_DISABLE ?? "1" },
   });
   closeSync(fd);
   child.unref();
@@ -137,7 +140,8 @@ async function runForeground(ifname: string, level: LogLevel, metricsAddr: Metri
     return 1;
   }
   const random = (out: Uint8Array) => { crypto.getRandomValues(out); };
-  dev = new Device(tun, aead, log, level, random, { gso: !off("BUNWG_NO_GSO"), gro: !off("BUNWG_NO_GRO"), pump: !off("BUNWG_NO_PUMP"), counters: !off("BUNWG_NO_COUNTERS") });
+  const options = { gso: !off("BUNWG_NO_GSO"), gro: !off("BUNWG_NO_GRO"), pump: !off("BUNWG_NO_PUMP"), counters: !off("BUNWG_NO_COUNTERS") };
+  dev = new Device(tun, aead, log, level, random, options);
   let stop!: (reason: string) => void;
   const stopped = new Promise<string>((resolve) => { stop = resolve; });
   dev.onFatal = (reason) => stop(reason);
@@ -181,7 +185,18 @@ async function runForeground(ifname: string, level: LogLevel, metricsAddr: Metri
       return bytes;
     }, TRIM_QUIET_MS, () => [...dev.sender.buffers, ...dev.receiver.buffers]);
   }
+  // After the socket is ready (start-up time is unchanged), in short turns: the data path reaches the optimising JIT
+  // tiers before the first real packets, not during them (warmup.ts). BUNWG_NO_WARMUP=1 turns it off (to measure it).
+  let stopping = false;
+  if (!off("BUNWG_NO_WARMUP")) {
+    const mtu = dev.mtu;
+    import("./warmup.ts").then(({ warmUp }) => warmUp(aead, options, mtu, undefined, () => stopping)).then(
+      (r) => log.debug(`Data path warmed up: ${r.roundTrips} round trips in ${r.ms.toFixed(0)} ms`),
+      (e) => log.error(`Data path warm-up failed: ${(e as Error).message}`),
+    );
+  }
   const reason = await stopped;
+  stopping = true;
   clearInterval(watch);
   stopTrim();
   log.info(`Shutting down: ${reason}`);
