@@ -18,6 +18,8 @@ import { Logger } from "./log.ts";
 export const WARMUP_ROUND_TRIPS = 3000;
 /** Longest run per event-loop turn (ms): warm-up never holds up configuration or real packets for longer. */
 const SLICE_MS = 0.5;
+/** Datagrams in flight per direction: more than a turn's batch (4 packets) ever leaves unread. */
+const RING = 16;
 
 /** Packets handed to a device's readBatch, round-robin from a few prepared ones. */
 class WarmTun implements TunDevice {
@@ -48,34 +50,48 @@ class WarmTun implements TunDevice {
   close(): void {}
 }
 
-/** One side of an in-memory wire: what it sends lands in the other side's queue, from this side's address. */
+/** One side of an in-memory wire: what it sends lands in the other side's queue, from this side's address. The
+ *  queue is a ring of preallocated slots, so that warming leaves little garbage (and heap) behind. */
 class WarmBind implements UdpBind {
   readonly fd = -1;
   other: WarmBind | null = null;
-  private readonly queue: Uint8Array[] = [];
   readonly record: Uint8Array;
-  constructor(readonly port: number, address: string) {
+  private readonly slots: Uint8Array;
+  private readonly lens = new Uint32Array(RING);
+  private head = 0;
+  private count = 0;
+  constructor(readonly port: number, address: string, private readonly slotSize: number) {
     this.record = Endpoint.fromAddress(address, port, 4).rec.slice(0, EP_SIZE);
+    this.slots = new Uint8Array(RING * slotSize);
   }
   recvBatch(buf: Uint8Array, stride: number, maxMsgs: number, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array, maxPkts: number): number {
-    const n = Math.min(maxMsgs, maxPkts, this.queue.length);
+    const n = Math.min(maxMsgs, maxPkts, this.count);
     const from = this.other!.record;
     for (let i = 0; i < n; i++) {
-      const d = this.queue.shift()!;
-      buf.set(d, i * stride);
+      const at = this.head * this.slotSize, len = this.lens[this.head];
+      buf.set(this.slots.subarray(at, at + len), i * stride);
       offs[i] = i * stride;
-      lens[i] = d.length;
+      lens[i] = len;
       eps.set(from, i * EP_SIZE);
+      this.head = (this.head + 1) % RING;
     }
+    this.count -= n;
     return n;
   }
+  private push(bytes: Uint8Array): boolean {
+    if (this.count === RING || bytes.length > this.slotSize) return false;
+    const slot = (this.head + this.count) % RING;
+    this.slots.set(bytes, slot * this.slotSize);
+    this.lens[slot] = bytes.length;
+    this.count++;
+    return true;
+  }
   sendBatch(buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, _eps: Uint8Array, n: number): number {
-    for (let i = 0; i < n; i++) this.other!.queue.push(buf.slice(offs[i], offs[i] + lens[i]));
+    for (let i = 0; i < n; i++) this.other!.push(buf.subarray(offs[i], offs[i] + lens[i]));
     return n;
   }
   sendBytes(bytes: Uint8Array): boolean {
-    this.other!.queue.push(bytes.slice());
-    return true;
+    return this.other!.push(bytes);
   }
   setFwmark(): void {}
   onReadable(): void {}
@@ -115,7 +131,9 @@ export async function warmUp(aead: Aead, options: DataPathOptions, mtu: number, 
   // Small packets (what a latency probe sends) and full-size ones (bulk transfer), so both sizes' paths warm.
   const tunA = new WarmTun("warmup-a", [ipv4(aAddr, bAddr, 84), ipv4(aAddr, bAddr, mtu), ipv4(aAddr, bAddr, 84)]);
   const tunB = new WarmTun("warmup-b", [ipv4(bAddr, aAddr, 84), ipv4(bAddr, aAddr, 52), ipv4(bAddr, aAddr, mtu)]);
-  const bindA = new WarmBind(1, "127.0.0.1"), bindB = new WarmBind(2, "127.0.0.2");
+  // A transport datagram is the padded packet plus 32 bytes (§5.4.6); handshake messages are smaller.
+  const slot = mtu + 64;
+  const bindA = new WarmBind(1, "127.0.0.1", slot), bindB = new WarmBind(2, "127.0.0.2", slot);
   bindA.other = bindB;
   bindB.other = bindA;
   const opts = { ...options, pump: false };
