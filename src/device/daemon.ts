@@ -81,8 +81,8 @@ async function detach(ifname: string, metrics: MetricsAddress | null): Promise<n
   const child = Bun.spawn([...selfCommand(), "-f", ...(metrics ? ["--metrics", metrics.text] : []), ifname], {
     stdio: ["ignore", fd, fd],
     detached: true,
-    // Bun's GC timer collects every second or so while the heap grows: each a 0.4–2 ms pause on the event loop,
-    // ~8 per daemon in 12 s of 5 ms pings, and the largest share of the ping tail that is not JIT warm-up
+    // Bun's GC timer collects every second or so while the heap grows: 10 collections per daemon in a 15 s ping run
+    // against 2–3 without it, each a 0.4–2 ms pause of the event loop that a packet arriving then waits out
     // (bench/RESULTS.md, "Latency tail"). Allocation-driven collections still run, and trim.ts collects when quiet.
     env: { ...process.env, BUNWG_DETACHED: "1", BUN_GC_TIMER_DISABLE: process.env.BUN_GC_TIMER_DISABLE ?? "1" },
   });

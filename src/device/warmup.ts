@@ -1,10 +1,11 @@
 // Warming the data path before the first real packet. Bun's JavaScriptCore runs a function in its interpreter and
 // baseline tiers for its first few hundred to few thousand calls before the optimising compilers take over; a fresh
-// daemon so handled its first ~150 pings at 5 ms intervals at 3–10× the steady per-packet cost, which was most of
-// the tail right after the first handshake (bench/RESULTS.md, "Latency tail"). Here the same classes that carry
-// real traffic (Device, Sender, Receiver, the engine, the cryptokey table, the counters, the AEAD) move packets
-// between two throw-away devices joined in memory — a handshake (§5.4), then transport packets both ways (§5.4.6) —
-// so that the optimised code exists before traffic does. Nothing leaves the process; both devices are closed after.
+// daemon so handled its first ~150 pings at 5 ms intervals with single-packet drains of 150–800 µs against ~20 µs
+// warm, which was most of the tail right after the first handshake (bench/RESULTS.md, "Latency tail"). Here the
+// same classes that carry real traffic (Device, Sender, Receiver, the engine, the cryptokey table, the counters, the
+// AEAD) move packets between two throw-away devices joined in memory — a handshake (§5.4), then transport packets
+// both ways (§5.4.6) — so that the optimised code exists before traffic does. Nothing leaves the process; both
+// devices are closed after.
 import type { Aead } from "../crypto/aead.ts";
 import { keyToHex } from "../text/codec.ts";
 import { applySet } from "../uapi/set.ts";
@@ -13,8 +14,8 @@ import { EP_SIZE, Endpoint } from "./endpoint.ts";
 import type { TunDevice, UdpBind } from "./io.ts";
 import { Logger } from "./log.ts";
 
-/** Round trips that bring the data path to the optimising tiers (measured: per-packet time stops falling after
- *  ~2,000 on the 2-core test machine; bench/RESULTS.md). */
+/** Round trips run: with 3,000 the thread CPU of a daemon's first 400 real drains fell from a mean of 55–58 µs to
+ *  39–40 (steady state 23–31; bench/RESULTS.md, "Latency tail"). Fewer were not compared. */
 export const WARMUP_ROUND_TRIPS = 3000;
 /** Longest run per event-loop turn (ms): warm-up never holds up configuration or real packets for longer. */
 const SLICE_MS = 0.5;
