@@ -97,11 +97,13 @@ export const IMPLEMENTATIONS: Record<string, Implementation> = {
 // DataPathOptions), or its counters (src/device/counters.ts) and trimming (src/device/trim.ts), to measure what
 // they cost. Opt-in: --impl ours,ours-no-pump,…
 for (const [suffix, variable] of [["no-pump", "BUNWG_NO_PUMP"], ["no-gso", "BUNWG_NO_GSO"], ["no-gro", "BUNWG_NO_GRO"], ["no-counters", "BUNWG_NO_COUNTERS"],
-  ["no-offload", "BUNWG_NO_OFFLOAD"], ["no-trim", "BUNWG_NO_TRIM"], ["plain", "BUNWG_NO_PUMP BUNWG_NO_GSO BUNWG_NO_GRO BUNWG_NO_OFFLOAD"]] as const) {
+  ["no-offload", "BUNWG_NO_OFFLOAD"], ["no-trim", "BUNWG_NO_TRIM"], ["no-warmup", "BUNWG_NO_WARMUP"], ["plain", "BUNWG_NO_PUMP BUNWG_NO_GSO BUNWG_NO_GRO BUNWG_NO_OFFLOAD"]] as const) {
   const env: Record<string, string> = { LOG_LEVEL: "error" };
   for (const v of variable.split(" ")) env[v] = "1";
   IMPLEMENTATIONS[`ours-${suffix}`] = { ...IMPLEMENTATIONS.ours!, name: `ours-${suffix}`, env };
 }
+// …and with Bun's GC timer, which the detached daemon turns off (src/device/daemon.ts), running again.
+IMPLEMENTATIONS["ours-gc-timer"] = { ...IMPLEMENTATIONS.ours!, name: "ours-gc-timer", env: { LOG_LEVEL: "error", BUN_GC_TIMER_DISABLE: "0" } };
 
 // Ours at another checkout (e.g. `git worktree add /tmp/before <commit>`, then `bun install` there), to measure a
 // change against what came before in the same run. Opt-in: BUNWG_BENCH_BEFORE=/tmp/before … --impl ours,ours-before

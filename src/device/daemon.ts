@@ -98,7 +98,10 @@ async function detach(ifname: string, metrics: MetricsAddress | null, threads: n
   const child = Bun.spawn([...selfCommand(), "-f", ...(metrics ? ["--metrics", metrics.text] : []), "--threads", String(threads), ifname], {
     stdio: ["ignore", fd, fd],
     detached: true,
-    env: { ...process.env, BUNWG_DETACHED: "1" },
+    // Bun's GC timer collects every second or so while the heap grows: 10 collections per daemon in a 15 s ping run
+    // against 2–3 without it, each a 0.4–2 ms pause of the event loop that a packet arriving then waits out
+    // (bench/RESULTS.md, "Latency tail"). Allocation-driven collections still run, and trim.ts collects when quiet.
+    env: { ...process.env, BUNWG_DETACHED: "1", BUN_GC_TIMER_DISABLE: process.env.BUN_GC_TIMER_DISABLE ?? "1" },
   });
   closeSync(fd);
   child.unref();
@@ -154,7 +157,8 @@ async function runForeground(ifname: string, level: LogLevel, metricsAddr: Metri
     return 1;
   }
   const random = (out: Uint8Array) => { crypto.getRandomValues(out); };
-  dev = new Device(tun, aead, log, level, random, { gso: !off("BUNWG_NO_GSO"), gro: !off("BUNWG_NO_GRO"), pump: !off("BUNWG_NO_PUMP"), counters: !off("BUNWG_NO_COUNTERS"), threads });
+  const options = { gso: !off("BUNWG_NO_GSO"), gro: !off("BUNWG_NO_GRO"), pump: !off("BUNWG_NO_PUMP"), counters: !off("BUNWG_NO_COUNTERS"), threads };
+  dev = new Device(tun, aead, log, level, random, options);
   let stop!: (reason: string) => void;
   const stopped = new Promise<string>((resolve) => { stop = resolve; });
   dev.onFatal = (reason) => stop(reason);
@@ -198,7 +202,21 @@ async function runForeground(ifname: string, level: LogLevel, metricsAddr: Metri
       return bytes;
     }, TRIM_QUIET_MS, () => [...dev.sender.buffers, ...dev.receiver.buffers]);
   }
+  // Once the first peer is configured, in short turns: the data path reaches the optimising JIT tiers before the
+  // first real packets rather than during them (warmup.ts). Not before: a daemon without peers carries no traffic
+  // and stays ~2 MiB smaller. BUNWG_NO_WARMUP=1 turns it off (to measure it).
+  let stopping = false, warmed = off("BUNWG_NO_WARMUP");
+  dev.onConfigured = () => {
+    if (warmed || dev === null || dev.peers.size === 0) return;
+    warmed = true;
+    const mtu = dev.mtu;
+    import("./warmup.ts").then(({ warmUp }) => warmUp(aead, options, mtu, undefined, () => stopping)).then(
+      (r) => log.debug(`Data path warmed up: ${r.roundTrips} round trips in ${r.ms.toFixed(0)} ms`),
+      (e) => log.error(`Data path warm-up failed: ${(e as Error).message}`),
+    );
+  };
   const reason = await stopped;
+  stopping = true;
   clearInterval(watch);
   stopTrim();
   log.info(`Shutting down: ${reason}`);
