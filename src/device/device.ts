@@ -119,6 +119,17 @@ export class Device implements DataPathHost {
     this.setUp(s.up);
   }
 
+  /** Whether the link is up as the link thread (link.ts) knows it now, applied if it changed: its callback reaches
+   *  the event loop in its own turn, possibly after datagrams that arrived just after `ip link set up` — which would
+   *  otherwise be dropped as sent to a down interface (a first handshake lost for REKEY_TIMEOUT). */
+  linkUpNow(): boolean {
+    if (!this.up && this.link !== null) {
+      const s = this.link.state();
+      if (s.known) this.linkChanged(s);
+    }
+    return this.up;
+  }
+
   /**
    * Brings the device up or down with its interface. Down: every peer's sessions, handshakes in progress, timers
    * and staged packets are dropped, and nothing is sent or accepted. Up: peers with persistent keepalive send one

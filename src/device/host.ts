@@ -27,6 +27,8 @@ export interface DataPathHost {
   readonly mtu: number;
   /** The link is up: while down nothing is sent or accepted. */
   readonly up: boolean;
+  /** `up`, looked at again in the link thread's state when it says down (device.ts). */
+  linkUpNow(): boolean;
   readonly closed: boolean;
   peerOf(noise: NoisePeer): DevicePeer | undefined;
   /** The peer's timers may have a new deadline (runDueTimers looks at the touched peers). */

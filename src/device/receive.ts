@@ -119,7 +119,7 @@ export class Receiver {
         this.dev.workers?.sawRead(n, performance.now());
         if (delegated || this.dev.workers?.busy) this.recvAhead(); // delegated until the socket runs dry (as send.ts)
       }
-      if (!this.dev.up) this.dev.counters.drop(Drop.interface_down, n); // link down: nothing is accepted (device.ts setUp)
+      if (!this.dev.linkUpNow()) this.dev.counters.drop(Drop.interface_down, n); // link down: nothing is accepted (device.ts setUp)
       else this.process(b, n);
     }
   }
@@ -266,6 +266,7 @@ export class Receiver {
       const first = this.inFlight[0];
       const r = wait ? workers.wait(first.job) : workers.result(first.job);
       if (r === undefined) return;
+      first.job = -1; // collected: whatever happens next, never waited for again
       if (first.stage === OPENING) {
         first.keyTable.reset(); // the batch's receive keys go now (batch.ts)
         if (r < 0) {
@@ -303,7 +304,7 @@ export class Receiver {
       const b = this.ring[this.k];
       if (r > 0) {
         if (r < PKTS) this.k = (this.k + 1) % this.ring.length;
-        if (!this.dev.up) this.dev.counters.drop(Drop.interface_down, r);
+        if (!this.dev.linkUpNow()) this.dev.counters.drop(Drop.interface_down, r);
         else this.process(b, r);
       }
     }

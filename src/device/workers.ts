@@ -131,7 +131,9 @@ export class Workers {
 
   /** Waits for the job (running queued jobs on this thread meanwhile) and returns its result. */
   wait(id: number): number {
-    return this.native.sym.bunwg_pool_wait(this.p, id);
+    const r = this.native.sym.bunwg_pool_wait(this.p, id);
+    if (r === this.pending + 1) throw new Error(`data-plane workers: wait for job ${id}, which was already collected`);
+    return r;
   }
 
   /** The JS thread is about to wait in poll() on eventFd: false when a read or an open finished since it last

@@ -21,6 +21,8 @@ pub const SLOTS: u32 = 64;
 pub const MAX_WORKERS: u32 = 32;
 /// result() of a job that has not finished.
 pub const PENDING: i32 = std.math.minInt(i32);
+/// wait() on a slot with no job (collected already): a caller's bug, reported instead of waited on forever.
+pub const NOT_SUBMITTED: i32 = std.math.minInt(i32) + 1;
 
 const FREE: u32 = 0;
 const QUEUED: u32 = 1;
@@ -160,9 +162,23 @@ fn worker(p: *Pool, id: u32) void {
         // Sleep until the JS thread submits (it wakes only when it sees a sleeper; the recheck closes the gap).
         const seen = p.submitted.load(.seq_cst);
         _ = p.sleepers.fetchAdd(1, .seq_cst);
+        // Unbounded: an idle daemon's workers must not wake (the JS thread wakes one for every queued job).
         if (p.taken.load(.seq_cst) == seen and !p.stopping.load(.seq_cst)) std.Thread.Futex.wait(&p.submitted, seen);
         _ = p.sleepers.fetchSub(1, .seq_cst);
     }
+}
+
+/// Sleeps while a job is awaited are bounded by this (a worker's idle sleep is not): a wake-up that went missing
+/// costs at most this long, never a hang.
+const WAIT_NS = 2 * std.time.ns_per_ms;
+
+/// A queued job wherever it is in the ring, claimed; null when none is. For a waiter that has slept WAIT_NS
+/// without progress: it does not rely on the FIFO position having reached the job.
+fn rescue(p: *Pool) ?*Job {
+    for (&p.jobs) |*j| {
+        if (j.state.load(.acquire) == QUEUED and j.state.cmpxchgStrong(QUEUED, RUNNING, .acq_rel, .acquire) == null) return j;
+    }
+    return null;
 }
 
 /// The next queued job, claimed (QUEUED → RUNNING) so that no other thread runs it; null when none is queued.
@@ -184,13 +200,14 @@ fn laneEnter(p: *Pool, l: usize, ticket: u32) void {
     while (true) {
         const v = lane.turn.load(.acquire);
         if (v == ticket) return;
+        if (ticket -% v > std.math.maxInt(u32) / 2) return; // its turn has passed (it cannot come again)
         if (spins < SPIN) {
             spins += 1;
             std.atomic.spinLoopHint();
             continue;
         }
         _ = lane.sleepers.fetchAdd(1, .seq_cst);
-        if (lane.turn.load(.seq_cst) == v) std.Thread.Futex.wait(&lane.turn, v);
+        if (lane.turn.load(.seq_cst) == v) std.Thread.Futex.timedWait(&lane.turn, v, WAIT_NS) catch {};
         _ = lane.sleepers.fetchSub(1, .seq_cst);
     }
 }
@@ -242,14 +259,24 @@ fn run(p: *Pool, j: *Job) void {
 /// order either way. Returns the job's sequence number (mod 2^30), or -1 when the slot is still taken (the caller
 /// collects results before it has SLOTS jobs outstanding).
 fn submit(p: *Pool, params: Params, async_: bool) i32 {
-    const seq = p.submitted.load(.acquire);
-    // The slot is reused only once the threads looked past its previous job (else one could claim the new job in
-    // the old one's place, out of order): help them get there.
-    while (seq -% p.taken.load(.acquire) >= SLOTS) {
-        if (takeNext(p)) |other| run(p, other);
-    }
-    const j = &p.jobs[seq % SLOTS];
-    if (j.state.load(.acquire) != FREE) return -1;
+    var seq = p.submitted.load(.acquire);
+    var passed: u32 = 0;
+    const j = while (true) {
+        // The slot is reused only once the threads looked past its previous job (else one could claim the new job
+        // in the old one's place, out of order): help them get there.
+        while (seq -% p.taken.load(.acquire) >= SLOTS) {
+            if (takeNext(p)) |other| run(p, other);
+        }
+        const slot = &p.jobs[seq % SLOTS];
+        if (slot.state.load(.acquire) == FREE) break slot;
+        // Still held by a job submitted SLOTS numbers ago and not collected yet (a read waiting for packets, a
+        // batch between its two jobs): pass this number by — a thread that looks at it finds that job, claims it
+        // if it is still queued, which is right, and skips it otherwise.
+        passed += 1;
+        if (passed == SLOTS) return -1; // every slot holds an outstanding job
+        seq +%= 1;
+        p.submitted.store(seq, .seq_cst);
+    };
     j.p = params;
     j.waited.store(0, .release);
     j.ticket = switch (params.kind) {
@@ -286,7 +313,10 @@ fn waitDone(p: *Pool, j: *Job) void {
             continue;
         }
         j.waited.store(1, .seq_cst);
-        if (j.state.load(.seq_cst) == s) std.Thread.Futex.wait(&j.state, s);
+        if (j.state.load(.seq_cst) == s) std.Thread.Futex.timedWait(&j.state, s, WAIT_NS) catch {
+            // Still not done after WAIT_NS: run any job still queued, wherever the FIFO is (see rescue()).
+            if (rescue(p)) |other| run(p, other);
+        };
     }
 }
 
@@ -306,6 +336,7 @@ pub fn result(p: *Pool, seq: u32) i32 {
 /// Waits for the job (running queued jobs meanwhile), frees its slot and returns its result.
 pub fn wait(p: *Pool, seq: u32) i32 {
     const j = slotOf(p, seq);
+    if (j.state.load(.acquire) == FREE) return NOT_SUBMITTED;
     waitDone(p, j);
     const r = j.result;
     j.state.store(FREE, .release);
@@ -454,4 +485,29 @@ test "open jobs on workers agree with opening here; stop() runs what is still qu
         try std.testing.expectEqual(@intFromBool(i != 3), ok[i]);
         if (i != 3) try std.testing.expect(std.mem.allEqual(u8, buf[offs[i] + 16 ..][0..64], @intCast(i)));
     }
+}
+
+test "a job left uncollected does not block later submissions (its number is passed by, it stays collectable)" {
+    const p = start(1) orelse return error.NoPool;
+    defer stop(p);
+    const key = [_]u8{1} ** 32;
+    var buf = [_]u8{0} ** 64;
+    var offs = [_]u32{0};
+    var lens = [_]u32{16};
+    var ok = [_]u8{9};
+    const idx = [_]u16{0};
+    // A job that stays outstanding (as a read waiting for packets does) while many short ones come and go.
+    const old = bunwg_pool_open(p, 1, 1, &buf, buf.len, &offs, &lens, &key, 1, &idx, &ok);
+    try std.testing.expect(old >= 0);
+    var i: u32 = 0;
+    while (i < 3 * SLOTS) : (i += 1) {
+        var b2 = [_]u8{0} ** 64;
+        var l2 = [_]u32{16};
+        var ok2 = [_]u8{9};
+        const id = bunwg_pool_open(p, 0, 1, &b2, b2.len, &offs, &l2, &key, 1, &idx, &ok2);
+        try std.testing.expect(id >= 0); // before: -1 once the numbers came round to the old job's slot
+        try std.testing.expectEqual(@as(i32, 0), wait(p, @intCast(id)));
+    }
+    try std.testing.expectEqual(@as(i32, 0), wait(p, @intCast(old)));
+    try std.testing.expectEqual(@as(u8, 0), ok[0]); // a zero "packet" under key 1 does not authenticate
 }
