@@ -272,7 +272,7 @@ export class Receiver {
         if (r < 0) {
           this.dev.log.error(`Opening a batch failed: packet ${-r - 1} lies outside its buffer (a bug: please report)`);
           first.w = 0;
-        } else first.w = this.deliver(first, first.m, performance.now(), first.tunOffs, first.tunLens);
+        } else first.w = this.deliver(first, first.m, performance.now());
         if (first.w > 0) {
           first.stage = WRITING;
           first.job = workers.tunWrite(workers.wants(first.w, performance.now()), tun, first.buf, first.tunOffs, first.tunLens, first.w);
@@ -318,16 +318,17 @@ export class Receiver {
     const dev = this.dev;
     const keys = b.keyTable;
     dev.aead.openTransport(m, b.buf, b.offs, b.lens, keys.keys, keys.index, b.ok);
-    const w = this.deliver(b, m, now, b.tunOffs, b.tunLens);
+    const w = this.deliver(b, m, now);
     keys.reset(); // the batch's receive keys go now, not at the next batch (batch.ts)
     if (w > 0) dev.counters.tunWritten(w, dev.tun.writeBatch(b.buf, b.tunOffs, b.tunLens, w));
   }
 
   /** After opening: the replay window (§5.4.6, only now that the packet authenticated), roaming, the allowed-IPs
-   *  check; the packets for the TUN go to tunOffs/tunLens. Returns their count. */
-  private deliver(b: RecvBatch, m: number, now: number, tunOffs: Uint32Array, tunLens: Uint32Array): number {
+   *  check; the packets for the TUN go to b.tunOffs/b.tunLens. Returns their count. */
+  private deliver(b: RecvBatch, m: number, now: number): number {
     const dev = this.dev;
     const buf = b.buf;
+    const tunOffs = b.tunOffs, tunLens = b.tunLens;
     let w = 0;
     for (let j = 0; j < m; j++) {
       const kp = b.kps[j]!;

@@ -52,6 +52,22 @@ class SendBatch {
     this.m = 0;
     this.keyTable.reset();
   }
+
+  /** The batch is over (sent, or failed): its peers let go, its keys wiped, ready to fill again. */
+  release(): void {
+    this.peers.fill(null, 0, this.m);
+    this.begin();
+  }
+
+  /** Each packet's endpoint record copied in, and its datagram (header + payload + tag, §5.4.6) counted as sent
+   *  to its peer; lens[j] is still the payload's length. */
+  address(): void {
+    for (let j = 0; j < this.m; j++) {
+      const peer = this.peers[j]!;
+      this.eps.set(peer.endpoint!.rec, j * EP_SIZE);
+      peer.txBytes += HEADER + this.lens[j] + TAG;
+    }
+  }
 }
 
 export class Sender {
@@ -243,24 +259,17 @@ export class Sender {
       try {
         this.sealAndSend(b, m, now);
       } finally {
-        b.peers.fill(null, 0, m);
-        b.begin();
+        b.release();
       }
       return false;
     }
-    const eps = b.eps;
-    for (let j = 0; j < m; j++) {
-      const peer = b.peers[j]!;
-      eps.set(peer.endpoint!.rec, j * EP_SIZE);
-      peer.txBytes += HEADER + b.lens[j] + TAG;
-    }
+    b.address();
     this.timers(b, m, now, b.lens, 0);
     let id: number;
     try {
-      id = workers.sealSend(toWorker, m, b.buf, b.offs, b.lens, b.keyTable.keys, b.keyTable.index, udp, eps);
+      id = workers.sealSend(toWorker, m, b.buf, b.offs, b.lens, b.keyTable.keys, b.keyTable.index, udp, b.eps);
     } catch (e) {
-      b.peers.fill(null, 0, m);
-      b.begin();
+      b.release();
       throw e;
     }
     b.job = id;
@@ -282,8 +291,7 @@ export class Sender {
       first.job = -1;
       if (r < 0) this.dev.log.error(`Sealing a batch failed: packet ${-r - 1} lies outside its buffer (a bug: please report)`);
       this.afterSend(first, first.m);
-      first.peers.fill(null, 0, first.m);
-      first.begin();
+      first.release();
       if (first === b) return true;
     }
     return true;
@@ -293,8 +301,7 @@ export class Sender {
   private abandon(): true {
     for (const b of this.inFlight) {
       b.job = -1;
-      b.peers.fill(null, 0, b.m);
-      b.begin();
+      b.release();
     }
     this.inFlight = [];
     return true;
@@ -326,14 +333,9 @@ export class Sender {
     const dev = this.dev;
     const buf = b.buf;
     dev.aead.sealTransport(m, buf, b.offs, b.lens, b.keyTable.keys, b.keyTable.index);
-    const eps = b.eps;
-    for (let j = 0; j < m; j++) {
-      const peer = b.peers[j]!;
-      eps.set(peer.endpoint!.rec, j * EP_SIZE);
-      b.lens[j] = HEADER + b.lens[j] + TAG; // now the datagram size
-      peer.txBytes += b.lens[j];
-    }
-    dev.udp?.sendBatch(buf, b.offs, b.lens, eps, m);
+    b.address();
+    for (let j = 0; j < m; j++) b.lens[j] += HEADER + TAG; // now the datagram size
+    dev.udp?.sendBatch(buf, b.offs, b.lens, b.eps, m);
     this.afterSend(b, m);
     this.timers(b, m, now, b.lens, HEADER + TAG);
   }
