@@ -162,23 +162,9 @@ fn worker(p: *Pool, id: u32) void {
         // Sleep until the JS thread submits (it wakes only when it sees a sleeper; the recheck closes the gap).
         const seen = p.submitted.load(.seq_cst);
         _ = p.sleepers.fetchAdd(1, .seq_cst);
-        // Unbounded: an idle daemon's workers must not wake (the JS thread wakes one for every queued job).
         if (p.taken.load(.seq_cst) == seen and !p.stopping.load(.seq_cst)) std.Thread.Futex.wait(&p.submitted, seen);
         _ = p.sleepers.fetchSub(1, .seq_cst);
     }
-}
-
-/// Sleeps while a job is awaited are bounded by this (a worker's idle sleep is not): a wake-up that went missing
-/// costs at most this long, never a hang.
-const WAIT_NS = 2 * std.time.ns_per_ms;
-
-/// A queued job wherever it is in the ring, claimed; null when none is. For a waiter that has slept WAIT_NS
-/// without progress: it does not rely on the FIFO position having reached the job.
-fn rescue(p: *Pool) ?*Job {
-    for (&p.jobs) |*j| {
-        if (j.state.load(.acquire) == QUEUED and j.state.cmpxchgStrong(QUEUED, RUNNING, .acq_rel, .acquire) == null) return j;
-    }
-    return null;
 }
 
 /// The next queued job, claimed (QUEUED → RUNNING) so that no other thread runs it; null when none is queued.
@@ -200,14 +186,13 @@ fn laneEnter(p: *Pool, l: usize, ticket: u32) void {
     while (true) {
         const v = lane.turn.load(.acquire);
         if (v == ticket) return;
-        if (ticket -% v > std.math.maxInt(u32) / 2) return; // its turn has passed (it cannot come again)
         if (spins < SPIN) {
             spins += 1;
             std.atomic.spinLoopHint();
             continue;
         }
         _ = lane.sleepers.fetchAdd(1, .seq_cst);
-        if (lane.turn.load(.seq_cst) == v) std.Thread.Futex.timedWait(&lane.turn, v, WAIT_NS) catch {};
+        if (lane.turn.load(.seq_cst) == v) std.Thread.Futex.wait(&lane.turn, v);
         _ = lane.sleepers.fetchSub(1, .seq_cst);
     }
 }
@@ -313,10 +298,7 @@ fn waitDone(p: *Pool, j: *Job) void {
             continue;
         }
         j.waited.store(1, .seq_cst);
-        if (j.state.load(.seq_cst) == s) std.Thread.Futex.timedWait(&j.state, s, WAIT_NS) catch {
-            // Still not done after WAIT_NS: run any job still queued, wherever the FIFO is (see rescue()).
-            if (rescue(p)) |other| run(p, other);
-        };
+        if (j.state.load(.seq_cst) == s) std.Thread.Futex.wait(&j.state, s);
     }
 }
 
