@@ -4,6 +4,7 @@
 //
 //   bun run bench/tunnel.ts [--impl ours,wggo-debian,wggo-latest,boringtun] [--threads 1,2,4] [--repeat N] [--seconds S]
 //                           [--mtu M] [--pings N] [--warmup N] [--udp-rate 0|800M|…] [--latency N] [--interval MS]
+//                           [--latency-rate 200M|0]
 //                           [--svg PATH] [--json] [--append]   (as root)
 // --threads 1,2,4 (issue #14) adds our daemon once per data-plane thread count, as implementations ours-t1, ours-t2,
 // ours-t4 started with BUNWG_THREADS=N (the JavaScript thread plus N−1 bunwg-dp* workers), alternated with the
@@ -13,7 +14,10 @@
 // (1 ÷ its s/GB), compared with ours-t1's main thread when it ran (lib/threads.ts).
 // --latency N adds the latency runs: N pings at --interval ms, cold (right after the first handshake, on a fresh
 // pair) and warm (after the flood warm-up), each idle and beside a concurrent single-stream TCP transfer; p50, p99
-// and p99.9 per run. The run's figures are also drawn as an SVG chart (lib/svg.ts; with --append, bench/charts/).
+// and p99.9 per run. Beside an unpaced stream each implementation queues as much as its own stream pushes (a faster
+// tunnel fills the receiving socket with more), so --latency-rate R (default 200M, 0 = none) adds a "warm + TCP at R"
+// run: the stream paced to R with iperf3 -b, the same load through every implementation; the rate each stream
+// reached is reported beside it. The run's figures are also drawn as an SVG chart (lib/svg.ts; with --append, bench/charts/).
 import { parseArgs } from "node:util";
 import {
   appendResultsSection, cleanup, loadAverage, fmt, machineFacts, median, memKiB, percentile, requireRoot, run, sleep,
@@ -39,6 +43,7 @@ const { values: opt } = parseArgs({
     "udp-rate": { type: "string", default: "0" },
     latency: { type: "string", default: "0" },
     interval: { type: "string", default: "5" },
+    "latency-rate": { type: "string", default: "200M" },
     svg: { type: "string" },
     subject: { type: "string" },
     json: { type: "boolean", default: false },
@@ -48,7 +53,8 @@ const { values: opt } = parseArgs({
 });
 if (opt.help) {
   console.log("usage: bun run bench/tunnel.ts [--impl a,b,…] [--threads N,M,…] [--repeat N] [--seconds S] [--mtu M] [--pings N] [--warmup N]\n" +
-    "                               [--udp-rate R] [--latency N] [--interval MS] [--subject IMPL] [--svg PATH] [--json] [--append]\n" +
+    "                               [--udp-rate R] [--latency N] [--interval MS] [--latency-rate R|0] [--subject IMPL] [--svg PATH]\n" +
+    "                               [--json] [--append]\n" +
     "implementations: ours, wggo-debian, wggo-latest, boringtun (default) and kernel (opt-in ceiling); variants of ours:\n" +
     "  ours-no-pump, ours-no-gso, ours-no-gro, ours-no-counters, ours-no-offload, ours-no-trim, ours-plain, ours-before\n" +
     "  (BUNWG_BENCH_BEFORE=DIR), ours-tN (BUNWG_THREADS=N)\n" +
@@ -76,6 +82,9 @@ if (opt.threads !== undefined && THREADS.length === 0) throw new Error(`--thread
 if (new Set(THREADS).size !== THREADS.length) throw new Error(`--threads: each thread count once, got "${opt.threads}"`);
 const UDP_RATE = opt["udp-rate"]; // iperf3 -b: 0 = as fast as the sender can
 if (!/^\d+(\.\d+)?[KMG]?$/.test(UDP_RATE)) throw new Error(`--udp-rate: expected an iperf3 rate like 0, 800M or 2G, got "${UDP_RATE}"`);
+const LATENCY_RATE = opt["latency-rate"]; // iperf3 -b for the paced latency run; 0 = no such run
+if (!/^\d+(\.\d+)?[KMG]?$/.test(LATENCY_RATE)) throw new Error(`--latency-rate: expected an iperf3 rate like 200M or 1G, or 0 for none, got "${LATENCY_RATE}"`);
+const PACED = Number.parseFloat(LATENCY_RATE) > 0;
 const out = (s: string) => (opt.json ? console.error(s) : console.log(s));
 const progress = (s: string) => console.error(s);
 
@@ -152,24 +161,29 @@ async function pingRun(p: Pair, n: number): Promise<number[]> {
   return rtts;
 }
 
-const LATENCY_MODES = ["cold idle", "cold + TCP", "warm idle", "warm + TCP"] as const;
-type Latency = { impl: string; round: number; mode: string; p50: number; p99: number; p999: number; lossPct: number };
+const PACED_MODE = `warm + TCP at ${LATENCY_RATE}`;
+const LATENCY_MODES = ["cold idle", "cold + TCP", "warm idle", "warm + TCP", ...(PACED ? [PACED_MODE] : [])];
+type Latency = { impl: string; round: number; mode: string; p50: number; p99: number; p999: number; lossPct: number; tcpGbps?: number };
 
-// Pings beside a single TCP stream that outlasts them.
-async function pingBesideTcp(p: Pair, n: number): Promise<number[]> {
+// Pings beside a single TCP stream that outlasts them (paced to `rate` when given); the stream's received rate.
+async function pingBesideTcp(p: Pair, n: number, rate?: string): Promise<{ rtts: number[]; gbps: number }> {
   const seconds = Math.ceil((n * INTERVAL_MS) / 1000) + 3;
-  const tcp = iperf(p, [], seconds);
+  const tcp = iperf(p, rate ? ["-b", rate] : [], seconds);
   await sleep(1000); // the stream is up and at full rate
-  const [rtts] = await Promise.all([pingRun(p, n), tcp]);
-  return rtts;
+  const [rtts, j] = await Promise.all([pingRun(p, n), tcp]);
+  return { rtts, gbps: j.end.sum_received.bits_per_second / 1e9 };
 }
 
 // The four latency runs of one implementation: cold runs on fresh pairs, right after setupPair's first handshake.
 async function latencyRuns(impl: Implementation, round: number): Promise<Latency[]> {
   const res: Latency[] = [];
-  const add = (mode: string, rtts: number[]) =>
+  const add = (mode: string, rtts: number[], tcpGbps?: number) =>
     res.push({ impl: impl.name, round, mode, p50: median(rtts), p99: percentile(rtts, 99), p999: percentile(rtts, 99.9),
-      lossPct: (100 * (LATENCY_PINGS - rtts.length)) / LATENCY_PINGS });
+      lossPct: (100 * (LATENCY_PINGS - rtts.length)) / LATENCY_PINGS, tcpGbps });
+  const beside = async (mode: string, p: Pair, rate?: string) => {
+    const r = await pingBesideTcp(p, LATENCY_PINGS, rate);
+    add(mode, r.rtts, r.gbps);
+  };
   let pair = await setupPair(impl, MTU, cleanup);
   try {
     add("cold idle", await pingRun(pair, LATENCY_PINGS));
@@ -178,13 +192,14 @@ async function latencyRuns(impl: Implementation, round: number): Promise<Latency
   }
   pair = await setupPair(impl, MTU, cleanup);
   try {
-    add("cold + TCP", await pingBesideTcp(pair, LATENCY_PINGS));
+    await beside("cold + TCP", pair);
     if (WARMUP > 0) {
       await run(["ip", "netns", "exec", pair.a.ns, "ping", "-n", "-q", "-f", "-c", String(WARMUP), "-W", "1", "-w", "30", pair.b.addr],
         { timeoutMs: 40_000, check: false });
     }
     add("warm idle", await pingRun(pair, LATENCY_PINGS));
-    add("warm + TCP", await pingBesideTcp(pair, LATENCY_PINGS));
+    await beside("warm + TCP", pair);
+    if (PACED) await beside(PACED_MODE, pair, LATENCY_RATE);
   } finally {
     pair.scope.close();
   }
@@ -322,20 +337,25 @@ const n = (name: string) => samples.filter((s) => s.impl === name).length;
 let report = `Medians of ${ROUNDS} round(s), ${SECONDS} s per iperf3 test, ${PINGS} pings at 10 ms${WARMUP ? ` after ${WARMUP} flood pings` : " (cold)"}, inner MTU ${MTU}.\n\n` +
   table(header, rows);
 if (ratioRows.length) report += `\n\nRatios (${subject} / baseline; above 1 is better for Gbit/s, below 1 is better for ms, %, CPU s/GB and MiB):\n\n` + table(ratioHeader, ratioRows);
-const latMed: Record<string, Record<string, { p50: number; p99: number; p999: number; lossPct: number }>> = {};
+const latMed: Record<string, Record<string, { p50: number; p99: number; p999: number; lossPct: number; tcpGbps?: number }>> = {};
 const latImpls = runnable.filter((i) => latencies.some((l) => l.impl === i.name));
 if (latencies.length) {
   for (const i of latImpls) {
     latMed[i.name] = {};
     for (const mode of LATENCY_MODES) {
       const ls = latencies.filter((l) => l.impl === i.name && l.mode === mode);
-      if (ls.length) latMed[i.name][mode] = { p50: median(ls.map((l) => l.p50)), p99: median(ls.map((l) => l.p99)), p999: median(ls.map((l) => l.p999)), lossPct: median(ls.map((l) => l.lossPct)) };
+      const rates = ls.flatMap((l) => (l.tcpGbps === undefined ? [] : [l.tcpGbps]));
+      if (ls.length) latMed[i.name][mode] = { p50: median(ls.map((l) => l.p50)), p99: median(ls.map((l) => l.p99)), p999: median(ls.map((l) => l.p999)), lossPct: median(ls.map((l) => l.lossPct)), tcpGbps: rates.length ? median(rates) : undefined };
     }
   }
   const cell = (v: { p50: number; p99: number; p999: number } | undefined) => (v ? `${fmt(v.p50, 3)} / ${fmt(v.p99, 3)} / ${fmt(v.p999, 3)}` : "–");
   report += `\n\nLatency: ${LATENCY_PINGS} pings at ${INTERVAL_MS} ms, p50 / p99 / p99.9 in ms (medians over rounds). Cold: a fresh pair, ` +
-    `right after its first handshake; warm: after ${WARMUP} flood pings; + TCP: beside a single iperf3 TCP stream through the same tunnel.\n\n` +
+    `right after its first handshake; warm: after ${WARMUP} flood pings; + TCP: beside a single iperf3 TCP stream through the same tunnel` +
+    (PACED ? `, unpaced (as fast as it goes: the load differs between implementations) or paced to ${LATENCY_RATE}bit/s (the same load for all)` : "") + ".\n\n" +
     table(["implementation", ...LATENCY_MODES], latImpls.map((i) => [i.name, ...LATENCY_MODES.map((m) => cell(latMed[i.name][m]))]));
+  const besideModes = LATENCY_MODES.filter((m) => m.includes("+ TCP"));
+  report += `\n\nThe TCP stream's received rate beside those pings, Gbit/s:\n\n` +
+    table(["implementation", ...besideModes], latImpls.map((i) => [i.name, ...besideModes.map((m) => fmt(latMed[i.name][m]?.tcpGbps ?? NaN, 2))]));
   const others = latImpls.filter((i) => i.name !== subject && !i.name.startsWith("ours")); // other implementations, not our variants
   if (latMed[subject] && others.length) {
     const best = (mode: string, k: "p50" | "p99" | "p999") => Math.min(...others.map((i) => latMed[i.name][mode]?.[k] ?? Infinity));
@@ -419,7 +439,7 @@ if (opt.append) {
       `configured with wg(8). TCP: iperf3 single stream and -P 4; UDP: iperf3 -u -b ${UDP_RATE} with ${Math.min(MTU - 28, 65507)}-byte datagrams (received rate, loss); ` +
       `CPU s/GB: both daemons' utime+stime over the single-stream TCP run per GB received; per thread: /proc/PID/task/*/stat over each TCP run; RSS: per daemon, idle mean after setup, peak = max VmHWM.`,
     `1-minute load average ${loadBefore} before, ${loadAfter} after (2 CPUs shared with other work: figures are noisy).`,
-    `Command: \`bun run bench/tunnel.ts --impl ${measured.map((i) => i.name).join(",")} --repeat ${ROUNDS} --seconds ${SECONDS}${MTU !== 1420 ? ` --mtu ${MTU}` : ""}${UDP_RATE !== "0" ? ` --udp-rate ${UDP_RATE}` : ""}${LATENCY_PINGS ? ` --latency ${LATENCY_PINGS} --interval ${INTERVAL_MS}` : ""}\``,
+    `Command: \`bun run bench/tunnel.ts --impl ${measured.map((i) => i.name).join(",")} --repeat ${ROUNDS} --seconds ${SECONDS}${MTU !== 1420 ? ` --mtu ${MTU}` : ""}${UDP_RATE !== "0" ? ` --udp-rate ${UDP_RATE}` : ""}${LATENCY_PINGS ? ` --latency ${LATENCY_PINGS} --interval ${INTERVAL_MS}${LATENCY_RATE !== "200M" ? ` --latency-rate ${LATENCY_RATE}` : ""}` : ""}\``,
     ...(svgPath ? ["", `Chart: [${svgPath.split("/bench/")[1] ?? svgPath}](${svgPath.split("/bench/")[1] ?? svgPath})`] : []),
     "",
     report,
