@@ -56,7 +56,8 @@ if (opt.help) {
     "                               [--udp-rate R] [--latency N] [--interval MS] [--latency-rate R|0] [--subject IMPL] [--svg PATH]\n" +
     "                               [--json] [--append]\n" +
     "implementations: ours, wggo-debian, wggo-latest, boringtun (default) and kernel (opt-in ceiling); variants of ours:\n" +
-    "  ours-no-pump, ours-no-gso, ours-no-gro, ours-no-counters, ours-no-offload, ours-no-trim, ours-plain, ours-before\n" +
+    "  ours-no-pump, ours-no-gso, ours-no-gro, ours-no-counters, ours-no-offload, ours-no-trim, ours-plain, ours-gc-timer,\n" +
+    "  ours-ftl, ours-before\n" +
     "  (BUNWG_BENCH_BEFORE=DIR), ours-tN (BUNWG_THREADS=N)\n" +
     "--threads 1,2,4  ours once per data-plane thread count (ours-t1, ours-t2, ours-t4) beside --impl (default with\n" +
     "                 --threads: wggo-latest); the per-thread CPU table compares each busiest thread with ours-t1's main");

@@ -104,6 +104,8 @@ for (const [suffix, variable] of [["no-pump", "BUNWG_NO_PUMP"], ["no-gso", "BUNW
 }
 // …and with Bun's GC timer, which the detached daemon turns off (src/device/daemon.ts), running again.
 IMPLEMENTATIONS["ours-gc-timer"] = { ...IMPLEMENTATIONS.ours!, name: "ours-gc-timer", env: { LOG_LEVEL: "error", BUN_GC_TIMER_DISABLE: "0" } };
+// …and with JavaScriptCore's FTL tier, which the detached daemon turns off (src/device/daemon.ts), back on.
+IMPLEMENTATIONS["ours-ftl"] = { ...IMPLEMENTATIONS.ours!, name: "ours-ftl", env: { LOG_LEVEL: "error", BUN_JSC_useFTLJIT: "1" } };
 
 // Ours at another checkout (e.g. `git worktree add /tmp/before <commit>`, then `bun install` there), to measure a
 // change against what came before in the same run. Opt-in: BUNWG_BENCH_BEFORE=/tmp/before … --impl ours,ours-before

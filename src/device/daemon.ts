@@ -101,7 +101,13 @@ async function detach(ifname: string, metrics: MetricsAddress | null, threads: n
     // Bun's GC timer collects every second or so while the heap grows: 10 collections per daemon in a 15 s ping run
     // against 2–3 without it, each a 0.4–2 ms pause of the event loop that a packet arriving then waits out
     // (bench/RESULTS.md, "Latency tail"). Allocation-driven collections still run, and trim.ts collects when quiet.
-    env: { ...process.env, BUNWG_DETACHED: "1", BUN_GC_TIMER_DISABLE: process.env.BUN_GC_TIMER_DISABLE ?? "1" },
+    // JavaScriptCore's top tier (FTL) gives the data path nothing measurable — the per-byte work is the Zig library's
+    // — but its compilations keep a JIT thread busy for milliseconds at a time long after the warm-up, on the cores
+    // the packets need (bench/RESULTS.md, "Latency tail: the FTL tier"). The DFG tier still optimises.
+    env: {
+      ...process.env, BUNWG_DETACHED: "1", BUN_GC_TIMER_DISABLE: process.env.BUN_GC_TIMER_DISABLE ?? "1",
+      BUN_JSC_useFTLJIT: process.env.BUN_JSC_useFTLJIT ?? "0",
+    },
   });
   closeSync(fd);
   child.unref();
