@@ -1,0 +1,59 @@
+// The runtime the detached daemon (as wg-quick starts it) runs in: Bun's GC timer off and JavaScriptCore's FTL tier
+// off (src/device/daemon.ts; bench/RESULTS.md, "Latency tail"), each unless the operator's environment says
+// otherwise. Read from the daemon's own /proc/PID/environ, which is what JavaScriptCore read at its start.
+import { afterAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { run } from "../support/process.ts";
+import { WG_TS, isRoot, uniqueTag } from "../support/programs.ts";
+import { Scope, alive } from "../support/scope.ts";
+import { socketPath } from "../../src/uapi/socket.ts";
+import { LOG_DIR } from "../../src/device/log.ts";
+
+function environ(pid: number): Map<string, string> {
+  const env = new Map<string, string>();
+  for (const kv of readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")) {
+    const eq = kv.indexOf("=");
+    if (eq > 0) env.set(kv.slice(0, eq), kv.slice(eq + 1));
+  }
+  return env;
+}
+
+describe.skipIf(!isRoot)("the detached daemon's runtime", () => {
+  const scope = new Scope();
+  afterAll(() => scope.close());
+
+  async function detached(env: Record<string, string>): Promise<number> {
+    const ifname = `brt${uniqueTag()}`;
+    let pid = 0;
+    scope.add(() => {
+      if (pid > 0 && alive(pid)) process.kill(pid, "SIGKILL");
+      Bun.spawnSync(["ip", "link", "del", ifname], { stderr: "ignore" });
+      Bun.spawnSync(["rm", "-f", socketPath(ifname), `${LOG_DIR}/${ifname}.log`]);
+    });
+    // Without these two in our own environment: the test runner's may have either.
+    const base = { ...process.env };
+    delete base.BUN_JSC_useFTLJIT;
+    delete base.BUN_GC_TIMER_DISABLE;
+    const r = Bun.spawn([process.execPath, WG_TS, ifname], { env: { ...base, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const timer = setTimeout(() => r.kill("SIGKILL"), 20_000);
+    const code = await r.exited;
+    clearTimeout(timer);
+    expect(code).toBe(0);
+    const owner = (await run(["ss", "-xlpn"])).stdout.split("\n").find((l) => l.includes(socketPath(ifname)));
+    pid = Number(owner?.match(/pid=(\d+)/)?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    return pid;
+  }
+
+  test("by default: no GC timer, no FTL tier", async () => {
+    const env = environ(await detached({}));
+    expect(env.get("BUN_GC_TIMER_DISABLE")).toBe("1");
+    expect(env.get("BUN_JSC_useFTLJIT")).toBe("0");
+  }, 30_000);
+
+  test("the operator's environment wins (to measure what each gives)", async () => {
+    const env = environ(await detached({ BUN_JSC_useFTLJIT: "1", BUN_GC_TIMER_DISABLE: "0" }));
+    expect(env.get("BUN_GC_TIMER_DISABLE")).toBe("0");
+    expect(env.get("BUN_JSC_useFTLJIT")).toBe("1");
+  }, 30_000);
+});
