@@ -17,7 +17,7 @@
 // and p99.9 per run. Beside an unpaced stream each implementation queues as much as its own stream pushes (a faster
 // tunnel fills the receiving socket with more), so --latency-rate R (default 200M, 0 = none) adds a "warm + TCP at R"
 // run: the stream paced to R with iperf3 -b, the same load through every implementation; the rate each stream
-// reached is reported beside it. The run's figures are also drawn as an SVG chart (lib/svg.ts; with --append, bench/charts/).
+// reached is reported beside it. --latency-modes idle (or tcp) runs only the idle (or only the beside-a-stream) ones. The run's figures are also drawn as an SVG chart (lib/svg.ts; with --append, bench/charts/).
 import { parseArgs } from "node:util";
 import {
   appendResultsSection, cleanup, loadAverage, fmt, machineFacts, median, memKiB, percentile, requireRoot, run, sleep,
@@ -44,6 +44,7 @@ const { values: opt } = parseArgs({
     latency: { type: "string", default: "0" },
     interval: { type: "string", default: "5" },
     "latency-rate": { type: "string", default: "200M" },
+    "latency-modes": { type: "string", default: "all" },
     svg: { type: "string" },
     subject: { type: "string" },
     json: { type: "boolean", default: false },
@@ -54,7 +55,7 @@ const { values: opt } = parseArgs({
 if (opt.help) {
   console.log("usage: bun run bench/tunnel.ts [--impl a,b,…] [--threads N,M,…] [--repeat N] [--seconds S] [--mtu M] [--pings N] [--warmup N]\n" +
     "                               [--udp-rate R] [--latency N] [--interval MS] [--latency-rate R|0] [--subject IMPL] [--svg PATH]\n" +
-    "                               [--json] [--append]\n" +
+    "                               [--latency-modes idle|tcp|all] [--json] [--append]\n" +
     "implementations: ours, wggo-debian, wggo-latest, boringtun (default) and kernel (opt-in ceiling); variants of ours:\n" +
     "  ours-no-pump, ours-no-gso, ours-no-gro, ours-no-counters, ours-no-offload, ours-no-trim, ours-plain, ours-gc-timer,\n" +
     "  ours-ftl, ours-before\n" +
@@ -163,7 +164,11 @@ async function pingRun(p: Pair, n: number): Promise<number[]> {
 }
 
 const PACED_MODE = `warm + TCP at ${LATENCY_RATE}`;
-const LATENCY_MODES = ["cold idle", "cold + TCP", "warm idle", "warm + TCP", ...(PACED ? [PACED_MODE] : [])];
+const ALL_LATENCY_MODES = ["cold idle", "cold + TCP", "warm idle", "warm + TCP", ...(PACED ? [PACED_MODE] : [])];
+// --latency-modes idle|tcp|all: only the idle runs (cold and warm), only those beside a stream, or every one.
+const LATENCY_MODES = ALL_LATENCY_MODES.filter((m) => opt["latency-modes"] === "all" || (opt["latency-modes"] === "idle") === m.endsWith("idle"));
+if (!["all", "idle", "tcp"].includes(opt["latency-modes"]!)) throw new Error(`--latency-modes: expected idle, tcp or all, got "${opt["latency-modes"]}"`);
+const wanted = (mode: string) => LATENCY_MODES.includes(mode);
 type Latency = { impl: string; round: number; mode: string; p50: number; p99: number; p999: number; lossPct: number; tcpGbps?: number };
 
 // Pings beside a single TCP stream that outlasts them (paced to `rate` when given); the stream's received rate.
@@ -182,14 +187,18 @@ async function latencyRuns(impl: Implementation, round: number): Promise<Latency
     res.push({ impl: impl.name, round, mode, p50: median(rtts), p99: percentile(rtts, 99), p999: percentile(rtts, 99.9),
       lossPct: (100 * (LATENCY_PINGS - rtts.length)) / LATENCY_PINGS, tcpGbps });
   const beside = async (mode: string, p: Pair, rate?: string) => {
+    if (!wanted(mode)) return;
     const r = await pingBesideTcp(p, LATENCY_PINGS, rate);
     add(mode, r.rtts, r.gbps);
   };
-  let pair = await setupPair(impl, MTU, cleanup);
-  try {
-    add("cold idle", await pingRun(pair, LATENCY_PINGS));
-  } finally {
-    pair.scope.close();
+  let pair: Pair;
+  if (wanted("cold idle")) {
+    pair = await setupPair(impl, MTU, cleanup);
+    try {
+      add("cold idle", await pingRun(pair, LATENCY_PINGS));
+    } finally {
+      pair.scope.close();
+    }
   }
   pair = await setupPair(impl, MTU, cleanup);
   try {
@@ -198,7 +207,7 @@ async function latencyRuns(impl: Implementation, round: number): Promise<Latency
       await run(["ip", "netns", "exec", pair.a.ns, "ping", "-n", "-q", "-f", "-c", String(WARMUP), "-W", "1", "-w", "30", pair.b.addr],
         { timeoutMs: 40_000, check: false });
     }
-    add("warm idle", await pingRun(pair, LATENCY_PINGS));
+    if (wanted("warm idle")) add("warm idle", await pingRun(pair, LATENCY_PINGS));
     await beside("warm + TCP", pair);
     if (PACED) await beside(PACED_MODE, pair, LATENCY_RATE);
   } finally {
@@ -355,7 +364,7 @@ if (latencies.length) {
     (PACED ? `, unpaced (as fast as it goes: the load differs between implementations) or paced to ${LATENCY_RATE}bit/s (the same load for all)` : "") + ".\n\n" +
     table(["implementation", ...LATENCY_MODES], latImpls.map((i) => [i.name, ...LATENCY_MODES.map((m) => cell(latMed[i.name][m]))]));
   const besideModes = LATENCY_MODES.filter((m) => m.includes("+ TCP"));
-  report += `\n\nThe TCP stream's received rate beside those pings, Gbit/s:\n\n` +
+  if (besideModes.length) report += `\n\nThe TCP stream's received rate beside those pings, Gbit/s:\n\n` +
     table(["implementation", ...besideModes], latImpls.map((i) => [i.name, ...besideModes.map((m) => fmt(latMed[i.name][m]?.tcpGbps ?? NaN, 2))]));
   const others = latImpls.filter((i) => i.name !== subject && !i.name.startsWith("ours")); // other implementations, not our variants
   if (latMed[subject] && others.length) {
@@ -440,7 +449,7 @@ if (opt.append) {
       `configured with wg(8). TCP: iperf3 single stream and -P 4; UDP: iperf3 -u -b ${UDP_RATE} with ${Math.min(MTU - 28, 65507)}-byte datagrams (received rate, loss); ` +
       `CPU s/GB: both daemons' utime+stime over the single-stream TCP run per GB received; per thread: /proc/PID/task/*/stat over each TCP run; RSS: per daemon, idle mean after setup, peak = max VmHWM.`,
     `1-minute load average ${loadBefore} before, ${loadAfter} after (2 CPUs shared with other work: figures are noisy).`,
-    `Command: \`bun run bench/tunnel.ts --impl ${measured.map((i) => i.name).join(",")} --repeat ${ROUNDS} --seconds ${SECONDS}${MTU !== 1420 ? ` --mtu ${MTU}` : ""}${UDP_RATE !== "0" ? ` --udp-rate ${UDP_RATE}` : ""}${LATENCY_PINGS ? ` --latency ${LATENCY_PINGS} --interval ${INTERVAL_MS}${LATENCY_RATE !== "200M" ? ` --latency-rate ${LATENCY_RATE}` : ""}` : ""}\``,
+    `Command: \`bun run bench/tunnel.ts --impl ${measured.map((i) => i.name).join(",")} --repeat ${ROUNDS} --seconds ${SECONDS}${MTU !== 1420 ? ` --mtu ${MTU}` : ""}${UDP_RATE !== "0" ? ` --udp-rate ${UDP_RATE}` : ""}${LATENCY_PINGS ? ` --latency ${LATENCY_PINGS} --interval ${INTERVAL_MS}${LATENCY_RATE !== "200M" ? ` --latency-rate ${LATENCY_RATE}` : ""}${opt["latency-modes"] !== "all" ? ` --latency-modes ${opt["latency-modes"]}` : ""}` : ""}\``,
     ...(svgPath ? ["", `Chart: [${svgPath.split("/bench/")[1] ?? svgPath}](${svgPath.split("/bench/")[1] ?? svgPath})`] : []),
     "",
     report,
