@@ -70,9 +70,7 @@ export class Pump {
     const workers = dev.workers;
     if (workers !== null && wait > 0 && !workers.mayWait()) wait = 0;
     const tunReading = this.sender.reading, udpReading = this.receiver.reading;
-    const r = workers === null
-      ? this.native.sym.bunwg_wait2(tunFd, udpFd, wait)
-      : this.native.sym.bunwg_wait3(tunReading ? -1 : tunFd, udpReading ? -1 : udpFd, workers.eventFd, wait);
+    const r = this.native.sym.bunwg_wait3(tunReading ? -1 : tunFd, udpReading ? -1 : udpFd, workers?.eventFd ?? -1, wait);
     if (r > 0 && (r & TUN_ERROR) !== 0 && (r & READY_TUN) === 0) return dev.onFatal("interface deleted");
     if (r > 0 && (r & READY_WORKERS) !== 0) workers?.clearEvent();
     // Level-triggered: a side not reported now is reported by the next wait. A failed wait, a side without a

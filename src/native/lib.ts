@@ -67,7 +67,6 @@ const symbols = {
   bunwg_route_drain: { args: [i32], returns: i32 },
   bunwg_route_close: { args: [i32], returns: i32 },
   bunwg_route_output_interface: { args: [i32, ptr, u32], returns: i32 },
-  bunwg_wait2: { args: [i32, i32, i32], returns: i32 },
   bunwg_wait3: { args: [i32, i32, i32, i32], returns: i32 },
   // The data plane's worker threads (zig/src/pool.zig, src/device/workers.ts)
   bunwg_pool_start: { args: [u32], returns: ptr },

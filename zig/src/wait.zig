@@ -11,14 +11,9 @@ pub const READY_B: i32 = 2;
 pub const ERROR_A: i32 = 4; // fd a reported POLLERR/POLLHUP/POLLNVAL (a deleted TUN)
 pub const READY_C: i32 = 8;
 
-/// Polls fds a and b (b < 0: only a) for input for at most timeout_ms. Returns a bitmask of READY_A, READY_B,
-/// ERROR_A (0 = timed out), or -errno.
-pub fn wait2(a: i32, b: i32, timeout_ms: i32) i32 {
-    return wait3(a, b, -1, timeout_ms);
-}
-
-/// As wait2, with a third fd c (< 0: none) reported as READY_C: the data plane's worker pool signals there that
-/// opened batches wait to be collected (pool.zig).
+/// Polls fds a, b and c for input for at most timeout_ms; a negative fd is not waited on. c is the data plane's
+/// worker pool's event fd (pool.zig: reads done, opened batches waiting to be collected). Returns a bitmask of
+/// READY_A, READY_B, READY_C, ERROR_A (0 = timed out), or -errno.
 pub fn wait3(a: i32, b: i32, cfd: i32, timeout_ms: i32) i32 {
     // A negative fd is ignored by poll(): unused slots cost nothing.
     var fds = [3]std.posix.pollfd{
@@ -44,9 +39,6 @@ pub fn wait3(a: i32, b: i32, cfd: i32, timeout_ms: i32) i32 {
     return r;
 }
 
-export fn bunwg_wait2(a: i32, b: i32, timeout_ms: i32) callconv(.c) i32 {
-    return wait2(a, b, timeout_ms);
-}
 export fn bunwg_wait3(a: i32, b: i32, cfd: i32, timeout_ms: i32) callconv(.c) i32 {
     return wait3(a, b, cfd, timeout_ms);
 }
