@@ -258,7 +258,12 @@ export class Receiver {
     const tun = nativeTun(this.dev.tun);
     if (workers === null || tun === null) {
       // The workers were stopped (the device closed): what was in flight ran to the end; nothing more is delivered.
-      for (const b of this.inFlight) b.stage = IDLE, b.job = -1, b.kps.fill(null, 0, b.m), b.keyTable.reset();
+      for (const b of this.inFlight) {
+        b.stage = IDLE;
+        b.job = -1;
+        b.kps.fill(null, 0, b.m);
+        b.keyTable.reset();
+      }
       this.inFlight = [];
       return;
     }

@@ -12,12 +12,11 @@ import { writeTransportHeader } from "../noise/index.ts";
 import { Drop } from "./counters.ts";
 import { nativeTun, nativeUdp } from "./workers.ts";
 
-/** Batches in flight at once with worker threads (each holds THREADED_BATCH slots): enough to keep every worker
- *  busy while this thread fills the next. */
 /** Slots per TUN read with worker threads: fewer hand-offs per byte (each costs wake-ups, docs/threads.md). */
 const THREADED_BATCH = 2 * BATCH;
 
-
+/** Batches in flight at once with worker threads (each holds THREADED_BATCH slots): enough to keep every worker
+ *  busy while this thread fills the next. */
 function ringSize(workers: number): number {
   return workers === 0 ? 1 : Math.min(2 * workers + 1, 16);
 }
@@ -25,8 +24,8 @@ function ringSize(workers: number): number {
 /** One batch: its packet slots (a TUN read lands at slot*stride + HEADER, leaving room for the transport header)
  *  and what sealing and sending it needs. Owned by a worker while `job` >= 0. */
 class SendBatch {
-  buf: Uint8Array;
-  view: Uint8Array;
+  readonly buf: Uint8Array;
+  readonly view: Uint8Array;
   readonly tunLens: Uint32Array;
   readonly offs: Uint32Array;
   readonly lens: Uint32Array;
