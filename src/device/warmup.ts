@@ -100,14 +100,15 @@ class WarmBind implements UdpBind {
   close(): void {}
 }
 
-/** An IPv4 packet from src to dst of `len` bytes (an ICMP echo's layout; the data path reads only the IP header). */
-function ipv4(src: number[], dst: number[], len: number): Uint8Array {
+/** An IPv4 packet from src to dst of `len` bytes, zero after its header (the data path reads only the IP header);
+ *  ICMP unless `protocol` says otherwise. */
+export function ipv4(src: number[], dst: number[], len: number, protocol = 1): Uint8Array {
   const p = new Uint8Array(len);
   p[0] = 0x45;
   p[2] = len >>> 8;
   p[3] = len & 0xff;
   p[8] = 64;
-  p[9] = 1;
+  p[9] = protocol;
   p.set(src, 12);
   p.set(dst, 16);
   return p;

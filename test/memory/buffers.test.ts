@@ -10,16 +10,11 @@ import { emptyDeviceConfig } from "../../src/config/model.ts";
 import { keyToHex } from "../../src/text/codec.ts";
 import { applySet } from "../../src/uapi/set.ts";
 import { MemoryTun } from "../support/tuntest.ts";
+import { ipv4 } from "../../src/device/warmup.ts";
 
-function ipv4(dst: [number, number, number, number], len: number): Uint8Array {
-  const p = new Uint8Array(len);
-  p[0] = 0x45;
-  p[2] = len >>> 8;
-  p[3] = len & 0xff;
-  p[8] = 64;
-  p[9] = 17;
-  p.set([10, 7, 0, 1], 12);
-  p.set(dst, 16);
+/** A UDP packet from 10.7.0.1 to dst of `len` bytes, with a payload that is not all zeros. */
+function udp4(dst: [number, number, number, number], len: number): Uint8Array {
+  const p = ipv4([10, 7, 0, 1], dst, len, 17);
   for (let i = 20; i < len; i++) p[i] = i & 0xff;
   return p;
 }
@@ -56,13 +51,13 @@ test("a packet larger than the slots (the MTU was raised) is dropped once, then 
   const peerKey = key();
   configure(dev, [`private_key=${keyToHex(key())}`, `public_key=${keyToHex(peerKey)}`, "allowed_ip=10.7.0.0/24"]);
   const peer = dev.peers.get(keyToHex(peerKey))!;
-  const big = ipv4([10, 7, 0, 2], 9000);
+  const big = udp4([10, 7, 0, 2], 9000);
   // No session yet: a packet that is read whole is staged for the handshake (§6.2), which makes it observable.
   tun.inject(big);
   dev.sender.drainTun();
   expect(peer.staged.length).toBe(0); // cut short by the 1420-byte slots: dropped, not sent truncated
   expect(dev.sender.bufferBytes).toBeGreaterThanOrEqual(2 * 128 * 9000);
-  tun.inject(big, ipv4([10, 7, 0, 3], 100));
+  tun.inject(big, udp4([10, 7, 0, 3], 100));
   dev.sender.drainTun();
   const got: Uint8Array[] = [];
   peer.staged.drain((pkt, len) => got.push(pkt.slice(0, len)));
@@ -73,7 +68,7 @@ test("a packet larger than the slots (the MTU was raised) is dropped once, then 
 test("staged-packet storage exists only while packets wait", () => {
   const q = new StagedQueue();
   expect(q.storageBytes).toBe(0);
-  const pkt = ipv4([10, 7, 0, 2], 1400);
+  const pkt = udp4([10, 7, 0, 2], 1400);
   for (let i = 0; i < 5; i++) q.push(pkt, 0, pkt.length);
   expect(q.storageBytes).toBeGreaterThan(5 * 1400);
   let n = 0;
@@ -88,7 +83,7 @@ test("staged-packet storage exists only while packets wait", () => {
 
 test("a packet staged again while the queue drains is kept, in a fresh queue", () => {
   const q = new StagedQueue();
-  const pkt = ipv4([10, 7, 0, 2], 200);
+  const pkt = udp4([10, 7, 0, 2], 200);
   q.push(pkt, 0, pkt.length);
   q.push(pkt, 0, 100);
   const seen: number[] = [];
@@ -127,7 +122,7 @@ test("a peer removed by configuration is not kept alive by the device", () => {
   const tun = dev.tun as MemoryTun;
   const ref = (() => {
     const peer = dev.peers.get(keyToHex(peerKey))!;
-    tun.inject(ipv4([10, 7, 0, 2], 300));
+    tun.inject(udp4([10, 7, 0, 2], 300));
     dev.sender.drainTun(); // stages a packet and starts a handshake
     return new WeakRef(peer);
   })();
