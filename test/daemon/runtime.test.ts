@@ -3,7 +3,7 @@
 // otherwise. Read from the daemon's own /proc/PID/environ, which is what JavaScriptCore read at its start.
 import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { run } from "../support/process.ts";
+import { socketOwner } from "../support/daemon.ts";
 import { WG_TS, isRoot, uniqueTag } from "../support/programs.ts";
 import { Scope, alive } from "../support/scope.ts";
 import { socketPath } from "../../src/uapi/socket.ts";
@@ -39,8 +39,7 @@ describe.skipIf(!isRoot)("the detached daemon's runtime", () => {
     const code = await r.exited;
     clearTimeout(timer);
     expect(code).toBe(0);
-    const owner = (await run(["ss", "-xlpn"])).stdout.split("\n").find((l) => l.includes(socketPath(ifname)));
-    pid = Number(owner?.match(/pid=(\d+)/)?.[1]);
+    pid = await socketOwner(ifname);
     expect(pid).toBeGreaterThan(0);
     return pid;
   }

@@ -3,7 +3,7 @@
 // log must hold no key nor any 20-character piece of one. Its socket and log are closed to other users.
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { startDaemon, uapiRequest } from "../support/daemon.ts";
+import { socketOwner, startDaemon, uapiRequest } from "../support/daemon.ts";
 import { ping, pingUntil } from "../support/net.ts";
 import { run, waitFor } from "../support/process.ts";
 import { PEER_PROGRAM, WG_TS, genKey, isRoot, uniqueTag, wgTool } from "../support/programs.ts";
@@ -28,8 +28,7 @@ describe.skipIf(!isRoot)("secrets", () => {
     const logPath = `${LOG_DIR}/${dName}.log`;
     scope.add(() => Bun.spawnSync(["rm", "-f", logPath]));
     await run([process.execPath, WG_TS, dName], { env: { LOG_LEVEL: "debug" }, timeoutMs: 20_000 });
-    const owner = (await run(["ss", "-xlpn"])).stdout.split("\n").find((l) => l.includes(socketPath(dName)));
-    const pid = Number(owner?.match(/pid=(\d+)/)?.[1]);
+    const pid = await socketOwner(dName);
     expect(pid).toBeGreaterThan(0);
     scope.add(() => {
       if (alive(pid)) process.kill(pid, "SIGKILL");

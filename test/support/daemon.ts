@@ -3,9 +3,16 @@
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { exchange } from "../../src/cli/configSocket.ts";
 import { socketPath } from "../../src/uapi/socket.ts";
-import { runSync } from "./process.ts";
+import { run, runSync } from "./process.ts";
 import { waitFor } from "./process.ts";
 import { alive, stopPid, type Scope } from "./scope.ts";
+
+/** The process listening on ifname's configuration socket (a detached daemon's id is nobody's to know otherwise), or
+ *  NaN when none is. */
+export async function socketOwner(ifname: string): Promise<number> {
+  const line = (await run(["ss", "-xlpn"])).stdout.split("\n").find((l) => l.includes(socketPath(ifname)));
+  return Number(line?.match(/pid=(\d+)/)?.[1]);
+}
 
 export interface Daemon { ifname: string; pid: number; netns?: string; log: string; proc: ReturnType<typeof Bun.spawn> }
 
