@@ -17,7 +17,8 @@
 // and p99.9 per run. Beside an unpaced stream each implementation queues as much as its own stream pushes (a faster
 // tunnel fills the receiving socket with more), so --latency-rate R (default 200M, 0 = none) adds a "warm + TCP at R"
 // run: the stream paced to R with iperf3 -b, the same load through every implementation; the rate each stream
-// reached is reported beside it. --latency-modes idle (or tcp) runs only the idle (or only the beside-a-stream) ones. The run's figures are also drawn as an SVG chart (lib/svg.ts; with --append, bench/charts/).
+// reached is reported beside it. --latency-modes idle (or tcp) runs only the idle (or only the beside-a-stream)
+// ones. The run's figures are also drawn as an SVG chart (lib/svg.ts; with --append, bench/charts/).
 import { parseArgs } from "node:util";
 import {
   appendResultsSection, cleanup, loadAverage, fmt, machineFacts, median, memKiB, percentile, requireRoot, run, sleep,
@@ -82,10 +83,12 @@ const INTERVAL_MS = positive("interval", opt.interval, 2, 1000); // ping -i belo
 const THREADS = opt.threads === undefined ? [] : opt.threads.split(",").map((s) => s.trim()).filter(Boolean).map((v) => positive("threads", v, 1, MAX_THREADS));
 if (opt.threads !== undefined && THREADS.length === 0) throw new Error(`--threads: expected a list of thread counts like 1,2,4, got "${opt.threads}"`);
 if (new Set(THREADS).size !== THREADS.length) throw new Error(`--threads: each thread count once, got "${opt.threads}"`);
-const UDP_RATE = opt["udp-rate"]; // iperf3 -b: 0 = as fast as the sender can
-if (!/^\d+(\.\d+)?[KMG]?$/.test(UDP_RATE)) throw new Error(`--udp-rate: expected an iperf3 rate like 0, 800M or 2G, got "${UDP_RATE}"`);
-const LATENCY_RATE = opt["latency-rate"]; // iperf3 -b for the paced latency run; 0 = no such run
-if (!/^\d+(\.\d+)?[KMG]?$/.test(LATENCY_RATE)) throw new Error(`--latency-rate: expected an iperf3 rate like 200M or 1G, or 0 for none, got "${LATENCY_RATE}"`);
+const iperfRate = (name: string, v: string, example: string) => {
+  if (!/^\d+(\.\d+)?[KMG]?$/.test(v)) throw new Error(`--${name}: expected an iperf3 rate like ${example}, got "${v}"`);
+  return v;
+};
+const UDP_RATE = iperfRate("udp-rate", opt["udp-rate"]!, "0, 800M or 2G"); // iperf3 -b: 0 = as fast as the sender can
+const LATENCY_RATE = iperfRate("latency-rate", opt["latency-rate"]!, "200M or 1G, or 0 for none"); // the paced latency run's; 0 = none
 const PACED = Number.parseFloat(LATENCY_RATE) > 0;
 const out = (s: string) => (opt.json ? console.error(s) : console.log(s));
 const progress = (s: string) => console.error(s);
@@ -166,8 +169,8 @@ async function pingRun(p: Pair, n: number): Promise<number[]> {
 const PACED_MODE = `warm + TCP at ${LATENCY_RATE}`;
 const ALL_LATENCY_MODES = ["cold idle", "cold + TCP", "warm idle", "warm + TCP", ...(PACED ? [PACED_MODE] : [])];
 // --latency-modes idle|tcp|all: only the idle runs (cold and warm), only those beside a stream, or every one.
-const LATENCY_MODES = ALL_LATENCY_MODES.filter((m) => opt["latency-modes"] === "all" || (opt["latency-modes"] === "idle") === m.endsWith("idle"));
 if (!["all", "idle", "tcp"].includes(opt["latency-modes"]!)) throw new Error(`--latency-modes: expected idle, tcp or all, got "${opt["latency-modes"]}"`);
+const LATENCY_MODES = ALL_LATENCY_MODES.filter((m) => opt["latency-modes"] === "all" || (opt["latency-modes"] === "idle") === m.endsWith("idle"));
 const wanted = (mode: string) => LATENCY_MODES.includes(mode);
 type Latency = { impl: string; round: number; mode: string; p50: number; p99: number; p999: number; lossPct: number; tcpGbps?: number };
 

@@ -102,10 +102,11 @@ for (const [suffix, variable] of [["no-pump", "BUNWG_NO_PUMP"], ["no-gso", "BUNW
   for (const v of variable.split(" ")) env[v] = "1";
   IMPLEMENTATIONS[`ours-${suffix}`] = { ...IMPLEMENTATIONS.ours!, name: `ours-${suffix}`, env };
 }
-// …and with Bun's GC timer, which the detached daemon turns off (src/device/daemon.ts), running again.
-IMPLEMENTATIONS["ours-gc-timer"] = { ...IMPLEMENTATIONS.ours!, name: "ours-gc-timer", env: { LOG_LEVEL: "error", BUN_GC_TIMER_DISABLE: "0" } };
-// …and with JavaScriptCore's FTL tier, which the detached daemon turns off (src/device/daemon.ts), back on.
-IMPLEMENTATIONS["ours-ftl"] = { ...IMPLEMENTATIONS.ours!, name: "ours-ftl", env: { LOG_LEVEL: "error", BUN_JSC_useFTLJIT: "1" } };
+// …and with what the detached daemon turns off in its runtime (src/device/daemon.ts) back on: Bun's GC timer,
+// JavaScriptCore's FTL tier.
+for (const [suffix, variable, value] of [["gc-timer", "BUN_GC_TIMER_DISABLE", "0"], ["ftl", "BUN_JSC_useFTLJIT", "1"]] as const) {
+  IMPLEMENTATIONS[`ours-${suffix}`] = { ...IMPLEMENTATIONS.ours!, name: `ours-${suffix}`, env: { LOG_LEVEL: "error", [variable]: value } };
+}
 
 // Ours at another checkout (e.g. `git worktree add /tmp/before <commit>`, then `bun install` there), to measure a
 // change against what came before in the same run. Opt-in: BUNWG_BENCH_BEFORE=/tmp/before … --impl ours,ours-before
