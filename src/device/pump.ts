@@ -1,10 +1,10 @@
 // How the event loop learns that packets wait. Idle, two poll threads (one per fd, poller.zig) sleep in poll() and
 // wake the loop through a thread-safe callback — no CPU used. But that hand-off costs tens of microseconds per
 // wake-up (measured ~30-55 µs on the 2-core test machine), four times per round trip through two daemons. So once
-// traffic flows the pump takes over: between event-loop turns it waits for the TUN and the UDP socket itself, on
+// traffic flows the pump takes over: in each event-loop turn it waits for the TUN and the UDP socket itself, on
 // the JS thread, 1 ms at first and doubling up to MAX_WAIT_MS while nothing comes (timers and the configuration
-// socket run in between), and a packet wakes it directly. After IDLE_MS without packets it hands back to the poll
-// threads.
+// socket run between turns), and a packet ends the wait and is handled in the same turn. After IDLE_MS without
+// packets it hands back to the poll threads.
 import type { DataPathHost } from "./host.ts";
 import { TunGoneError } from "./io.ts";
 import type { Receiver } from "./receive.ts";
@@ -40,13 +40,18 @@ export class Pump {
     if (!this.enabled) return this.once();
     this.active = true;
     this.ready = READY_TUN | READY_UDP;
+    this.waitMs = 0; // the first turn reads at once: the poll thread saw packets
     this.lastPacket = performance.now();
     this.loop();
   };
 
+  /** One turn: wait for packets, handle what the wait found, run the timers, and give the event loop a turn. The
+   *  drain follows the wait in the same turn, so a packet that ends a wait is read without first going round the
+   *  event loop (a hop that cost a second poll of Bun's own and ~2 turns per round trip for each daemon). */
   private readonly loop = (): void => {
     const dev = this.dev;
     if (dev.closed) return;
+    if (!this.wait()) return;
     const moved = this.drain(this.ready);
     if (moved < 0) return;
     const now = performance.now();
@@ -56,29 +61,36 @@ export class Pump {
     } else if (now - this.lastPacket > IDLE_MS) {
       if (this.settle() < 0) return;
       return this.handBack();
+    } else {
+      this.waitMs = Math.min(MAX_WAIT_MS, Math.max(1, this.waitMs * 2));
     }
     dev.runDueTimers(now);
-    // Wait for the next packet here rather than in a poll thread (see above); packets found are handled next turn.
-    let wait = 0;
-    if (moved === 0) {
-      wait = this.waitMs;
-      this.waitMs = Math.min(MAX_WAIT_MS, this.waitMs * 2);
-    }
+    setImmediate(this.loop);
+  };
+
+  /** Waits up to waitMs for the TUN, the UDP socket or (with worker threads) the pool, here rather than in a poll
+   *  thread (see above), and notes which sides to read. Returns immediately when one is ready already, so waiting
+   *  after a turn that moved packets costs nothing while more wait. False when the interface is gone. */
+  private wait(): boolean {
+    const dev = this.dev;
     const tunFd = dev.tun.fd, udpFd = dev.udp?.fd ?? -1;
     // With worker threads, a read or an opened batch coming back wakes us too (zig/src/pool.zig signals its event
     // fd); a side a worker is reading is not polled here: its read comes back that way.
     const workers = dev.workers;
-    if (workers !== null && wait > 0 && !workers.mayWait()) wait = 0;
+    const wait = workers !== null && !workers.mayWait() ? 0 : this.waitMs;
     const tunReading = this.sender.reading, udpReading = this.receiver.reading;
     const r = this.native.sym.bunwg_wait3(tunReading ? -1 : tunFd, udpReading ? -1 : udpFd, workers?.eventFd ?? -1, wait);
-    if (r > 0 && (r & TUN_ERROR) !== 0 && (r & READY_TUN) === 0) return dev.onFatal("interface deleted");
+    if (r > 0 && (r & TUN_ERROR) !== 0 && (r & READY_TUN) === 0) {
+      dev.onFatal("interface deleted");
+      return false;
+    }
     if (r > 0 && (r & READY_WORKERS) !== 0) workers?.clearEvent();
     // Level-triggered: a side not reported now is reported by the next wait. A failed wait, a side without a
     // descriptor to wait on (in memory, io.ts) and a side a worker reads (its result is collected there) read as ready.
     this.ready = r < 0 ? READY_TUN | READY_UDP
       : (r & (READY_TUN | READY_UDP)) | (tunFd < 0 || tunReading ? READY_TUN : 0) | (udpFd < 0 || udpReading ? READY_UDP : 0);
-    setImmediate(this.loop);
-  };
+    return true;
+  }
 
   /** Poll threads only: drain, then let them wake us again. */
   private once(): void {
