@@ -55,11 +55,22 @@ export class Endpoint {
     return new Endpoint(rec, 0);
   }
 
-  /** True when the record at words[w..w+10) (a received datagram's source and local address) is this one. */
+  /** True when the record at words[w..w+10) (a received datagram's source and local address) is this one. The
+   *  interface it came in on (word 1) counts only where it is part of the local address (IPv6 link-local): the
+   *  peer's reply to our address over another link — it pins its source and interface from what it last received,
+   *  as wireguard-go does, so one datagram of ours that left by a new route before the route check (device.ts)
+   *  caught up is enough — is the same endpoint. Learnt anew, that address would count as holding on a link it does
+   *  not belong to, and the source would stop following the routes (test/robust/udp-path.test.ts). */
   matches(words: Uint32Array, w: number): boolean {
     const a = this.seenWords;
-    for (let i = 0; i < 10; i++) if (a[i] !== words[w + i]) return false;
-    return true;
+    if (a[0] !== words[w]) return false;
+    for (let i = 2; i < 10; i++) if (a[i] !== words[w + i]) return false;
+    return a[1] === words[w + 1] || !this.linkLocalSource;
+  }
+
+  /** Whether the local address the peer reached (in `seen`) is IPv6 link-local: fe80::/10. */
+  private get linkLocalSource(): boolean {
+    return this.seen[24] === 0xfe && (this.seen[25] & 0xc0) === 0x80;
   }
 
   /** Stop using the local source address (gone, or no longer the way to the peer): the kernel chooses. Packets

@@ -24,6 +24,41 @@ import { Scope } from "../support/scope.ts";
 const MSGS = 64;
 const PKTS = 1024;
 
+describe("endpoint records", () => {
+  /** A received datagram's record as zig/src/udp.zig writes it: family, port, the interface it came in on, the
+   *  peer's address and the local address it was sent to (IPv4 as ::ffff:a.b.c.d). */
+  const record = (family: 4 | 6, remote: number[], local: number[], ifindex: number): Uint8Array => {
+    const r = new Uint8Array(EP_SIZE);
+    r[0] = family;
+    r[2] = 0xca;
+    r[3] = 0x6c;
+    new DataView(r.buffer).setUint32(4, ifindex, true);
+    const put = (at: number, ip: number[]) => ip.length === 4 ? r.set([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...ip], at) : r.set(ip, at);
+    put(8, remote);
+    put(24, local);
+    return r;
+  };
+  const words = (r: Uint8Array) => new Uint32Array(r.buffer, r.byteOffset, EP_SIZE / 4);
+
+  test("the peer's reply to the same local address over another link is the same endpoint (not learnt anew on that link)", () => {
+    // Learnt on interface 3 (the second link); the peer then sends to that address over interface 2.
+    const ep = new Endpoint(record(4, [172, 16, 0, 2], [172, 17, 0, 1], 3), 0);
+    expect(ep.matches(words(record(4, [172, 16, 0, 2], [172, 17, 0, 1], 2)), 0)).toBe(true);
+    expect(ep.sourceInterface).toBe(3);
+    // Another local address, or another peer address, is another endpoint.
+    expect(ep.matches(words(record(4, [172, 16, 0, 2], [172, 16, 0, 1], 3)), 0)).toBe(false);
+    expect(ep.matches(words(record(4, [172, 16, 0, 3], [172, 17, 0, 1], 3)), 0)).toBe(false);
+  });
+
+  test("for an IPv6 link-local local address the interface is part of the address", () => {
+    const ll = [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    const peer = [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+    const ep = new Endpoint(record(6, peer, ll, 3), 0);
+    expect(ep.matches(words(record(6, peer, ll, 3)), 0)).toBe(true);
+    expect(ep.matches(words(record(6, peer, ll, 2)), 0)).toBe(false);
+  });
+});
+
 describe("UDP receive: GRO bursts", () => {
   test("30 coalesced datagrams of 64 segments queued at once: every segment comes out, in order", () => {
     const rx = Udp.open(0, { gso: true, gro: true });
