@@ -56,11 +56,10 @@ export class Endpoint {
   }
 
   /** True when the record at words[w..w+10) (a received datagram's source and local address) is this one. The
-   *  interface it came in on (word 1) counts only where it is part of the local address (IPv6 link-local): the
-   *  peer's reply to our address over another link — it pins its source and interface from what it last received,
-   *  as wireguard-go does, so one datagram of ours that left by a new route before the route check (device.ts)
-   *  caught up is enough — is the same endpoint. Learnt anew, that address would count as holding on a link it does
-   *  not belong to, and the source would stop following the routes (test/robust/udp-path.test.ts). */
+   *  interface it came in on (word 1) counts only for an IPv6 link-local address, where it is part of the address:
+   *  a peer that pins its reply source and interface (wireguard-go) may answer our address over another link after
+   *  a route change, and learnt anew there the address would pass the route check (device.ts) on a link it does not
+   *  belong to (test/robust/udp-path.test.ts, "endpoint records"). */
   matches(words: Uint32Array, w: number): boolean {
     const a = this.seenWords;
     if (a[0] !== words[w]) return false;
