@@ -103,7 +103,7 @@ async function detach(ifname: string, metrics: MetricsAddress | null, threads: n
     // (bench/RESULTS.md, "Latency tail"). Allocation-driven collections still run, and trim.ts collects when quiet.
     // JavaScriptCore's top tier (FTL) gives the data path nothing measurable — the per-byte work is the Zig library's
     // — but its compilations keep a JIT thread busy for milliseconds at a time long after the warm-up, on the cores
-    // the packets need (bench/RESULTS.md, "Latency tail: the FTL tier"). The DFG tier still optimises.
+    // the packets need (bench/RESULTS.md, "Latency tail (issue 12)", fourth round). The DFG tier still optimises.
     env: {
       ...process.env, BUNWG_DETACHED: "1", BUN_GC_TIMER_DISABLE: process.env.BUN_GC_TIMER_DISABLE ?? "1",
       BUN_JSC_useFTLJIT: process.env.BUN_JSC_useFTLJIT ?? "0",

@@ -39,8 +39,8 @@ export class Pump {
     if (this.active || this.dev.closed) return;
     if (!this.enabled) return this.once();
     this.active = true;
-    this.ready = READY_TUN | READY_UDP;
-    this.waitMs = 0; // the first turn reads at once: the poll thread saw packets
+    this.ready = READY_TUN | READY_UDP; // the first turn reads both sides without waiting: a poll thread saw packets
+    this.waitMs = 0;
     this.lastPacket = performance.now();
     this.loop();
   };
@@ -51,7 +51,7 @@ export class Pump {
   private readonly loop = (): void => {
     const dev = this.dev;
     if (dev.closed) return;
-    if (!this.wait()) return;
+    if (this.waitMs > 0 && !this.wait()) return;
     const moved = this.drain(this.ready);
     if (moved < 0) return;
     const now = performance.now();
