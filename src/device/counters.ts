@@ -14,7 +14,7 @@ export const DROP_REASONS = [
   "invalid_handshake", // a handshake message that does not verify (§5.4.2-5.4.7), or names no handshake of ours
   "queue_full", // a packet staged while its peer had no session pushed out the oldest (queue.ts: 128 per peer)
   "tun_write", // the kernel refused a decrypted packet on the TUN
-  "interface_down", // the interface was down when a decrypted packet was to be written to it
+  "interface_down", // the interface was down: a datagram received, a packet read to be sent, or a decrypted one to be written
   "malformed", // too short, unknown message type, reserved bytes set, or not an IPv4/IPv6 packet inside
   "unknown_session", // a transport message names a receiver index with no session (expired, or never ours)
   "rate_limited", // §5.3: under load, a source over its handshake budget

@@ -119,12 +119,13 @@ export class Device implements DataPathHost {
     this.setUp(s.up);
   }
 
-  /** Whether the link is up as the link thread (link.ts) knows it now, applied if it changed: its callback reaches
-   *  the event loop in its own turn, possibly after datagrams that arrived just after `ip link set up` — which would
-   *  otherwise be dropped as sent to a down interface (a first handshake lost for REKEY_TIMEOUT). */
+  /** Whether the link is up as the kernel has it now, applied if it changed. The link thread's callback can come
+   *  tens of milliseconds after `ip link set up` on a loaded machine (the thread waits to be scheduled), after the
+   *  first packets read from the TUN or datagrams received — which would otherwise be dropped as meant for a down
+   *  interface, and a first handshake lost for REKEY_TIMEOUT (test/robust/link.test.ts). */
   linkUpNow(): boolean {
     if (!this.up && this.link !== null) {
-      const s = this.link.state();
+      const s = this.link.lookNow();
       if (s.known) this.linkChanged(s);
     }
     return this.up;

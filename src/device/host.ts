@@ -27,7 +27,7 @@ export interface DataPathHost {
   readonly mtu: number;
   /** The link is up: while down nothing is sent or accepted. */
   readonly up: boolean;
-  /** `up`, looked at again in the link thread's state when it says down (device.ts). */
+  /** `up`, asked of the kernel again when it says down (device.ts). */
   linkUpNow(): boolean;
   readonly closed: boolean;
   peerOf(noise: NoisePeer): DevicePeer | undefined;

@@ -52,7 +52,18 @@ export class LinkWatch {
   /** The state now; `known` false while the interface could not be looked at (then up is false, mtu 0). */
   state(): LinkState & { known: boolean } {
     if (this.#handle === null) return { up: false, mtu: 0, deleted: false, known: false };
-    const f = this.#native.sym.bunwg_link_state(this.#handle as never, this.#mtuOut);
+    return this.#decode(this.#native.sym.bunwg_link_state(this.#handle as never, this.#mtuOut));
+  }
+
+  /** The state as the kernel has it at this moment, read on this thread (zig/src/link.zig lookNow): the link thread
+   *  may not have run since a change. Where that thread has not yet followed the interface into its namespace, the
+   *  last state it published. A few system calls: for the data path's rare "a packet, but we are down" case. */
+  lookNow(): LinkState & { known: boolean } {
+    if (this.#handle === null) return this.state();
+    return this.#decode(this.#native.sym.bunwg_link_look_now(this.#handle as never, this.#mtuOut));
+  }
+
+  #decode(f: number): LinkState & { known: boolean } {
     return { up: (f & UP) !== 0, mtu: this.#mtuOut[0], deleted: (f & DELETED) !== 0, known: (f & KNOWN) !== 0 };
   }
 

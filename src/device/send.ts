@@ -217,9 +217,9 @@ export class Sender {
 
   /** Queues one packet (plaintext at hdr+HEADER) for sealing, or stages it when the peer has no session. */
   private add(b: SendBatch, hdr: number, len: number, peer: DevicePeer, now: number): void {
-    // Link down: nothing is sent (device.ts setUp). A packet the kernel routed here means the link is up even if the
+    // Link down: nothing is sent (device.ts setUp). A packet the kernel routed here may mean the link came up and the
     // link thread's callback has not run yet (device.ts linkUpNow): look again before dropping it.
-    if (!this.dev.up && !this.dev.linkUpNow()) return;
+    if (!this.dev.up && !this.dev.linkUpNow()) return this.dev.counters.drop(Drop.interface_down);
     const buf = b.buf;
     const noise = peer.noise;
     const kp = peer.endpoint === null ? null : noise.sendingKeypair(now);

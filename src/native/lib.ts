@@ -32,6 +32,7 @@ const symbols = {
   // the interface's up/down state and MTU, in whichever namespace it lives (zig/src/link.zig)
   bunwg_link_start: { args: [i32, fnT], returns: ptr },
   bunwg_link_state: { args: [ptr, ptr], returns: u32 },
+  bunwg_link_look_now: { args: [ptr, ptr], returns: u32 },
   bunwg_link_kick: { args: [ptr], returns: voidT },
   bunwg_link_stop: { args: [ptr], returns: voidT },
   // TUN offloads (zig/src/offload.zig)

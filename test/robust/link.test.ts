@@ -9,7 +9,7 @@
 // not (on Linux 6.x its zero-length-write probe reports a down TUN as up, and it cannot see an interface's MTU once
 // the interface left its namespace) that is said at the test.
 import { describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from "node:fs";
 import { Relay } from "./relay.ts";
 import { Tun } from "../../src/device/tun.ts";
 import { type Daemon, startDaemon } from "../support/daemon.ts";
@@ -127,6 +127,42 @@ describe.skipIf(!isRoot)("the interface's link state and MTU", () => {
       await moveAndUp(D);
       await waitFor("an initiation after up", () => T.received.some((p) => p[0] === 1 && p.length === 148), 1500);
       expect(performance.now() - upAt).toBeLessThan(1500);
+    } finally {
+      await scope.close();
+    }
+  }, 30_000);
+
+  // The link thread learns of a move and of `ip link set up` from netlink messages and must then be scheduled; on a
+  // loaded machine that took 15-50 ms (seen in CI: a first ping dropped as "link down", its handshake never started).
+  // Here the thread is frozen (cgroup v1 freezer, which takes single threads) from before the move until the end: the
+  // packet read after up must still start the handshake (device.ts linkUpNow asks the kernel on its own thread).
+  test("bunwg: the first packet after a move and `ip link set up` starts the handshake even while the link thread lags", async () => {
+    const freezerRoot = "/sys/fs/cgroup/freezer";
+    if (!existsSync(`${freezerRoot}/tasks`)) return console.warn("skipped: no cgroup v1 freezer to hold the link thread");
+    const scope = new Scope();
+    try {
+      const t = uniqueTag();
+      const net = `10.${parseInt(t.slice(0, 2), 16)}.3`;
+      const D = await side(scope, BUNWG, `bwl${t}d`, `${net}.1`, { move: false });
+      const T = await TestPeer.open("127.0.0.2", D.port, D.key.pub);
+      scope.add(() => T.close());
+      await wgTool(["set", D.ifname, "peer", T.publicKeyBase64, "endpoint", `127.0.0.2:${T.port}`, "allowed-ips", `${net}.2/32`]);
+      const tasks = readdirSync(`/proc/${D.d.pid}/task`);
+      const tid = tasks.find((task) => readFileSync(`/proc/${D.d.pid}/task/${task}/comm`, "utf8").trim() === "bunwg-link");
+      if (tid === undefined) throw new Error(`no thread named bunwg-link among ${D.ifname}'s daemon's ${tasks.length}`);
+      const freezer = `${freezerRoot}/bwl${t}`;
+      mkdirSync(freezer);
+      scope.add(() => rmdirSync(freezer));
+      writeFileSync(`${freezer}/tasks`, tid);
+      writeFileSync(`${freezer}/freezer.state`, "FROZEN");
+      scope.add(() => {
+        writeFileSync(`${freezer}/freezer.state`, "THAWED");
+        writeFileSync(`${freezerRoot}/tasks`, tid); // back to the root group, so the directory can go
+      });
+      await moveAndUp(D);
+      await run(["ip", "netns", "exec", D.ns, "ping", "-n", "-c", "1", "-W", "1", `${net}.2`], { check: false, timeoutMs: 5000 });
+      await waitFor("an initiation for the packet read after up", () => T.received.some((p) => p[0] === 1 && p.length === 148), 1500);
+      expect(readFileSync(`${freezer}/freezer.state`, "utf8").trim()).toBe("FROZEN"); // it lagged throughout
     } finally {
       await scope.close();
     }

@@ -6,6 +6,8 @@
 //! RTM_DELLINK and reads the flags and MTU by name (TUNGETIFF gives the name). A move away shows up as RTM_DELLINK in
 //! the old namespace, which makes it look again. Every second it looks anyway, in case a notification was lost.
 //! It tells JS through a thread-safe callback only when something changed; JS reads the state with `state`.
+//! The thread can lag behind a change by as long as the scheduler keeps it waiting (tens of ms on a loaded machine),
+//! so the data path, seeing a packet while it believes the link down, asks now with `lookNow` on its own thread.
 const std = @import("std");
 const linux = std.os.linux;
 const c = std.c;
@@ -49,10 +51,12 @@ pub const Link = struct {
     /// Set once the first look is published, so start() can return with a known state.
     ready: std.atomic.Value(u32) = .init(0),
     thread: std.Thread = undefined,
-    // Owned by the thread.
-    ns_ino: u64 = 0,
-    nl: i32 = -1, // netlink socket in the interface's namespace
-    io: i32 = -1, // datagram socket there, for SIOCGIF* by name
+    /// Held while `io` and `ns_ino` change and while a look reads the kernel's state and publishes it, so that
+    /// `lookNow` on another thread uses a live socket, and two looks publish in the order they read.
+    lock: std.Thread.Mutex = .{},
+    ns_ino: u64 = 0, // written by the thread under `lock`
+    io: i32 = -1, // datagram socket in the interface's namespace, for SIOCGIF* by name; replaced under `lock`
+    nl: i32 = -1, // netlink socket there; the thread's own
 
     const Look = enum { ok, unknown, gone };
 
@@ -69,15 +73,20 @@ pub const Link = struct {
     }
 
     fn closeSockets(self: *Link) void {
+        self.lock.lock();
+        defer self.lock.unlock();
         if (self.nl >= 0) _ = c.close(self.nl);
         if (self.io >= 0) _ = c.close(self.io);
         self.nl = -1;
         self.io = -1;
     }
 
-    /// Sockets in this thread's current namespace.
-    fn openSockets(self: *Link) void {
+    /// Sockets in this thread's current namespace (`ns_ino`, 0 when not followed).
+    fn openSockets(self: *Link, ns_ino: u64) void {
         self.closeSockets();
+        self.lock.lock();
+        defer self.lock.unlock();
+        self.ns_ino = ns_ino;
         const nl = c.socket(linux.AF.NETLINK, linux.SOCK.RAW | linux.SOCK.CLOEXEC | linux.SOCK.NONBLOCK, NETLINK_ROUTE);
         if (nl >= 0) {
             var sa = std.mem.zeroes(linux.sockaddr.nl);
@@ -95,19 +104,40 @@ pub const Link = struct {
         const rc = ioctl(self.tun_fd, TUNGETDEVNETNS, 0);
         if (rc < 0) {
             if (isDeleted(rc)) return .gone;
-            if (self.io < 0) self.openSockets();
+            if (self.io < 0) self.openSockets(0);
             return .ok;
         }
         const nsfd: i32 = @intCast(rc);
         defer _ = c.close(nsfd);
-        var st: linux.Stat = undefined;
-        if (linux.E.init(linux.fstat(nsfd, &st)) != .SUCCESS) return .unknown;
-        if (st.ino == self.ns_ino and self.io >= 0) return .ok;
+        const ino = inode(nsfd) orelse return .unknown;
+        if (ino == self.ns_ino and self.io >= 0) return .ok;
         if (linux.E.init(linux.syscall2(.setns, @as(usize, @bitCast(@as(isize, nsfd))), CLONE_NEWNET)) == .SUCCESS) {
-            self.ns_ino = st.ino;
-            self.openSockets();
-        } else if (self.io < 0) self.openSockets();
+            self.openSockets(ino);
+        } else if (self.io < 0) self.openSockets(0);
         return .ok;
+    }
+
+    fn inode(fd: i32) ?u64 {
+        var st: linux.Stat = undefined;
+        return if (linux.E.init(linux.fstat(fd, &st)) == .SUCCESS) st.ino else null;
+    }
+
+    /// Reads the flags and MTU of interface `name` through socket `fd` and publishes them. Caller holds `lock`. True
+    /// when the published state changed; null when the kernel would not say.
+    fn publish(self: *Link, fd: i32, name: [16]u8) ?bool {
+        if (fd < 0) return null;
+        var req = std.mem.zeroes(IfReq);
+        req.name = name;
+        if (ioctl(fd, SIOCGIFFLAGS, @intFromPtr(&req)) < 0) return null;
+        const up = req.data.flags & (IFF_UP | IFF_RUNNING) == (IFF_UP | IFF_RUNNING);
+        req.data = .{ .pad = [_]u8{0} ** 24 };
+        if (ioctl(fd, SIOCGIFMTU, @intFromPtr(&req)) < 0) return null;
+        const mtu = req.data.mtu;
+        const f: u32 = KNOWN | @as(u32, if (up) UP else 0);
+        const changed = self.flags.load(.acquire) != f or self.mtu.load(.acquire) != mtu;
+        self.mtu.store(mtu, .release);
+        self.flags.store(f, .release);
+        return changed;
     }
 
     fn look(self: *Link) Look {
@@ -118,19 +148,50 @@ pub const Link = struct {
             .ok => {},
             else => |l| return l,
         }
-        if (self.io < 0) return .unknown;
-        req.data = .{ .pad = [_]u8{0} ** 24 };
-        if (ioctl(self.io, SIOCGIFFLAGS, @intFromPtr(&req)) < 0) return .unknown;
-        const up = req.data.flags & (IFF_UP | IFF_RUNNING) == (IFF_UP | IFF_RUNNING);
-        req.data = .{ .pad = [_]u8{0} ** 24 };
-        if (ioctl(self.io, SIOCGIFMTU, @intFromPtr(&req)) < 0) return .unknown;
-        const mtu = req.data.mtu;
-        const f: u32 = KNOWN | @as(u32, if (up) UP else 0);
-        const changed = self.flags.load(.acquire) != f or self.mtu.load(.acquire) != mtu;
-        self.mtu.store(mtu, .release);
-        self.flags.store(f, .release);
-        if (changed and self.ready.load(.acquire) != 0) self.cb(CHANGED);
+        self.lock.lock();
+        const changed = self.publish(self.io, req.name);
+        self.lock.unlock();
+        const ch = changed orelse return .unknown;
+        if (ch and self.ready.load(.acquire) != 0) self.cb(CHANGED);
         return .ok;
+    }
+
+    /// A look on the caller's thread. An ioctl on a socket acts in the socket's namespace whichever thread makes it,
+    /// so the thread's socket serves when the thread has followed the interface to where it is now. When it has not
+    /// yet (it lags behind a move as well), a socket is opened there for this look by a short-lived thread: setns
+    /// moves only the thread that calls it, and the caller's must stay where it is. No callback: the caller has the
+    /// answer.
+    fn lookNow(self: *Link) void {
+        var req = std.mem.zeroes(IfReq);
+        if (ioctl(self.tun_fd, TUNGETIFF, @intFromPtr(&req)) < 0) return kick(self);
+        const rc = ioctl(self.tun_fd, TUNGETDEVNETNS, 0);
+        if (rc < 0 and isDeleted(rc)) return kick(self);
+        const nsfd: i32 = if (rc < 0) -1 else @intCast(rc); // -1: Linux < 5.2, the interface is looked for here
+        defer if (nsfd >= 0) {
+            _ = c.close(nsfd);
+        };
+        const ino = if (nsfd < 0) 0 else inode(nsfd) orelse return kick(self);
+        self.lock.lock();
+        defer self.lock.unlock();
+        if (self.io >= 0 and ino == self.ns_ino) {
+            if (self.publish(self.io, req.name) == null) kick(self);
+            return;
+        }
+        kick(self);
+        // ns_ino 0 with a socket open: the thread could not setns either (no CAP_SYS_ADMIN); do not try per packet.
+        if (nsfd < 0 or (self.io >= 0 and self.ns_ino == 0)) return;
+        var fd: i32 = -1;
+        const t = std.Thread.spawn(.{ .stack_size = 64 * 1024 }, socketIn, .{ nsfd, &fd }) catch return;
+        t.join();
+        if (fd < 0) return;
+        defer _ = c.close(fd);
+        _ = self.publish(fd, req.name);
+    }
+
+    fn socketIn(nsfd: i32, out: *i32) void {
+        if (linux.E.init(linux.syscall2(.setns, @as(usize, @bitCast(@as(isize, nsfd))), CLONE_NEWNET)) != .SUCCESS) return;
+        const fd = c.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0);
+        if (fd >= 0) out.* = fd;
     }
 
     fn markReady(self: *Link) void {
@@ -139,6 +200,8 @@ pub const Link = struct {
     }
 
     fn run(self: *Link) void {
+        // Named so that /proc/PID/task/*/comm tells it apart (test/robust/link.test.ts starves it on purpose).
+        _ = linux.prctl(@intFromEnum(linux.PR.SET_NAME), @intFromPtr("bunwg-link"), 0, 0, 0);
         var buf: [8192]u8 align(4) = undefined;
         defer self.closeSockets();
         while (!self.stopping.load(.acquire)) {
@@ -203,6 +266,12 @@ pub fn state(l: *Link, mtu_out: *i32) u32 {
     return l.flags.load(.acquire);
 }
 
+/// Looks now on the caller's thread (Link.lookNow) and returns the state as `state` does.
+pub fn lookNow(l: *Link, mtu_out: *i32) u32 {
+    l.lookNow();
+    return state(l, mtu_out);
+}
+
 /// Look again now (the data path saw a sign of change: a write refused with EIO, a packet above the MTU).
 pub fn kick(l: *Link) void {
     const one: u64 = 1;
@@ -223,6 +292,9 @@ export fn bunwg_link_start(tun_fd: i32, cb: Callback) callconv(.c) ?*Link {
 }
 export fn bunwg_link_state(l: *Link, mtu_out: *i32) callconv(.c) u32 {
     return state(l, mtu_out);
+}
+export fn bunwg_link_look_now(l: *Link, mtu_out: *i32) callconv(.c) u32 {
+    return lookNow(l, mtu_out);
 }
 export fn bunwg_link_kick(l: *Link) callconv(.c) void {
     kick(l);
