@@ -56,8 +56,9 @@ export class LinkWatch {
   }
 
   /** The state as the kernel has it at this moment, read on this thread (zig/src/link.zig lookNow): the link thread
-   *  may not have run since a change. Where that thread has not yet followed the interface into its namespace, the
-   *  last state it published. A few system calls: for the data path's rare "a packet, but we are down" case. */
+   *  may not have run since a change, nor followed a move. The last published state only where the kernel would not
+   *  say (no right to enter the interface's namespace). A few system calls, a short-lived thread after a move: for
+   *  the data path's rare "a packet, but we are down" case. */
   lookNow(): LinkState & { known: boolean } {
     if (this.#handle === null) return this.state();
     return this.#decode(this.#native.sym.bunwg_link_look_now(this.#handle as never, this.#mtuOut));

@@ -154,11 +154,11 @@ describe.skipIf(!isRoot)("the interface's link state and MTU", () => {
       mkdirSync(freezer);
       scope.add(() => rmdirSync(freezer));
       writeFileSync(`${freezer}/tasks`, tid);
-      writeFileSync(`${freezer}/freezer.state`, "FROZEN");
       scope.add(() => {
         writeFileSync(`${freezer}/freezer.state`, "THAWED");
         writeFileSync(`${FREEZER}/tasks`, tid); // back to the root group, so the directory can go
       });
+      writeFileSync(`${freezer}/freezer.state`, "FROZEN");
       await moveAndUp(D);
       await run(["ip", "netns", "exec", D.ns, "ping", "-n", "-c", "1", "-W", "1", `${net}.2`], { check: false, timeoutMs: 5000 });
       await waitFor("an initiation for the packet read after up", () => T.received.some((p) => p[0] === 1 && p.length === 148), 1500);
