@@ -4,6 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { Udp } from "../../src/device/udp.ts";
 import { EP_SIZE, Endpoint } from "../../src/device/endpoint.ts";
+import { parseIp } from "../../src/text/codec.ts";
 import { STRIDE } from "../../src/device/batch.ts";
 import { join } from "node:path";
 import { Sender } from "../../src/device/send.ts";
@@ -25,37 +26,32 @@ const MSGS = 64;
 const PKTS = 1024;
 
 describe("endpoint records", () => {
-  /** A received datagram's record as zig/src/udp.zig writes it: family, port, the interface it came in on, the
-   *  peer's address and the local address it was sent to (IPv4 as ::ffff:a.b.c.d). */
-  const record = (family: 4 | 6, remote: number[], local: number[], ifindex: number): Uint8Array => {
-    const r = new Uint8Array(EP_SIZE);
-    r[0] = family;
-    r[2] = 0xca;
-    r[3] = 0x6c;
+  /** A received datagram's record as zig/src/udp.zig writes it: the peer's address and port as a configured endpoint
+   *  has them (Endpoint.fromAddress), then the interface it came in on (word 1) and the local address it was sent to
+   *  (bytes 24..40, IPv4 as ::ffff:a.b.c.d). */
+  const record = (family: 4 | 6, remote: string, local: string, ifindex: number): Uint8Array => {
+    const r = Endpoint.fromAddress(remote, 51820, family).rec.slice();
     new DataView(r.buffer).setUint32(4, ifindex, true);
-    const put = (at: number, ip: number[]) => ip.length === 4 ? r.set([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...ip], at) : r.set(ip, at);
-    put(8, remote);
-    put(24, local);
+    const ip = parseIp(local)!;
+    r.set(family === 4 ? [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...ip] : ip, 24);
     return r;
   };
   const words = (r: Uint8Array) => new Uint32Array(r.buffer, r.byteOffset, EP_SIZE / 4);
 
   test("the peer's reply to the same local address over another link is the same endpoint (not learnt anew on that link)", () => {
     // Learnt on interface 3 (the second link); the peer then sends to that address over interface 2.
-    const ep = new Endpoint(record(4, [172, 16, 0, 2], [172, 17, 0, 1], 3), 0);
-    expect(ep.matches(words(record(4, [172, 16, 0, 2], [172, 17, 0, 1], 2)), 0)).toBe(true);
+    const ep = new Endpoint(record(4, "172.16.0.2", "172.17.0.1", 3), 0);
+    expect(ep.matches(words(record(4, "172.16.0.2", "172.17.0.1", 2)), 0)).toBe(true);
     expect(ep.sourceInterface).toBe(3);
     // Another local address, or another peer address, is another endpoint.
-    expect(ep.matches(words(record(4, [172, 16, 0, 2], [172, 16, 0, 1], 3)), 0)).toBe(false);
-    expect(ep.matches(words(record(4, [172, 16, 0, 3], [172, 17, 0, 1], 3)), 0)).toBe(false);
+    expect(ep.matches(words(record(4, "172.16.0.2", "172.16.0.1", 3)), 0)).toBe(false);
+    expect(ep.matches(words(record(4, "172.16.0.3", "172.17.0.1", 3)), 0)).toBe(false);
   });
 
   test("for an IPv6 link-local local address the interface is part of the address", () => {
-    const ll = [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-    const peer = [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
-    const ep = new Endpoint(record(6, peer, ll, 3), 0);
-    expect(ep.matches(words(record(6, peer, ll, 3)), 0)).toBe(true);
-    expect(ep.matches(words(record(6, peer, ll, 2)), 0)).toBe(false);
+    const ep = new Endpoint(record(6, "fe80::2", "fe80::1", 3), 0);
+    expect(ep.matches(words(record(6, "fe80::2", "fe80::1", 3)), 0)).toBe(true);
+    expect(ep.matches(words(record(6, "fe80::2", "fe80::1", 2)), 0)).toBe(false);
   });
 });
 

@@ -111,10 +111,15 @@ pub const Link = struct {
         defer _ = c.close(nsfd);
         const ino = inode(nsfd) orelse return .unknown;
         if (ino == self.ns_ino and self.io >= 0) return .ok;
-        if (linux.E.init(linux.syscall2(.setns, @as(usize, @bitCast(@as(isize, nsfd))), CLONE_NEWNET)) == .SUCCESS) {
+        if (enter(nsfd)) {
             self.openSockets(ino);
         } else if (self.io < 0) self.openSockets(0);
         return .ok;
+    }
+
+    /// Moves the calling thread (only it) into network namespace `nsfd`.
+    fn enter(nsfd: i32) bool {
+        return linux.E.init(linux.syscall2(.setns, @as(usize, @bitCast(@as(isize, nsfd))), CLONE_NEWNET)) == .SUCCESS;
     }
 
     fn inode(fd: i32) ?u64 {
@@ -189,7 +194,7 @@ pub const Link = struct {
     }
 
     fn socketIn(nsfd: i32, out: *i32) void {
-        if (linux.E.init(linux.syscall2(.setns, @as(usize, @bitCast(@as(isize, nsfd))), CLONE_NEWNET)) != .SUCCESS) return;
+        if (!enter(nsfd)) return;
         const fd = c.socket(linux.AF.INET, linux.SOCK.DGRAM | linux.SOCK.CLOEXEC, 0);
         if (fd >= 0) out.* = fd;
     }
