@@ -91,6 +91,7 @@ export class Device implements DataPathHost {
     if (threads > 1 && nativeTun(this.tun) !== null) {
       this.workers = Workers.start(threads - 1);
       if (this.workers === null) this.log.error(`Could not start ${threads - 1} data-plane worker threads: running single-threaded`);
+      else this.engine.indices.observer = this.workers; // before any session exists: the workers see them all
     }
     this.udp = this.bind(0);
     this.config = { ...this.config, listenPort: this.udp.port };
@@ -392,6 +393,7 @@ export class Device implements DataPathHost {
     this.link = null;
     // Every queued batch runs and the threads are joined before the socket, the TUN and the buffers go: no worker
     // touches any of them afterwards (batches still to be checked here are dropped with the device).
+    this.engine.indices.observer = null; // the workers' copies of the keys go with the pool
     this.workers?.stop();
     this.workers = null;
     this.udp?.close();

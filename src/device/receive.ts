@@ -6,6 +6,8 @@
 // With worker threads (workers.ts, docs/threads.md) a large batch is opened by a worker while this thread receives
 // the next; when it comes back (in the order received) this thread applies the replay window — only now, after
 // authentication (§5.4.6) — and the allowed-IPs check, and a worker writes the survivors to the TUN in order.
+// Under load a worker receives the next batch and opens it in the same job (pool.zig udp_recv_open), with copies of
+// the sessions' receive keys (workers.ts): one hand-off per batch instead of two.
 import type { DataPathHost } from "./host.ts";
 import type { DevicePeer } from "./peer.ts";
 import {
@@ -16,7 +18,7 @@ import { HEADER, KeyTable, STRIDE, TAG } from "./batch.ts";
 import { EP_SIZE, Endpoint } from "./endpoint.ts";
 import { Drop, dropForRejection } from "./counters.ts";
 import type { Sender } from "./send.ts";
-import { nativeTun, nativeUdp } from "./workers.ts";
+import { AUTHENTIC, NOT_OPENED, nativeTun, nativeUdp } from "./workers.ts";
 
 
 /** Datagrams per receive call, and packets after GRO splitting (each datagram may hold up to 64 segments). Slots are
@@ -55,6 +57,9 @@ class RecvBatch {
   readonly keyTable = new KeyTable(PKTS);
   readonly tunOffs = new Uint32Array(PKTS);
   readonly tunLens = new Uint32Array(PKTS);
+  /** Per datagram, what the worker that received the batch made of it (workers.ts udpRecvOpen), when `preOpened`. */
+  readonly opened = new Uint8Array(PKTS);
+  preOpened = false;
   /** Transport packets queued to open, then packets to write. */
   m = 0;
   w = 0;
@@ -69,6 +74,9 @@ export class Receiver {
   private inFlight: RecvBatch[] = [];
   /** A worker's receive into ring[k] (recvAhead), or -1. */
   private recvJob = -1;
+
+  /** openOne's arrays. */
+  private readonly one = { offs: new Uint32Array(1), lens: new Uint32Array(1), keys: new KeyTable(1), ok: new Uint8Array(1) };
 
   private loadWindowStart = 0;
   private loadCount = 0;
@@ -102,12 +110,14 @@ export class Receiver {
         if (r === undefined) return total;
         this.recvJob = -1;
         b = this.ring[this.k];
+        b.preOpened = true;
         n = r < 0 ? 0 : r;
       } else if (total === 0 && this.dev.workers?.busy && this.recvAhead()) {
         return 0; // busy (workers.ts BUSY_MS): this receive goes to a worker too
       } else {
         b = this.ring[this.k];
         if (b.stage !== IDLE) this.collect(b, true);
+        b.preOpened = false;
         n = udp.recvBatch(b.buf, STRIDE, MSGS, b.inOffs, b.inLens, b.eps, PKTS);
       }
       if (n <= 0) return total;
@@ -135,7 +145,8 @@ export class Receiver {
     if (workers === null || udp === null) return false;
     const b = this.ring[this.k];
     if (b.stage !== IDLE) this.collect(b, true);
-    this.recvJob = workers.udpRecv(udp, b.buf, STRIDE, MSGS, b.inOffs, b.inLens, b.eps, PKTS);
+    this.recvJob = workers.udpRecvOpen(udp, b.buf, STRIDE, MSGS, b.inOffs, b.inLens, b.eps, PKTS,
+      b.offs, b.lens, b.keyTable.keys, b.keyTable.index, b.src, b.ok, b.opened);
     return true;
   }
 
@@ -145,6 +156,7 @@ export class Receiver {
     const now = performance.now();
     const keys = b.keyTable;
     keys.reset();
+    const pre = b.preOpened;
     let m = 0;
     for (let i = 0; i < n; i++) {
       const off = b.inOffs[i];
@@ -155,10 +167,16 @@ export class Receiver {
         if (len < TRANSPORT.minSize) { dev.counters.drop(Drop.malformed); continue; }
         const kp = dev.engine.keypairByIndex(readU32(buf, off + TRANSPORT.receiver));
         if (kp === undefined) { dev.counters.drop(Drop.unknown_session); continue; }
-        if (!kp.peer.replayMayAccept(kp, readCounter(buf, off))) { dev.counters.dropFrom(dev.peerOf(kp.peer), Drop.replay); continue; }
+        if (pre && b.opened[i] !== NOT_OPENED) {
+          // Opened by the worker that received it; the replay window comes in deliver(), after authentication.
+          b.ok[m] = b.opened[i] === AUTHENTIC ? 1 : 0;
+        } else {
+          if (!kp.peer.replayMayAccept(kp, readCounter(buf, off))) { dev.counters.dropFrom(dev.peerOf(kp.peer), Drop.replay); continue; }
+          if (pre) { this.openOne(b, i, m, kp); } // a session the workers had no key for (workers.ts added)
+          else keys.index[m] = keys.slot(kp.receiveKey);
+        }
         b.offs[m] = off;
         b.lens[m] = len - HEADER;
-        keys.index[m] = keys.slot(kp.receiveKey);
         b.kps[m] = kp;
         b.src[m] = i;
         m++;
@@ -238,8 +256,17 @@ export class Receiver {
   /** Opens b's m queued packets: a large batch by a worker (collected later, in order), else on this thread. */
   private submit(b: RecvBatch, m: number, now: number): void {
     const workers = this.dev.workers;
+    if (b.preOpened && m > 0 && workers !== null && nativeTun(this.dev.tun) !== null) {
+      // Opened already: checked here and written once the batches before it are (collect, in order).
+      b.m = m;
+      b.job = -1;
+      b.stage = OPENING;
+      this.inFlight.push(b);
+      this.collect(null, false);
+      return;
+    }
     const toWorker = workers !== null && workers.wants(m, now);
-    if (m === 0 || workers === null || nativeTun(this.dev.tun) === null || (this.inFlight.length === 0 && !toWorker)) {
+    if (m === 0 || b.preOpened || workers === null || nativeTun(this.dev.tun) === null || (this.inFlight.length === 0 && !toWorker)) {
       this.openHere(b, m, now);
       return;
     }
@@ -269,7 +296,7 @@ export class Receiver {
     }
     while (this.inFlight.length > 0 && (until === null || until.stage !== IDLE)) {
       const first = this.inFlight[0];
-      const r = wait ? workers.wait(first.job) : workers.result(first.job);
+      const r = first.job < 0 ? 0 : wait ? workers.wait(first.job) : workers.result(first.job); // < 0: opened when received
       if (r === undefined) return;
       first.job = -1; // collected: whatever happens next, never waited for again
       if (first.stage === OPENING) {
@@ -307,6 +334,7 @@ export class Receiver {
       const r = this.dev.workers.wait(this.recvJob);
       this.recvJob = -1;
       const b = this.ring[this.k];
+      b.preOpened = true;
       if (r > 0) {
         if (r < PKTS) this.k = (this.k + 1) % this.ring.length;
         if (!this.dev.linkUpNow()) this.dev.counters.drop(Drop.interface_down, r);
@@ -322,10 +350,22 @@ export class Receiver {
     if (m === 0) return;
     const dev = this.dev;
     const keys = b.keyTable;
-    dev.aead.openTransport(m, b.buf, b.offs, b.lens, keys.keys, keys.index, b.ok);
+    if (!b.preOpened) dev.aead.openTransport(m, b.buf, b.offs, b.lens, keys.keys, keys.index, b.ok);
     const w = this.deliver(b, m, now);
     keys.reset(); // the batch's receive keys go now, not at the next batch (batch.ts)
     if (w > 0) dev.counters.tunWritten(w, dev.tun.writeBatch(b.buf, b.tunOffs, b.tunLens, w));
+  }
+
+  /** Opens datagram i of a batch the workers opened, which they had no key for (as packet m, ok in b.ok[m]). */
+  private openOne(b: RecvBatch, i: number, m: number, kp: Keypair): void {
+    const one = this.one;
+    one.offs[0] = b.inOffs[i];
+    one.lens[0] = b.inLens[i] - HEADER;
+    one.keys.reset();
+    one.keys.index[0] = one.keys.slot(kp.receiveKey);
+    this.dev.aead.openTransport(1, b.buf, one.offs, one.lens, one.keys.keys, one.keys.index, one.ok);
+    one.keys.reset();
+    b.ok[m] = one.ok[0];
   }
 
   /** After opening: the replay window (§5.4.6, only now that the packet authenticated), roaming, the allowed-IPs

@@ -5,6 +5,7 @@
 // A batch's buffers belong to the job until its result is collected (result() or wait()).
 import { loadNative, type Native } from "../native/lib.ts";
 import type { UdpBind, TunDevice } from "./io.ts";
+import type { SessionObserver } from "../noise/index.ts";
 
 /** Batches smaller than this run on the JS thread: one ping should not pay for two thread hand-offs. */
 export const ASYNC_MIN = 8;
@@ -41,7 +42,12 @@ export function nativeTun(tun: TunDevice): NativeTun | null {
   return t.fd >= 0 && t.offloadState !== undefined && typeof t.tookWrite === "function" && typeof t.tookRead === "function" ? (t as NativeTun) : null;
 }
 
-export class Workers {
+/** What a worker's receive-and-open (udpRecvOpen) made of each datagram (zig/src/pool.zig openReceived). */
+export const NOT_OPENED = 0, AUTHENTIC = 1, FORGED = 2;
+
+/** The workers keep a copy of every live session's receive key by index (zig/src/sessions.zig), told by the engine's
+ *  index table (SessionObserver), so that a worker can open a batch it received without this thread in between. */
+export class Workers implements SessionObserver {
   private readonly native: Native;
   private pool: number | null;
   readonly eventFd: number;
@@ -112,9 +118,25 @@ export class Workers {
     return this.submitted(this.native.sym.bunwg_pool_tun_read(this.p, (tun.offloadState ?? null) as never, tun.fd, buf, stride, lens, max));
   }
 
-  /** Receives from the UDP socket on a worker (one receive outstanding at a time), as Udp.recvBatch. */
-  udpRecv(udp: NativeUdp, buf: Uint8Array, stride: number, maxMsgs: number, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array, maxPkts: number): number {
-    return this.submitted(this.native.sym.bunwg_pool_udp_recv(this.p, udp.fd, buf, stride, maxMsgs, offs, lens, eps, maxPkts, udp.carry));
+  /** Receives from the UDP socket on a worker (one receive outstanding at a time), as Udp.recvBatch, then opens the
+   *  transport messages whose receiver index names a live session (added()): opened[i] is NOT_OPENED, AUTHENTIC or
+   *  FORGED for datagram i, the plaintext in place; the event fd tells when it is done. The other arrays are the
+   *  job's scratch, maxPkts entries each (keys: 32 bytes per entry, wiped by the job). */
+  udpRecvOpen(udp: NativeUdp, buf: Uint8Array, stride: number, maxMsgs: number, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array, maxPkts: number,
+              openOffs: Uint32Array, openLens: Uint32Array, keys: Uint8Array, keyIdx: Uint16Array, src: Uint16Array, ok: Uint8Array, opened: Uint8Array): number {
+    return this.submitted(this.native.sym.bunwg_pool_udp_recv_open(this.p, udp.fd, buf, buf.length, stride, maxMsgs, offs, lens, eps, maxPkts, udp.carry,
+      openOffs, openLens, keys, keyIdx, src, ok, opened));
+  }
+
+  /** A session was made (noise/indextable.ts): its receive key is copied for the workers. */
+  added(index: number, receiveKey: Uint8Array): void {
+    // A table that cannot grow leaves the session to this thread: its packets arrive NOT_OPENED and are opened here.
+    if (this.pool !== null) this.native.sym.bunwg_pool_session_add(this.pool as never, index, receiveKey);
+  }
+
+  /** A session's index is freed, before its keys are erased: the workers' copy goes first. */
+  removed(index: number): void {
+    if (this.pool !== null) this.native.sym.bunwg_pool_session_remove(this.pool as never, index);
   }
 
   private submitted(id: number): number {

@@ -78,10 +78,12 @@ const symbols = {
   bunwg_pool_sleeping: { args: [ptr], returns: i32 },
   bunwg_pool_idle: { args: [ptr], returns: u32 },
   bunwg_pool_seal_send: { args: [ptr, u32, u32, ptr, u32, ptr, ptr, ptr, u32, ptr, i32, u32, ptr, u32], returns: i32 },
+  bunwg_pool_udp_recv_open: { args: [ptr, i32, ptr, u32, u32, u32, ptr, ptr, ptr, u32, ptr, ptr, ptr, ptr, ptr, ptr, ptr, ptr], returns: i32 },
+  bunwg_pool_session_add: { args: [ptr, u32, ptr], returns: i32 },
+  bunwg_pool_session_remove: { args: [ptr, u32], returns: voidT },
   bunwg_pool_open: { args: [ptr, u32, u32, ptr, u32, ptr, ptr, ptr, u32, ptr, ptr], returns: i32 },
   bunwg_pool_tun_write: { args: [ptr, u32, ptr, i32, ptr, ptr, ptr, u32], returns: i32 },
   bunwg_pool_tun_read: { args: [ptr, ptr, i32, ptr, u32, ptr, u32], returns: i32 },
-  bunwg_pool_udp_recv: { args: [ptr, i32, ptr, u32, u32, ptr, ptr, ptr, u32, ptr], returns: i32 },
   bunwg_pool_result: { args: [ptr, u32], returns: i32 },
   bunwg_pool_wait: { args: [ptr, u32], returns: i32 },
   // BLAKE2s primitives for the handshake (zig/src/blake2s.zig)

@@ -8,6 +8,7 @@ import type { Peer } from "./peer.ts";
 /** A session (keypair.ts) of one of an engine's peers. */
 export type Keypair = KeypairOf<Peer>;
 export { clampPrivateKey } from "./keys.ts";
+export type { SessionObserver } from "./indextable.ts";
 export { isZero } from "./primitives.ts";
 export type { Blake2sFunctions, HandshakeAead, NoiseCrypto, X25519, X25519PrivateKey, XAead } from "./crypto.ts";
 export {

@@ -4,6 +4,13 @@
 
 import type { Keypair } from "./keypair.ts";
 
+/** Told of every session as its index starts and stops naming it: a shell that opens packets away from the engine
+ *  (device/workers.ts) keeps a copy of the receive keys by index. `removed` comes before the keys are erased. */
+export interface SessionObserver {
+  added(index: number, receiveKey: Uint8Array): void;
+  removed(index: number): void;
+}
+
 /** P is the peer type (peer.ts), a parameter so that peer.ts and this file do not import each other. */
 export class IndexTable<P> {
   /** Index of an initiation we sent and await a response to → its peer. */
@@ -11,6 +18,8 @@ export class IndexTable<P> {
   private readonly keypairs = new Map<number, Keypair<P>>();
   private readonly draw = new Uint32Array(1);
   private readonly drawBytes = new Uint8Array(this.draw.buffer);
+  /** Set by the shell while it keeps copies of the receive keys; told of the sessions made and removed from then. */
+  observer: SessionObserver | null = null;
 
   constructor(private readonly random: (out: Uint8Array) => void) {}
 
@@ -33,6 +42,7 @@ export class IndexTable<P> {
   promote(index: number, keypair: Keypair<P>): void {
     this.handshakes.delete(index);
     this.keypairs.set(index, keypair);
+    this.observer?.added(index, keypair.receiveKey);
   }
 
   keypair(index: number): Keypair<P> | undefined {
@@ -46,7 +56,7 @@ export class IndexTable<P> {
 
   free(index: number): void {
     this.handshakes.delete(index);
-    this.keypairs.delete(index);
+    if (this.keypairs.delete(index)) this.observer?.removed(index);
   }
 
   get size(): number {

@@ -3,7 +3,7 @@
 import { TunGoneError, type TunDevice } from "../../src/device/io.ts";
 
 export class MemoryTun implements TunDevice {
-  readonly fd = -1;
+  readonly fd: number = -1;
   /** Packets waiting to be read by the device, oldest first. */
   readonly inbound: Uint8Array[] = [];
   /** Every packet the device wrote, in order. */

@@ -1,9 +1,11 @@
 //! The data plane's worker threads (issue #14; design and measurements in docs/threads.md). The JavaScript thread
 //! keeps every decision — routing, counters, replay windows, timers — and hands this pool batches that are already
 //! decided: "seal these packets with these keys and send them to these endpoints", "open these packets",
-//! "write these packets to the TUN". Workers run the crypto of different batches at the same time; the syscall at
-//! the end of a job waits for its turn on a lane (one for the UDP socket, one for the TUN), so datagrams and TUN
-//! writes leave in the order the JS thread submitted them (per peer: the order they were read).
+//! "write these packets to the TUN", "receive from the socket and open what a live session's key opens" (the keys
+//! mirrored in sessions.zig; what to accept stays the JS thread's). Workers run the crypto of different batches at
+//! the same time; the syscall at the end of a job waits for its turn on a lane (one for the UDP socket, one for the
+//! TUN), so datagrams and TUN writes leave in the order the JS thread submitted them (per peer: the order they were
+//! read).
 //!
 //! Everything is caller-owned: the JS thread keeps each batch's buffers alive until it has collected the job's
 //! result (result()/wait()), and stop() runs every queued job before it joins the threads, so no thread touches a
@@ -13,6 +15,7 @@ const aead = @import("aead.zig");
 const udp = @import("udp.zig");
 const offload = @import("offload.zig");
 const tun = @import("tun.zig");
+const Sessions = @import("sessions.zig").Sessions;
 const linux = std.os.linux;
 const c = std.c;
 
@@ -29,7 +32,7 @@ const QUEUED: u32 = 1;
 const RUNNING: u32 = 2;
 const DONE: u32 = 3;
 
-const Kind = enum(u8) { seal_send, open, tun_write, tun_read, udp_recv };
+const Kind = enum(u8) { seal_send, open, tun_write, tun_read, udp_recv_open };
 const LANE_UDP = 0;
 const LANE_TUN = 1;
 
@@ -55,6 +58,14 @@ const Params = struct {
     max: u32 = 0,
     max_msgs: u32 = 0,
     recv_state: ?*align(1) udp.RecvState = null,
+    /// udp_recv_open: where the transport packets it opens go (offs/lens above are the datagrams received), the
+    /// keys it copies out of `sessions` (wiped after opening), and per datagram what became of it (`opened`).
+    open_offs: [*]u32 = undefined,
+    open_lens: [*]u32 = undefined,
+    key_out: [*]u8 = undefined,
+    key_idx_out: [*]u16 = undefined,
+    src: [*]u16 = undefined,
+    opened: [*]u8 = undefined,
     /// Tell the JS thread through the event fd when done (it waits in poll() for opened batches).
     notify: bool = false,
 };
@@ -100,7 +111,18 @@ pub const Pool = struct {
     seen: u32 = 0,
     nthreads: u32 = 0,
     threads: [MAX_WORKERS]std.Thread = undefined,
+    /// The live sessions' receive keys, mirrored by the JS thread, for udp_recv_open.
+    sessions: Sessions = .{},
 };
+
+/// udp_recv_open's verdict per datagram: not opened (not a transport message, or no session under its receiver
+/// index: the JS thread sorts it as before), opened and authentic, opened and forged.
+pub const NOT_OPENED: u8 = 0;
+pub const AUTHENTIC: u8 = 1;
+pub const FORGED: u8 = 2;
+/// Transport message type and its smallest size: the header and the tag (§5.4.6).
+const TRANSPORT_TYPE: u8 = 4;
+const TRANSPORT_MIN = aead.HEADER_LEN + aead.TAG_LEN;
 
 /// How long a worker with nothing to do keeps looking before it sleeps: under load the next batch usually comes
 /// sooner than a sleep and a wake-up cost (two syscalls and two context switches).
@@ -140,6 +162,7 @@ pub fn stop(p: *Pool) void {
     // Queued jobs nobody took (no threads started): run them here so their lanes and callers are not left waiting.
     while (takeNext(p)) |j| run(p, j);
     _ = c.close(p.event_fd);
+    p.sessions.deinit();
     std.heap.c_allocator.destroy(p);
 }
 
@@ -228,7 +251,10 @@ fn run(p: *Pool, j: *Job) void {
         },
         // Reads need no lane: the JS thread has at most one read of each side outstanding.
         .tun_read => j.result = if (q.tun_state) |t| offload.readBatch(t, q.buf, q.stride, q.lens, q.max) else tun.readBatch(q.fd, q.buf, q.stride, q.lens, q.max),
-        .udp_recv => j.result = udp.recvBatch(q.fd, q.buf, q.stride, q.max_msgs, q.offs, q.lens, q.eps, q.max, q.recv_state.?),
+        .udp_recv_open => {
+            j.result = udp.recvBatch(q.fd, q.buf, q.stride, q.max_msgs, q.offs, q.lens, q.eps, q.max, q.recv_state.?);
+            if (j.result > 0) openReceived(p, q, @intCast(j.result));
+        },
     }
     const notify = q.notify;
     j.state.store(DONE, .seq_cst);
@@ -238,6 +264,42 @@ fn run(p: *Pool, j: *Job) void {
         const one: u64 = 1;
         _ = c.write(p.event_fd, std.mem.asBytes(&one), 8);
     }
+}
+
+/// udp_recv_open's second half: opens the transport messages among the n datagrams just received whose receiver
+/// index names a live session, with a copy of its key taken under the table's lock (one lock per batch), and wipes
+/// the copies. Everything else — the replay window (§5.4.6: only after authentication), roaming, the allowed-IPs
+/// check, handshake messages — stays with the JS thread, which reads the verdicts in `opened`.
+fn openReceived(p: *Pool, q: *const Params, n: u32) void {
+    var m: u32 = 0;
+    var nkeys: u32 = 0;
+    var last: ?u32 = null;
+    p.sessions.lock.lock();
+    var i: u32 = 0;
+    while (i < n) : (i += 1) {
+        q.opened[i] = NOT_OPENED;
+        const off = q.offs[i];
+        const len = q.lens[i];
+        if (len < TRANSPORT_MIN) continue;
+        const pkt = q.buf + off;
+        if (pkt[0] != TRANSPORT_TYPE or pkt[1] != 0 or pkt[2] != 0 or pkt[3] != 0) continue;
+        const index = std.mem.readInt(u32, pkt[4..8], .little);
+        if (last == null or last.? != index) {
+            if (!p.sessions.copyLocked(index, q.key_out[nkeys * 32 ..][0..32])) continue;
+            last = index;
+            nkeys += 1;
+        }
+        q.open_offs[m] = off;
+        q.open_lens[m] = len - aead.HEADER_LEN;
+        q.key_idx_out[m] = @intCast(nkeys - 1);
+        q.src[m] = @intCast(i);
+        m += 1;
+    }
+    p.sessions.lock.unlock();
+    const rc = aead.openTransport(m, q.buf, q.buf_len, q.open_offs, q.open_lens, q.key_out, nkeys, q.key_idx_out, q.ok);
+    std.crypto.secureZero(u8, q.key_out[0 .. nkeys * 32]);
+    var k: u32 = 0;
+    while (k < m) : (k += 1) q.opened[q.src[k]] = if (rc == 0 and q.ok[k] == 1) AUTHENTIC else FORGED;
 }
 
 /// Fills the next slot and either queues it for a worker (async) or runs it on the calling thread, in its lane's
@@ -273,7 +335,7 @@ fn submit(p: *Pool, params: Params, async_: bool) i32 {
             p.lanes[LANE_TUN].next +%= 1;
             break :lane p.lanes[LANE_TUN].next -% 1;
         },
-        .open, .tun_read, .udp_recv => 0,
+        .open, .tun_read, .udp_recv_open => 0,
     };
     // Run here: claimed before it is visible, so no worker takes it (takeNext skips it).
     j.state.store(if (async_) QUEUED else RUNNING, .release);
@@ -395,10 +457,22 @@ export fn bunwg_pool_tun_write(p: *Pool, async_: u32, tun_state: ?*offload.Tun, 
 export fn bunwg_pool_tun_read(p: *Pool, tun_state: ?*offload.Tun, fd: i32, buf: [*]u8, stride: u32, lens: [*]u32, max: u32) callconv(.c) i32 {
     return submit(p, .{ .kind = .tun_read, .tun_state = tun_state, .fd = fd, .buf = buf, .stride = stride, .lens = lens, .max = max, .notify = true }, true);
 }
-/// Receives from the UDP socket (as bunwg_udp_recv_batch, with its receive state) on a worker; the event fd tells
-/// when it is done.
-export fn bunwg_pool_udp_recv(p: *Pool, fd: i32, buf: [*]u8, stride: u32, max_msgs: u32, offs: [*]u32, lens: [*]u32, eps: [*]u8, max_pkts: u32, state: *align(1) udp.RecvState) callconv(.c) i32 {
-    return submit(p, .{ .kind = .udp_recv, .fd = fd, .buf = buf, .stride = stride, .max_msgs = max_msgs, .offs = offs, .lens = lens, .eps = eps, .max = max_pkts, .recv_state = state, .notify = true }, true);
+/// Receives from the UDP socket (as bunwg_udp_recv_batch, with its receive state) on a worker, then opens the
+/// transport messages received whose receiver index names a session added with bunwg_pool_session_add
+/// (openReceived); the event fd tells when it is done: opened[i] is NOT_OPENED, AUTHENTIC or FORGED for datagram i; the
+/// opened packets' plaintext is in place. open_offs, open_lens, key_out (32 bytes per packet), key_idx_out, src and
+/// ok are the job's scratch, max_pkts entries each.
+export fn bunwg_pool_udp_recv_open(p: *Pool, fd: i32, buf: [*]u8, buf_len: u32, stride: u32, max_msgs: u32, offs: [*]u32, lens: [*]u32, eps: [*]u8, max_pkts: u32, state: *align(1) udp.RecvState, open_offs: [*]u32, open_lens: [*]u32, key_out: [*]u8, key_idx_out: [*]u16, src: [*]u16, ok: [*]u8, opened: [*]u8) callconv(.c) i32 {
+    return submit(p, .{ .kind = .udp_recv_open, .fd = fd, .buf = buf, .buf_len = buf_len, .stride = stride, .max_msgs = max_msgs, .offs = offs, .lens = lens, .eps = eps, .max = max_pkts, .recv_state = state, .open_offs = open_offs, .open_lens = open_lens, .key_out = key_out, .key_idx_out = key_idx_out, .src = src, .ok = ok, .opened = opened, .notify = true }, true);
+}
+/// A session's receive key under our index, for udp_recv_open (the JS thread: when the session is made). 0, or -1
+/// when the table could not grow.
+export fn bunwg_pool_session_add(p: *Pool, index: u32, key: [*]const u8) callconv(.c) i32 {
+    return if (p.sessions.add(index, key[0..32])) 0 else -1;
+}
+/// Erases the session's key here (the JS thread: before it erases its own copy).
+export fn bunwg_pool_session_remove(p: *Pool, index: u32) callconv(.c) void {
+    p.sessions.remove(index);
 }
 export fn bunwg_pool_result(p: *Pool, seq: u32) callconv(.c) i32 {
     return result(p, seq);
@@ -492,4 +566,71 @@ test "a job left uncollected does not block later submissions (its number is pas
     }
     try std.testing.expectEqual(@as(i32, 0), wait(p, @intCast(old)));
     try std.testing.expectEqual(@as(u8, 0), ok[0]); // a zero "packet" under key 1 does not authenticate
+}
+
+test "udp_recv_open opens what a session's key authenticates, leaves the rest to the JS thread, wipes its key copies" {
+    const p = start(1) orelse return error.NoPool;
+    defer stop(p);
+    var port: u16 = 0;
+    var fam: u8 = 0;
+    const rx = udp.open(0, true, &port, &fam);
+    try std.testing.expect(rx >= 0);
+    defer _ = c.close(rx);
+    const tx = try std.posix.socket(linux.AF.INET, linux.SOCK.DGRAM, 0);
+    defer std.posix.close(tx);
+    const to = std.net.Address.initIp4(.{ 127, 0, 0, 1 }, port);
+
+    const key = [_]u8{0x5a} ** 32;
+    const live: u32 = 0x11223344;
+    try std.testing.expect(p.sessions.add(live, &key));
+    // A transport message to `index` with `counter` carrying 48 bytes of `fill`, sealed under key.
+    const Msg = struct {
+        fn make(out: *[80]u8, index: u32, counter: u64, fill: u8, k: *const [32]u8) void {
+            out.* = [_]u8{0} ** 80;
+            out[0] = TRANSPORT_TYPE;
+            std.mem.writeInt(u32, out[4..8], index, .little);
+            std.mem.writeInt(u64, out[8..16], counter, .little);
+            @memset(out[16..64], fill);
+            aead.seal(k, counter, out[16..64], &.{}, out[16..]);
+        }
+    };
+    var good: [80]u8 = undefined;
+    Msg.make(&good, live, 0, 0xab, &key);
+    var forged: [80]u8 = undefined;
+    Msg.make(&forged, live, 1, 0xcd, &key);
+    forged[30] ^= 1;
+    var unknown: [80]u8 = undefined;
+    Msg.make(&unknown, 0x99, 2, 0xef, &key);
+    var initiation = [_]u8{0} ** 148;
+    initiation[0] = 1;
+    const short = [_]u8{ 4, 0, 0, 0 } ++ [_]u8{0} ** 20;
+    for ([_][]const u8{ &good, &forged, &unknown, &initiation, &short }) |d| _ = try std.posix.sendto(tx, d, 0, &to.any, to.getOsSockLen());
+
+    const MAXP = 8;
+    const buf = try std.testing.allocator.alloc(u8, MAXP * 2048);
+    defer std.testing.allocator.free(buf);
+    var offs: [MAXP]u32 = undefined;
+    var lens: [MAXP]u32 = undefined;
+    var eps: [MAXP * udp.EP_SIZE]u8 = undefined;
+    var state: udp.RecvState = std.mem.zeroes(udp.RecvState);
+    var open_offs: [MAXP]u32 = undefined;
+    var open_lens: [MAXP]u32 = undefined;
+    var keys = [_]u8{0} ** (MAXP * 32);
+    var key_idx: [MAXP]u16 = undefined;
+    var src: [MAXP]u16 = undefined;
+    var ok: [MAXP]u8 = undefined;
+    var opened: [MAXP]u8 = undefined;
+    const id = bunwg_pool_udp_recv_open(p, rx, buf.ptr, @intCast(buf.len), 2048, MAXP, &offs, &lens, &eps, MAXP, &state, &open_offs, &open_lens, &keys, &key_idx, &src, &ok, &opened);
+    try std.testing.expect(id >= 0);
+    try std.testing.expectEqual(@as(i32, 5), wait(p, @intCast(id)));
+    try std.testing.expectEqualSlices(u8, &.{ AUTHENTIC, FORGED, NOT_OPENED, NOT_OPENED, NOT_OPENED }, opened[0..5]);
+    try std.testing.expect(std.mem.allEqual(u8, buf[offs[0] + 16 ..][0..48], 0xab)); // plaintext in place
+    try std.testing.expect(std.mem.allEqual(u8, &keys, 0)); // the key copies are gone
+
+    // Once the session is removed its packets are the JS thread's again (it finds no session and drops them).
+    p.sessions.remove(live);
+    _ = try std.posix.sendto(tx, &good, 0, &to.any, to.getOsSockLen());
+    const id2 = bunwg_pool_udp_recv_open(p, rx, buf.ptr, @intCast(buf.len), 2048, MAXP, &offs, &lens, &eps, MAXP, &state, &open_offs, &open_lens, &keys, &key_idx, &src, &ok, &opened);
+    try std.testing.expectEqual(@as(i32, 1), wait(p, @intCast(id2)));
+    try std.testing.expectEqual(NOT_OPENED, opened[0]);
 }

@@ -144,6 +144,7 @@ export fn bunwg_open_transport(n: u32, buf: [*]u8, buf_len: u32, offs: [*]const 
 
 test {
     _ = @import("pool.zig");
+    _ = @import("sessions.zig");
     _ = aead;
     _ = chachapoly;
     _ = xchacha;
