@@ -253,7 +253,8 @@ export class Receiver {
     }
   }
 
-  /** Opens b's m queued packets: a large batch by a worker (collected later, in order), else on this thread. */
+  /** Opens b's m queued packets: a large batch by a worker (collected later, in order), else on this thread. A batch
+   *  a worker opened as it received it (preOpened) is only checked and written, behind the batches in flight. */
   private submit(b: RecvBatch, m: number, now: number): void {
     const workers = this.dev.workers;
     if (b.preOpened && m > 0 && workers !== null && nativeTun(this.dev.tun) !== null) {
