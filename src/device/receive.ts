@@ -257,7 +257,11 @@ export class Receiver {
    *  a worker opened as it received it (preOpened) is only checked and written, behind the batches in flight. */
   private submit(b: RecvBatch, m: number, now: number): void {
     const workers = this.dev.workers;
-    if (b.preOpened && m > 0 && workers !== null && nativeTun(this.dev.tun) !== null) {
+    if (m === 0 || workers === null || nativeTun(this.dev.tun) === null) {
+      this.openHere(b, m, now);
+      return;
+    }
+    if (b.preOpened) {
       // Opened already: checked here and written once the batches before it are (collect, in order).
       b.m = m;
       b.job = -1;
@@ -266,8 +270,8 @@ export class Receiver {
       this.collect(null, false);
       return;
     }
-    const toWorker = workers !== null && workers.wants(m, now);
-    if (m === 0 || b.preOpened || workers === null || nativeTun(this.dev.tun) === null || (this.inFlight.length === 0 && !toWorker)) {
+    const toWorker = workers.wants(m, now);
+    if (this.inFlight.length === 0 && !toWorker) {
       this.openHere(b, m, now);
       return;
     }

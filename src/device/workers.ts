@@ -42,8 +42,9 @@ export function nativeTun(tun: TunDevice): NativeTun | null {
   return t.fd >= 0 && t.offloadState !== undefined && typeof t.tookWrite === "function" && typeof t.tookRead === "function" ? (t as NativeTun) : null;
 }
 
-/** What a worker's receive-and-open (udpRecvOpen) made of each datagram (zig/src/pool.zig openReceived). */
-export const NOT_OPENED = 0, AUTHENTIC = 1, FORGED = 2;
+/** What a worker's receive-and-open (udpRecvOpen) made of each datagram (zig/src/pool.zig openReceived); 2 is
+ *  FORGED, which the receive path treats as any other failed open. */
+export const NOT_OPENED = 0, AUTHENTIC = 1;
 
 /** The workers keep a copy of every live session's receive key by index (zig/src/sessions.zig), told by the engine's
  *  index table (SessionObserver), so that a worker can open a batch it received without this thread in between. */
