@@ -14,6 +14,13 @@ export const ASYNC_MIN = 8;
  *  made there; after a quiet moment a ping is handled on the JS thread at once (no hand-off). */
 export const BUSY_MS = 2;
 
+/** Fuller reads (docs/threads.md): a worker's TUN read or UDP receive that brought a burst — at least `from`
+ *  packets, a bulk sender's (one TSO super-packet is ~45) — but fewer than `fill` waits up to gapUs µs for more, at
+ *  most `gaps` times (≤ 200 µs in all, and only under load: reads go to workers only then). Each batch costs the JS
+ *  thread a wake-up and its per-batch work; a bulk stream's next burst is usually that close. A read of fewer
+ *  packets (a ping, a paced flow) is handed back at once: waiting for those only added latency (measured). */
+const FULLER = { from: 32, fill: 128, gapUs: 50, gaps: 4 } as const;
+
 /** What a worker needs to reach the UDP socket and the TUN itself: their native handles. */
 export interface NativeUdp {
   readonly fd: number;
@@ -113,20 +120,23 @@ export class Workers implements SessionObserver {
     return this.submitted(this.native.sym.bunwg_pool_tun_write(this.p, async ? 1 : 0, (tun.offloadState ?? null) as never, tun.fd, buf, offs, lens, n));
   }
 
-  /** Reads up to max packets from the TUN on a worker (one read of the TUN outstanding at a time); the event fd
-   *  tells when it is done; result() is then what readBatch returns natively (tun.tookRead). */
+  /** Reads up to max packets from the TUN on a worker (one read of the TUN outstanding at a time), fuller when it
+   *  can (FULLER); the event fd tells when it is done; result() is then what readBatch returns natively
+   *  (tun.tookRead). */
   tunRead(tun: NativeTun, buf: Uint8Array, stride: number, lens: Uint32Array, max: number): number {
-    return this.submitted(this.native.sym.bunwg_pool_tun_read(this.p, (tun.offloadState ?? null) as never, tun.fd, buf, stride, lens, max));
+    return this.submitted(this.native.sym.bunwg_pool_tun_read(this.p, (tun.offloadState ?? null) as never, tun.fd, buf, stride, lens, max,
+      FULLER.from, FULLER.fill, FULLER.gapUs, FULLER.gaps));
   }
 
-  /** Receives from the UDP socket on a worker (one receive outstanding at a time), as Udp.recvBatch, then opens the
-   *  transport messages whose receiver index names a live session (added()): opened[i] is NOT_OPENED, AUTHENTIC or
-   *  FORGED for datagram i, the plaintext in place; the event fd tells when it is done. The other arrays are the
-   *  job's scratch, maxPkts entries each (keys: 32 bytes per entry, wiped by the job). */
+  /** Receives from the UDP socket on a worker (one receive outstanding at a time), as Udp.recvBatch but fuller when
+   *  it can (FULLER: more datagrams go into the slots after those received, never one split across two calls), then
+   *  opens the transport messages whose receiver index names a live session (added()): opened[i] is NOT_OPENED,
+   *  AUTHENTIC or FORGED for datagram i, the plaintext in place; the event fd tells when it is done. The other arrays
+   *  are the job's scratch, maxPkts entries each (keys: 32 bytes per entry, wiped by the job). */
   udpRecvOpen(udp: NativeUdp, buf: Uint8Array, stride: number, maxMsgs: number, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array, maxPkts: number,
               openOffs: Uint32Array, openLens: Uint32Array, keys: Uint8Array, keyIdx: Uint16Array, src: Uint16Array, ok: Uint8Array, opened: Uint8Array): number {
     return this.submitted(this.native.sym.bunwg_pool_udp_recv_open(this.p, udp.fd, buf, buf.length, stride, maxMsgs, offs, lens, eps, maxPkts, udp.carry,
-      openOffs, openLens, keys, keyIdx, src, ok, opened));
+      openOffs, openLens, keys, keyIdx, src, ok, opened, FULLER.from, FULLER.fill, FULLER.gapUs, FULLER.gaps));
   }
 
   /** A session was made (noise/indextable.ts): its receive key is copied for the workers. */

@@ -56,6 +56,12 @@ const Params = struct {
     /// Reads: slot stride, batch limits, the receive state kept between UDP calls (udp.zig RecvState).
     stride: u32 = 0,
     max: u32 = 0,
+    /// tun_read, udp_recv_open: a read that brought at least `from` but fewer than `fill` packets waits up to
+    /// `gap_ns` for more, at most `gaps` times.
+    from: u32 = 0,
+    fill: u32 = 0,
+    gap_ns: u32 = 0,
+    gaps: u32 = 0,
     max_msgs: u32 = 0,
     recv_state: ?*align(1) udp.RecvState = null,
     /// udp_recv_open: where the transport packets it opens go (offs/lens above are the datagrams received), the
@@ -127,6 +133,8 @@ const TRANSPORT_MIN = aead.HEADER_LEN + aead.TAG_LEN;
 /// How long a worker with nothing to do keeps looking before it sleeps: under load the next batch usually comes
 /// sooner than a sleep and a wake-up cost (two syscalls and two context switches).
 const SPIN = 200;
+/// Most segments Linux's UDP GRO merges into one datagram (UDP_GRO_CNT_MAX).
+const GRO_SEGS: u32 = 64;
 
 /// Starts `workers` threads named bunwg-dp0, bunwg-dp1, … Returns null when a thread or the event fd cannot be had.
 pub fn start(workers: u32) ?*Pool {
@@ -250,9 +258,9 @@ fn run(p: *Pool, j: *Job) void {
             laneLeave(p, LANE_TUN, j.ticket);
         },
         // Reads need no lane: the JS thread has at most one read of each side outstanding.
-        .tun_read => j.result = if (q.tun_state) |t| offload.readBatch(t, q.buf, q.stride, q.lens, q.max) else tun.readBatch(q.fd, q.buf, q.stride, q.lens, q.max),
+        .tun_read => j.result = readTun(q),
         .udp_recv_open => {
-            j.result = udp.recvBatch(q.fd, q.buf, q.stride, q.max_msgs, q.offs, q.lens, q.eps, q.max, q.recv_state.?);
+            j.result = recvUdp(q);
             if (j.result > 0) openReceived(p, q, @intCast(j.result));
         },
     }
@@ -264,6 +272,66 @@ fn run(p: *Pool, j: *Job) void {
         const one: u64 = 1;
         _ = c.write(p.event_fd, std.mem.asBytes(&one), 8);
     }
+}
+
+/// A worker's TUN read: what the TUN holds, and then, while that is at least `from` (a bulk sender's burst, not a
+/// paced or interactive flow's packet or two, which are not held up) but fewer than `fill` packets, what comes within
+/// `gap_ns` of the last read, at most `gaps` times. Each batch handed back costs the JS thread a wake-up and its
+/// per-batch work (docs/threads.md, "Fuller reads"); a bulk stream's next burst is usually that close. Up to max
+/// packets; an error after packets were read is left for the next read to report.
+fn readTun(q: *const Params) i32 {
+    var got: u32 = 0;
+    var waits: u32 = 0;
+    while (true) {
+        const buf = q.buf + @as(usize, got) * q.stride;
+        const rc = if (q.tun_state) |t| offload.readBatch(t, buf, q.stride, q.lens + got, q.max - got) else tun.readBatch(q.fd, buf, q.stride, q.lens + got, q.max - got);
+        if (rc < 0) return if (got == 0) rc else @intCast(got);
+        // Nothing came although the wait said the TUN was readable (the link went down: tun.zig): stop here.
+        if (rc == 0 and waits > 0) break;
+        got += @intCast(rc);
+        if (got == 0 or got < q.from or got >= q.fill or got >= q.max or waits >= q.gaps) break;
+        waits += 1;
+        if (!readableWithin(q.fd, q.gap_ns)) break; // nothing within the gap: hand back what there is
+    }
+    return @intCast(got);
+}
+
+/// Whether fd becomes readable within gap_ns (false also when the wait fails).
+fn readableWithin(fd: i32, gap_ns: u32) bool {
+    var pfd = [1]std.posix.pollfd{.{ .fd = fd, .events = std.posix.POLL.IN, .revents = 0 }};
+    const ts = std.posix.timespec{ .sec = 0, .nsec = gap_ns };
+    const pr: isize = @bitCast(linux.ppoll(&pfd, 1, @constCast(&ts), null));
+    return pr > 0;
+}
+
+/// udp_recv_open's receive, with readTun's rule: a burst of at least `from` but fewer than `fill` packets waits up to
+/// `gap_ns` for more datagrams, at most `gaps` times. They are received into the datagram slots after those in use,
+/// only as many as the packet room left can hold whole (UDP GRO merges at most GRO_SEGS segments), so that no
+/// datagram is left half-split for the next call, which starts from its own buffer (udp.zig recvBatch).
+fn recvUdp(q: *const Params) i32 {
+    const st = q.recv_state.?;
+    const first = udp.recvBatch(q.fd, q.buf, q.stride, q.max_msgs, q.offs, q.lens, q.eps, q.max, st);
+    if (first <= 0 or first < q.from or first >= q.fill or st.next < st.count) return first;
+    var got: u32 = @intCast(first);
+    var used: u32 = st.count; // datagram slots holding what was reported
+    var waits: u32 = 0;
+    while (got < q.fill and waits < q.gaps) : (waits += 1) {
+        const msgs = @min(q.max_msgs - used, (q.max - got) / GRO_SEGS);
+        if (msgs == 0 or !readableWithin(q.fd, q.gap_ns)) break;
+        const base = used * q.stride;
+        const rc = udp.recvBatch(q.fd, q.buf + base, q.stride, msgs, q.offs + got, q.lens + got, q.eps + @as(usize, got) * udp.EP_SIZE, q.max - got, st);
+        if (rc <= 0) break; // an error is left for the next call to report
+        for (q.offs[got .. got + @as(u32, @intCast(rc))]) |*o| o.* += base;
+        got += @intCast(rc);
+        used += st.count;
+        // Cannot happen within GRO_SEGS per datagram; were it to, the rest of that datagram is dropped rather than
+        // misread by the next call from another buffer.
+        if (st.next < st.count) {
+            st.next = st.count;
+            break;
+        }
+    }
+    return @intCast(got);
 }
 
 /// udp_recv_open's second half: opens the transport messages among the n datagrams just received whose receiver
@@ -453,17 +521,20 @@ export fn bunwg_pool_tun_write(p: *Pool, async_: u32, tun_state: ?*offload.Tun, 
     return submit(p, .{ .kind = .tun_write, .n = n, .buf = buf, .offs = offs, .lens = lens, .fd = fd, .tun_state = tun_state }, async_ != 0);
 }
 /// Reads up to max packets from the TUN (as bunwg_tun_offload_read_batch / bunwg_tun_read_batch) on a worker;
-/// the event fd tells when it is done.
-export fn bunwg_pool_tun_read(p: *Pool, tun_state: ?*offload.Tun, fd: i32, buf: [*]u8, stride: u32, lens: [*]u32, max: u32) callconv(.c) i32 {
-    return submit(p, .{ .kind = .tun_read, .tun_state = tun_state, .fd = fd, .buf = buf, .stride = stride, .lens = lens, .max = max, .notify = true }, true);
+/// while it has at least `from` but fewer than `fill`, it waits up to `gap_us` for more, at most `gaps` times
+/// (readTun). The event fd tells when it is done.
+export fn bunwg_pool_tun_read(p: *Pool, tun_state: ?*offload.Tun, fd: i32, buf: [*]u8, stride: u32, lens: [*]u32, max: u32, from: u32, fill: u32, gap_us: u32, gaps: u32) callconv(.c) i32 {
+    const gap_ns = @as(u32, @min(gap_us, 999_999)) * 1000; // under a second: one timespec's nanoseconds
+    return submit(p, .{ .kind = .tun_read, .tun_state = tun_state, .fd = fd, .buf = buf, .stride = stride, .lens = lens, .max = max, .from = from, .fill = fill, .gap_ns = gap_ns, .gaps = gaps, .notify = true }, true);
 }
 /// Receives from the UDP socket (as bunwg_udp_recv_batch, with its receive state) on a worker, then opens the
 /// transport messages received whose receiver index names a session added with bunwg_pool_session_add
 /// (openReceived); the event fd tells when it is done: opened[i] is NOT_OPENED, AUTHENTIC or FORGED for datagram i; the
 /// opened packets' plaintext is in place. open_offs, open_lens, key_out (32 bytes per packet), key_idx_out, src and
 /// ok are the job's scratch, max_pkts entries each.
-export fn bunwg_pool_udp_recv_open(p: *Pool, fd: i32, buf: [*]u8, buf_len: u32, stride: u32, max_msgs: u32, offs: [*]u32, lens: [*]u32, eps: [*]u8, max_pkts: u32, state: *align(1) udp.RecvState, open_offs: [*]u32, open_lens: [*]u32, key_out: [*]u8, key_idx_out: [*]u16, src: [*]u16, ok: [*]u8, opened: [*]u8) callconv(.c) i32 {
-    return submit(p, .{ .kind = .udp_recv_open, .fd = fd, .buf = buf, .buf_len = buf_len, .stride = stride, .max_msgs = max_msgs, .offs = offs, .lens = lens, .eps = eps, .max = max_pkts, .recv_state = state, .open_offs = open_offs, .open_lens = open_lens, .key_out = key_out, .key_idx_out = key_idx_out, .src = src, .ok = ok, .opened = opened, .notify = true }, true);
+export fn bunwg_pool_udp_recv_open(p: *Pool, fd: i32, buf: [*]u8, buf_len: u32, stride: u32, max_msgs: u32, offs: [*]u32, lens: [*]u32, eps: [*]u8, max_pkts: u32, state: *align(1) udp.RecvState, open_offs: [*]u32, open_lens: [*]u32, key_out: [*]u8, key_idx_out: [*]u16, src: [*]u16, ok: [*]u8, opened: [*]u8, from: u32, fill: u32, gap_us: u32, gaps: u32) callconv(.c) i32 {
+    const gap_ns = @as(u32, @min(gap_us, 999_999)) * 1000;
+    return submit(p, .{ .kind = .udp_recv_open, .fd = fd, .buf = buf, .buf_len = buf_len, .stride = stride, .max_msgs = max_msgs, .offs = offs, .lens = lens, .eps = eps, .max = max_pkts, .recv_state = state, .open_offs = open_offs, .open_lens = open_lens, .key_out = key_out, .key_idx_out = key_idx_out, .src = src, .ok = ok, .opened = opened, .from = from, .fill = fill, .gap_ns = gap_ns, .gaps = gaps, .notify = true }, true);
 }
 /// A session's receive key under our index, for udp_recv_open (the JS thread: when the session is made). 0, or -1
 /// when the table could not grow.
@@ -620,7 +691,7 @@ test "udp_recv_open opens what a session's key authenticates, leaves the rest to
     var src: [MAXP]u16 = undefined;
     var ok: [MAXP]u8 = undefined;
     var opened: [MAXP]u8 = undefined;
-    const id = bunwg_pool_udp_recv_open(p, rx, buf.ptr, @intCast(buf.len), 2048, MAXP, &offs, &lens, &eps, MAXP, &state, &open_offs, &open_lens, &keys, &key_idx, &src, &ok, &opened);
+    const id = bunwg_pool_udp_recv_open(p, rx, buf.ptr, @intCast(buf.len), 2048, MAXP, &offs, &lens, &eps, MAXP, &state, &open_offs, &open_lens, &keys, &key_idx, &src, &ok, &opened, 0, 0, 0, 0);
     try std.testing.expect(id >= 0);
     try std.testing.expectEqual(@as(i32, 5), wait(p, @intCast(id)));
     try std.testing.expectEqualSlices(u8, &.{ AUTHENTIC, FORGED, NOT_OPENED, NOT_OPENED, NOT_OPENED }, opened[0..5]);
@@ -630,7 +701,149 @@ test "udp_recv_open opens what a session's key authenticates, leaves the rest to
     // Once the session is removed its packets are the JS thread's again (it finds no session and drops them).
     p.sessions.remove(live);
     _ = try std.posix.sendto(tx, &good, 0, &to.any, to.getOsSockLen());
-    const id2 = bunwg_pool_udp_recv_open(p, rx, buf.ptr, @intCast(buf.len), 2048, MAXP, &offs, &lens, &eps, MAXP, &state, &open_offs, &open_lens, &keys, &key_idx, &src, &ok, &opened);
+    const id2 = bunwg_pool_udp_recv_open(p, rx, buf.ptr, @intCast(buf.len), 2048, MAXP, &offs, &lens, &eps, MAXP, &state, &open_offs, &open_lens, &keys, &key_idx, &src, &ok, &opened, 0, 0, 0, 0);
     try std.testing.expectEqual(@as(i32, 1), wait(p, @intCast(id2)));
     try std.testing.expectEqual(NOT_OPENED, opened[0]);
+}
+
+test "a worker's TUN read of a burst below `fill` waits for more within the gap; a full one, a lone packet and a quiet TUN return at once" {
+    // A datagram socket pair stands in for the TUN (one packet per read, as tun.readBatch expects).
+    var sv: [2]i32 = undefined;
+    try std.testing.expectEqual(@as(usize, 0), linux.socketpair(linux.AF.UNIX, linux.SOCK.DGRAM | linux.SOCK.NONBLOCK, 0, &sv));
+    defer std.posix.close(sv[0]);
+    defer std.posix.close(sv[1]);
+    const p = start(1) orelse return error.NoPool;
+    defer stop(p);
+    const STRIDE = 64;
+    const MAX = 16;
+    var buf: [MAX * STRIDE]u8 = undefined;
+    var lens: [MAX]u32 = undefined;
+    const put = struct {
+        fn f(fd: i32, n: u8) !void {
+            var i: u8 = 0;
+            while (i < n) : (i += 1) _ = try std.posix.write(fd, &[_]u8{ i, i, i });
+        }
+    }.f;
+    const queued = struct {
+        // Whether the reading end still holds a datagram (peeked, not taken).
+        fn f(fd: i32) bool {
+            var b: [4]u8 = undefined;
+            const rc = c.recv(fd, &b, b.len, linux.MSG.PEEK | linux.MSG.DONTWAIT);
+            return rc >= 0;
+        }
+    }.f;
+
+    // 3 packets, then 2 more once the worker has read the first 3: one batch of 5 (the gap is long enough for any
+    // scheduling delay here; the read waits only while it has fewer than `fill`).
+    try put(sv[1], 3);
+    const id = bunwg_pool_tun_read(p, null, sv[0], &buf, STRIDE, &lens, MAX, 2, 8, 999_999, 1);
+    try std.testing.expect(id >= 0);
+    var spins: u32 = 0;
+    while (queued(sv[0])) : (spins += 1) {
+        if (spins > 5_000) return error.WorkerNeverRead; // 5 s
+        std.time.sleep(std.time.ns_per_ms);
+    }
+    try put(sv[1], 2);
+    try std.testing.expectEqual(@as(i32, 5), wait(p, @intCast(id)));
+    try std.testing.expectEqual(@as(u32, 3), lens[4]);
+
+    // `fill` packets already there: back without waiting out the (long) gap.
+    try put(sv[1], 8);
+    var t0 = std.time.milliTimestamp();
+    try std.testing.expectEqual(@as(i32, 8), wait(p, @intCast(bunwg_pool_tun_read(p, null, sv[0], &buf, STRIDE, &lens, MAX, 2, 8, 999_999, 4))));
+    try std.testing.expect(std.time.milliTimestamp() - t0 < 900);
+
+    // Nothing more comes: back after `gaps` short waits with what there was.
+    try put(sv[1], 2);
+    t0 = std.time.milliTimestamp();
+    try std.testing.expectEqual(@as(i32, 2), wait(p, @intCast(bunwg_pool_tun_read(p, null, sv[0], &buf, STRIDE, &lens, MAX, 2, 8, 1000, 4))));
+    try std.testing.expect(std.time.milliTimestamp() - t0 < 900);
+
+    // Fewer than `from` (a ping, a paced flow): back at once, not held up by the (long) gap.
+    try put(sv[1], 1);
+    t0 = std.time.milliTimestamp();
+    try std.testing.expectEqual(@as(i32, 1), wait(p, @intCast(bunwg_pool_tun_read(p, null, sv[0], &buf, STRIDE, &lens, MAX, 2, 8, 999_999, 4))));
+    try std.testing.expect(std.time.milliTimestamp() - t0 < 900);
+}
+
+test "a worker's UDP receive of a burst below `fill` takes what follows within the gap into the next slots" {
+    const p = start(1) orelse return error.NoPool;
+    defer stop(p);
+    var port: u16 = 0;
+    var fam: u8 = 0;
+    const rx = udp.open(0, false, &port, &fam); // no GRO: one packet per datagram
+    try std.testing.expect(rx >= 0);
+    defer _ = c.close(rx);
+    const tx = try std.posix.socket(linux.AF.INET, linux.SOCK.DGRAM, 0);
+    defer std.posix.close(tx);
+    const to = std.net.Address.initIp4(.{ 127, 0, 0, 1 }, port);
+    const send = struct {
+        fn f(fd: std.posix.socket_t, addr: std.net.Address, from: u8, n: u8) !void {
+            var i: u8 = from;
+            while (i < from + n) : (i += 1) _ = try std.posix.sendto(fd, &[_]u8{ 9, i, i, i, i }, 0, &addr.any, addr.getOsSockLen());
+        }
+    }.f;
+
+    const MSGS = 8;
+    const STRIDE = 256;
+    const MAXP = MSGS * GRO_SEGS;
+    const buf = try std.testing.allocator.alloc(u8, MSGS * STRIDE);
+    defer std.testing.allocator.free(buf);
+    const arrays = try std.testing.allocator.alloc(u32, 4 * MAXP);
+    defer std.testing.allocator.free(arrays);
+    const offs = arrays[0..MAXP];
+    const lens = arrays[MAXP .. 2 * MAXP];
+    const open_offs = arrays[2 * MAXP .. 3 * MAXP];
+    const open_lens = arrays[3 * MAXP ..];
+    const eps = try std.testing.allocator.alloc(u8, MAXP * udp.EP_SIZE);
+    defer std.testing.allocator.free(eps);
+    const small = try std.testing.allocator.alloc(u8, MAXP * (32 + 2 + 2 + 1 + 1));
+    defer std.testing.allocator.free(small);
+    const keys = small[0 .. MAXP * 32];
+    const key_idx: [*]u16 = @ptrCast(@alignCast(small[MAXP * 32 ..].ptr));
+    const src: [*]u16 = @ptrCast(@alignCast(small[MAXP * 34 ..].ptr));
+    const ok = small[MAXP * 36 .. MAXP * 37];
+    const opened = small[MAXP * 37 ..];
+    var state: udp.RecvState = std.mem.zeroes(udp.RecvState);
+    const recv = struct {
+        fn f(pp: *Pool, fd: i32, b: []u8, o: []u32, l: []u32, e: []u8, st: *udp.RecvState, oo: []u32, ol: []u32, k: []u8, ki: [*]u16, s: [*]u16, okk: []u8, op: []u8, from: u32, fill: u32, gap_us: u32) i32 {
+            return bunwg_pool_udp_recv_open(pp, fd, b.ptr, @intCast(b.len), STRIDE, MSGS, o.ptr, l.ptr, e.ptr, MAXP, st, oo.ptr, ol.ptr, k.ptr, ki, s, okk.ptr, op.ptr, from, fill, gap_us, 4);
+        }
+    }.f;
+    const holds = struct {
+        fn f(fd: i32) bool {
+            var b: [8]u8 = undefined;
+            return c.recv(fd, &b, b.len, linux.MSG.PEEK | linux.MSG.DONTWAIT) >= 0;
+        }
+    }.f;
+
+    // 3 datagrams, then 2 more once the worker has taken the first 3: one batch of 5, the last two in slots 3 and 4.
+    try send(tx, to, 0, 3);
+    std.time.sleep(20 * std.time.ns_per_ms); // all three queued before the worker's first receive
+    const id = recv(p, rx, buf, offs, lens, eps, &state, open_offs, open_lens, keys, key_idx, src, ok, opened, 2, 8, 999_999);
+    try std.testing.expect(id >= 0);
+    var spins: u32 = 0;
+    while (holds(rx)) : (spins += 1) {
+        if (spins > 5_000) return error.WorkerNeverReceived;
+        std.time.sleep(std.time.ns_per_ms);
+    }
+    try send(tx, to, 3, 2);
+    try std.testing.expectEqual(@as(i32, 5), wait(p, @intCast(id)));
+    for (0..5) |k| {
+        try std.testing.expectEqual(@as(u32, 5), lens[k]);
+        try std.testing.expectEqual(@as(u32, @intCast(k * STRIDE)), offs[k]);
+        try std.testing.expectEqual(@as(u8, @intCast(k)), buf[offs[k] + 1]);
+        try std.testing.expectEqual(NOT_OPENED, opened[k]); // type 9: not a transport message
+    }
+    try std.testing.expectEqualSlices(u8, eps[0..udp.EP_SIZE], eps[4 * udp.EP_SIZE ..][0..udp.EP_SIZE]); // same sender
+
+    // The next receive starts afresh from its own slots (nothing half-split is carried over), and a lone datagram is
+    // handed back at once.
+    try send(tx, to, 7, 1);
+    std.time.sleep(20 * std.time.ns_per_ms);
+    const t0 = std.time.milliTimestamp();
+    try std.testing.expectEqual(@as(i32, 1), wait(p, @intCast(recv(p, rx, buf, offs, lens, eps, &state, open_offs, open_lens, keys, key_idx, src, ok, opened, 2, 8, 999_999))));
+    try std.testing.expect(std.time.milliTimestamp() - t0 < 900);
+    try std.testing.expectEqual(@as(u32, 0), offs[0]);
+    try std.testing.expectEqual(@as(u8, 7), buf[1]);
 }
