@@ -289,11 +289,16 @@ fn readTun(q: *const Params) i32 {
         // Nothing came although the wait said the TUN was readable (the link went down: tun.zig): stop here.
         if (rc == 0 and waits > 0) break;
         got += @intCast(rc);
-        if (got == 0 or got < q.from or got >= q.fill or got >= q.max or waits >= q.gaps) break;
+        if (!burstShort(q, got) or got >= q.max or waits >= q.gaps) break;
         waits += 1;
         if (!readableWithin(q.fd, q.gap_ns)) break; // nothing within the gap: hand back what there is
     }
     return @intCast(got);
+}
+
+/// readTun's and recvUdp's rule: a burst (at least `from`, and some) short of `fill` waits for more.
+fn burstShort(q: *const Params, got: u32) bool {
+    return got > 0 and got >= q.from and got < q.fill;
 }
 
 /// Whether fd becomes readable within gap_ns (false also when the wait fails).
@@ -311,7 +316,7 @@ fn readableWithin(fd: i32, gap_ns: u32) bool {
 fn recvUdp(q: *const Params) i32 {
     const st = q.recv_state.?;
     const first = udp.recvBatch(q.fd, q.buf, q.stride, q.max_msgs, q.offs, q.lens, q.eps, q.max, st);
-    if (first <= 0 or first < q.from or first >= q.fill or st.next < st.count) return first;
+    if (first <= 0 or !burstShort(q, @intCast(first)) or st.next < st.count) return first;
     var got: u32 = @intCast(first);
     var used: u32 = st.count; // datagram slots holding what was reported
     var waits: u32 = 0;
@@ -524,8 +529,11 @@ export fn bunwg_pool_tun_write(p: *Pool, async_: u32, tun_state: ?*offload.Tun, 
 /// while it has at least `from` but fewer than `fill`, it waits up to `gap_us` for more, at most `gaps` times
 /// (readTun). The event fd tells when it is done.
 export fn bunwg_pool_tun_read(p: *Pool, tun_state: ?*offload.Tun, fd: i32, buf: [*]u8, stride: u32, lens: [*]u32, max: u32, from: u32, fill: u32, gap_us: u32, gaps: u32) callconv(.c) i32 {
-    const gap_ns = @as(u32, @min(gap_us, 999_999)) * 1000; // under a second: one timespec's nanoseconds
-    return submit(p, .{ .kind = .tun_read, .tun_state = tun_state, .fd = fd, .buf = buf, .stride = stride, .lens = lens, .max = max, .from = from, .fill = fill, .gap_ns = gap_ns, .gaps = gaps, .notify = true }, true);
+    return submit(p, .{ .kind = .tun_read, .tun_state = tun_state, .fd = fd, .buf = buf, .stride = stride, .lens = lens, .max = max, .from = from, .fill = fill, .gap_ns = gapNs(gap_us), .gaps = gaps, .notify = true }, true);
+}
+/// Under a second (one timespec's nanoseconds).
+fn gapNs(gap_us: u32) u32 {
+    return @as(u32, @min(gap_us, 999_999)) * 1000;
 }
 /// Receives from the UDP socket (as bunwg_udp_recv_batch, with its receive state) on a worker, then opens the
 /// transport messages received whose receiver index names a session added with bunwg_pool_session_add
@@ -533,8 +541,7 @@ export fn bunwg_pool_tun_read(p: *Pool, tun_state: ?*offload.Tun, fd: i32, buf: 
 /// opened packets' plaintext is in place. open_offs, open_lens, key_out (32 bytes per packet), key_idx_out, src and
 /// ok are the job's scratch, max_pkts entries each.
 export fn bunwg_pool_udp_recv_open(p: *Pool, fd: i32, buf: [*]u8, buf_len: u32, stride: u32, max_msgs: u32, offs: [*]u32, lens: [*]u32, eps: [*]u8, max_pkts: u32, state: *align(1) udp.RecvState, open_offs: [*]u32, open_lens: [*]u32, key_out: [*]u8, key_idx_out: [*]u16, src: [*]u16, ok: [*]u8, opened: [*]u8, from: u32, fill: u32, gap_us: u32, gaps: u32) callconv(.c) i32 {
-    const gap_ns = @as(u32, @min(gap_us, 999_999)) * 1000;
-    return submit(p, .{ .kind = .udp_recv_open, .fd = fd, .buf = buf, .buf_len = buf_len, .stride = stride, .max_msgs = max_msgs, .offs = offs, .lens = lens, .eps = eps, .max = max_pkts, .recv_state = state, .open_offs = open_offs, .open_lens = open_lens, .key_out = key_out, .key_idx_out = key_idx_out, .src = src, .ok = ok, .opened = opened, .from = from, .fill = fill, .gap_ns = gap_ns, .gaps = gaps, .notify = true }, true);
+    return submit(p, .{ .kind = .udp_recv_open, .fd = fd, .buf = buf, .buf_len = buf_len, .stride = stride, .max_msgs = max_msgs, .offs = offs, .lens = lens, .eps = eps, .max = max_pkts, .recv_state = state, .open_offs = open_offs, .open_lens = open_lens, .key_out = key_out, .key_idx_out = key_idx_out, .src = src, .ok = ok, .opened = opened, .from = from, .fill = fill, .gap_ns = gapNs(gap_us), .gaps = gaps, .notify = true }, true);
 }
 /// A session's receive key under our index, for udp_recv_open (the JS thread: when the session is made). 0, or -1
 /// when the table could not grow.
