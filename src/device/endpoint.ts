@@ -14,11 +14,11 @@ const V4_MAPPED = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
 export class Endpoint {
   /** What sends use: as received, but the source may be cleared (clearSource). */
   readonly rec: Uint8Array;
-  readonly words: Uint32Array;
+  readonly words: Int32Array;
   /** The record as the peer's packet brought it, local address included: what later packets are matched against,
    *  what the route check asks about, and where a cleared source comes back from (restoreSource). */
   readonly seen: Uint8Array;
-  private readonly seenWords: Uint32Array;
+  private readonly seenWords: Int32Array;
   readonly family: 4 | 6;
   readonly port: number;
   readonly address: string;
@@ -28,11 +28,14 @@ export class Endpoint {
   /** From a record at buf[off] (received datagram's source). */
   constructor(buf: Uint8Array, off: number) {
     // Both records in one buffer: one backing store per endpoint instead of two (bench/RESULTS.md, "Memory").
+    // Signed word views: read as unsigned, the ::ffff: prefix of every IPv4 record (and a port ≥ 32768) is beyond
+    // the 32-bit integers JavaScriptCore's optimising tier keeps matches() in; it left that code on each packet
+    // (test/robust/udp-path.test.ts, "endpoint records"). Equality is the same either way.
     const mem = new ArrayBuffer(2 * EP_SIZE);
     this.rec = new Uint8Array(mem, 0, EP_SIZE);
-    this.words = new Uint32Array(mem, 0, EP_SIZE / 4);
+    this.words = new Int32Array(mem, 0, EP_SIZE / 4);
     this.seen = new Uint8Array(mem, EP_SIZE, EP_SIZE);
-    this.seenWords = new Uint32Array(mem, EP_SIZE, EP_SIZE / 4);
+    this.seenWords = new Int32Array(mem, EP_SIZE, EP_SIZE / 4);
     this.rec.set(buf.subarray(off, off + 40));
     this.seen.set(this.rec);
     this.family = this.rec[0] === 6 ? 6 : 4;
@@ -60,7 +63,7 @@ export class Endpoint {
    *  a peer that pins its reply source and interface (wireguard-go) may answer our address over another link after
    *  a route change, and learnt anew there the address would pass the route check (device.ts) on a link it does not
    *  belong to (test/robust/udp-path.test.ts, "endpoint records"). */
-  matches(words: Uint32Array, w: number): boolean {
+  matches(words: Int32Array, w: number): boolean {
     const a = this.seenWords;
     if (a[0] !== words[w]) return false;
     for (let i = 2; i < 10; i++) if (a[i] !== words[w + i]) return false;

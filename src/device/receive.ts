@@ -48,7 +48,7 @@ class RecvBatch {
   readonly inOffs = new Uint32Array(PKTS);
   readonly inLens = new Uint32Array(PKTS);
   readonly eps = new Uint8Array(PKTS * EP_SIZE);
-  readonly epWords = new Uint32Array(this.eps.buffer);
+  readonly epWords = new Int32Array(this.eps.buffer); // signed, as Endpoint's (endpoint.ts)
   readonly offs = new Uint32Array(PKTS);
   readonly lens = new Uint32Array(PKTS);
   readonly ok = new Uint8Array(PKTS);
@@ -157,6 +157,9 @@ export class Receiver {
     const keys = b.keyTable;
     keys.reset();
     const pre = b.preOpened;
+    // A stream's datagrams name one session after another: the last lookup is kept (until a handshake message).
+    let lastIndex = -1;
+    let lastKp: Keypair | undefined;
     let m = 0;
     for (let i = 0; i < n; i++) {
       const off = b.inOffs[i];
@@ -165,7 +168,8 @@ export class Receiver {
       const type = buf[off];
       if (type === MESSAGE_TRANSPORT) {
         if (len < TRANSPORT.minSize) { dev.counters.drop(Drop.malformed); continue; }
-        const kp = dev.engine.keypairByIndex(readU32(buf, off + TRANSPORT.receiver));
+        const index = readU32(buf, off + TRANSPORT.receiver);
+        const kp = index === lastIndex ? lastKp : (lastKp = dev.engine.keypairByIndex((lastIndex = index)));
         if (kp === undefined) { dev.counters.drop(Drop.unknown_session); continue; }
         if (pre && b.opened[i] !== NOT_OPENED) {
           // Opened by the worker that received it; the replay window comes in deliver(), after authentication.
@@ -187,6 +191,7 @@ export class Receiver {
         this.openHere(b, m, now);
         m = 0;
         keys.reset();
+        lastIndex = -1;
         this.handshake(buf.subarray(off, off + len), new Endpoint(b.eps, i * EP_SIZE), type, now);
       } else dev.counters.drop(Drop.malformed);
     }

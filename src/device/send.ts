@@ -230,11 +230,11 @@ export class Sender {
       this.dev.touch(peer);
       return;
     }
-    writeTransportHeader(buf, hdr, kp.remoteIndex, counter);
+    writeTransportHeader(buf, hdr, kp.remoteIndexBits, counter);
     // §5.4.6: pad to a multiple of 16, but never beyond the MTU.
     let padded = (len + 15) & ~15;
     if (padded > this.dev.mtu) padded = Math.max(len, this.dev.mtu);
-    buf.fill(0, hdr + HEADER + len, hdr + HEADER + padded);
+    for (let p = hdr + HEADER + len, end = hdr + HEADER + padded; p < end; p++) buf[p] = 0; // < 16 bytes: no call into fill()
     const m = b.m++;
     peer.counters.sent(len);
     b.offs[m] = hdr;

@@ -14,6 +14,9 @@ export class Keypair<P> {
   readonly replay = new ReplayWindow();
   /** False once the keys were erased (rotated out, expired, peer removed). */
   alive = true;
+  /** remoteIndex's 32 bits as a signed integer, what the data path writes into each header: JavaScriptCore writes an
+   *  int32 to bytes directly but converts an index ≥ 2^31 (a double) on every write (bench/RESULTS.md, ninth round). */
+  readonly remoteIndexBits: number;
 
   constructor(
     readonly peer: P,
@@ -25,7 +28,9 @@ export class Keypair<P> {
     readonly isInitiator: boolean,
     /** `now` of the handshake that made it. */
     readonly created: number,
-  ) {}
+  ) {
+    this.remoteIndexBits = remoteIndex | 0;
+  }
 
   /** Erases the keys. */
   zero(): void {

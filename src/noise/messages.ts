@@ -81,7 +81,8 @@ export function readCounter(msg: Uint8Array, at = 0): number {
   return readU32(msg, at + TRANSPORT.counter) + readU32(msg, at + TRANSPORT.counter + 4) * 0x100000000;
 }
 
-/** Writes a transport header (§5.4.6) at buf[at..at+16]. */
+/** Writes a transport header (§5.4.6) at buf[at..at+16]. The receiver index may be given unsigned or as its signed
+ *  32-bit form (Keypair.remoteIndexBits): the same four bytes. */
 export function writeTransportHeader(buf: Uint8Array, at: number, receiverIndex: number, counter: number): void {
   buf[at] = MESSAGE_TRANSPORT;
   buf[at + 1] = 0;

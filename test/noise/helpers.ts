@@ -80,7 +80,7 @@ export function seal(aead: Aead, peer: Peer, kp: Keypair, payload: Uint8Array): 
   const counter = peer.reserveCounters(kp, 1);
   if (counter < 0) throw new Error("counter exhausted");
   const msg = new Uint8Array(16 + payload.length + 16);
-  writeTransportHeader(msg, 0, kp.remoteIndex, counter);
+  writeTransportHeader(msg, 0, kp.remoteIndexBits, counter); // as the data path (send.ts)
   aead.seal(kp.sendKey, counter, payload, new Uint8Array(0), msg.subarray(16));
   return msg;
 }

@@ -36,7 +36,7 @@ describe("endpoint records", () => {
     r.set(family === 4 ? [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...ip] : ip, 24);
     return r;
   };
-  const words = (r: Uint8Array) => new Uint32Array(r.buffer, r.byteOffset, EP_SIZE / 4);
+  const words = (r: Uint8Array) => new Int32Array(r.buffer, r.byteOffset, EP_SIZE / 4);
 
   test("the peer's reply to the same local address over another link is the same endpoint (not learnt anew on that link)", () => {
     // Learnt on interface 3 (the second link); the peer then sends to that address over interface 2.
@@ -46,6 +46,28 @@ describe("endpoint records", () => {
     // Another local address, or another peer address, is another endpoint.
     expect(ep.matches(words(record(4, "172.16.0.2", "172.16.0.1", 3)), 0)).toBe(false);
     expect(ep.matches(words(record(4, "172.16.0.3", "172.17.0.1", 3)), 0)).toBe(false);
+  });
+
+  test("matching stays in optimised code when records hold words ≥ 2^31 (every IPv4 record's ::ffff: prefix)", () => {
+    // The receive path matches every authenticated packet's record (receive.ts deliver). Read as unsigned words, the
+    // ::ffff: prefix (and a port ≥ 32768) does not fit the signed 32-bit integers JavaScriptCore's optimising tier
+    // had assumed from the records it saw first: each call then left the optimised code, which was compiled again
+    // and again and in the end given up for the slow tier (bench/RESULTS.md, ninth round).
+    const { numberOfDFGCompiles, reoptimizationRetryCount } = require("bun:jsc") as typeof import("bun:jsc");
+    const run = (ep: Endpoint, other: Endpoint): number => {
+      let matched = 0;
+      for (let i = 0; i < 300_000; i++) if (ep.matches(i % 7 === 0 ? other.words : ep.words, 0)) matched++;
+      return matched;
+    };
+    const expected = 300_000 - Math.ceil(300_000 / 7);
+    // First records whose words are all small (IPv6, a low port): the optimising tier compiles matches for those…
+    expect(run(Endpoint.fromAddress("1::2", 1000, 6), Endpoint.fromAddress("1::3", 1000, 6))).toBe(expected);
+    const compiled = numberOfDFGCompiles(Endpoint.prototype.matches);
+    expect(compiled).toBeGreaterThanOrEqual(1);
+    // …then IPv4 records, as a stream's packets bring them: the same code serves, nothing is compiled again.
+    expect(run(Endpoint.fromAddress("172.16.0.2", 51820, 4), Endpoint.fromAddress("172.16.0.3", 51820, 4))).toBe(expected);
+    expect(numberOfDFGCompiles(Endpoint.prototype.matches)).toBe(compiled);
+    expect(reoptimizationRetryCount(Endpoint.prototype.matches)).toBe(0);
   });
 
   test("for an IPv6 link-local local address the interface is part of the address", () => {
