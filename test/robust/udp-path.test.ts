@@ -60,12 +60,17 @@ describe("endpoint records", () => {
       return matched;
     };
     const expected = 300_000 - Math.ceil(300_000 / 7);
-    // First records whose words are all small (IPv6, a low port): the optimising tier compiles matches for those…
-    expect(run(Endpoint.fromAddress("1::2", 1000, 6), Endpoint.fromAddress("1::3", 1000, 6))).toBe(expected);
+    // First records whose words are all small (IPv6, a low port): the optimising tier compiles matches for those (on
+    // a compiler thread: until it is done, at most 2 s)…
+    const small = [Endpoint.fromAddress("1::2", 1000, 6), Endpoint.fromAddress("1::3", 1000, 6)] as const;
+    const until = Date.now() + 2000;
+    do expect(run(...small)).toBe(expected);
+    while (numberOfDFGCompiles(Endpoint.prototype.matches) === 0 && Date.now() < until);
     const compiled = numberOfDFGCompiles(Endpoint.prototype.matches);
     expect(compiled).toBeGreaterThanOrEqual(1);
     // …then IPv4 records, as a stream's packets bring them: the same code serves, nothing is compiled again.
-    expect(run(Endpoint.fromAddress("172.16.0.2", 51820, 4), Endpoint.fromAddress("172.16.0.3", 51820, 4))).toBe(expected);
+    const v4 = [Endpoint.fromAddress("172.16.0.2", 51820, 4), Endpoint.fromAddress("172.16.0.3", 51820, 4)] as const;
+    for (let i = 0; i < 10; i++) expect(run(...v4)).toBe(expected);
     expect(numberOfDFGCompiles(Endpoint.prototype.matches)).toBe(compiled);
     expect(reoptimizationRetryCount(Endpoint.prototype.matches)).toBe(0);
   });
