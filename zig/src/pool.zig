@@ -133,8 +133,6 @@ const TRANSPORT_MIN = aead.HEADER_LEN + aead.TAG_LEN;
 /// How long a worker with nothing to do keeps looking before it sleeps: under load the next batch usually comes
 /// sooner than a sleep and a wake-up cost (two syscalls and two context switches).
 const SPIN = 200;
-/// Most segments Linux's UDP GRO merges into one datagram (UDP_GRO_CNT_MAX).
-const GRO_SEGS: u32 = 64;
 
 /// Starts `workers` threads named bunwg-dp0, bunwg-dp1, … Returns null when a thread or the event fd cannot be had.
 pub fn start(workers: u32) ?*Pool {
@@ -311,8 +309,8 @@ fn readableWithin(fd: i32, gap_ns: u32) bool {
 
 /// udp_recv_open's receive, with readTun's rule: a burst of at least `from` but fewer than `fill` packets waits up to
 /// `gap_ns` for more datagrams, at most `gaps` times. They are received into the datagram slots after those in use,
-/// only as many as the packet room left can hold whole (UDP GRO merges at most GRO_SEGS segments), so that no
-/// datagram is left half-split for the next call, which starts from its own buffer (udp.zig recvBatch).
+/// only as many as the packet room left can hold whole (UDP GRO merges at most udp.MAX_GRO_SEGMENTS segments), so
+/// that no datagram is left half-split for the next call, which starts from its own buffer (udp.zig recvBatch).
 fn recvUdp(q: *const Params) i32 {
     const st = q.recv_state.?;
     const first = udp.recvBatch(q.fd, q.buf, q.stride, q.max_msgs, q.offs, q.lens, q.eps, q.max, st);
@@ -321,7 +319,7 @@ fn recvUdp(q: *const Params) i32 {
     var used: u32 = st.count; // datagram slots holding what was reported
     var waits: u32 = 0;
     while (got < q.fill and waits < q.gaps) : (waits += 1) {
-        const msgs = @min(q.max_msgs - used, (q.max - got) / GRO_SEGS);
+        const msgs = @min(q.max_msgs - used, (q.max - got) / udp.MAX_GRO_SEGMENTS);
         if (msgs == 0 or !readableWithin(q.fd, q.gap_ns)) break;
         const base = used * q.stride;
         const rc = udp.recvBatch(q.fd, q.buf + base, q.stride, msgs, q.offs + got, q.lens + got, q.eps + @as(usize, got) * udp.EP_SIZE, q.max - got, st);
@@ -329,8 +327,8 @@ fn recvUdp(q: *const Params) i32 {
         for (q.offs[got .. got + @as(u32, @intCast(rc))]) |*o| o.* += base;
         got += @intCast(rc);
         used += st.count;
-        // Cannot happen within GRO_SEGS per datagram; were it to, the rest of that datagram is dropped rather than
-        // misread by the next call from another buffer.
+        // Cannot happen within udp.MAX_GRO_SEGMENTS per datagram; were it to, the rest of that datagram is dropped
+        // rather than misread by the next call from another buffer.
         if (st.next < st.count) {
             st.next = st.count;
             break;
@@ -793,7 +791,7 @@ test "a worker's UDP receive of a burst below `fill` takes what follows within t
 
     const MSGS = 8;
     const STRIDE = 256;
-    const MAXP = MSGS * GRO_SEGS;
+    const MAXP = MSGS * udp.MAX_GRO_SEGMENTS;
     const buf = try std.testing.allocator.alloc(u8, MSGS * STRIDE);
     defer std.testing.allocator.free(buf);
     const arrays = try std.testing.allocator.alloc(u32, 4 * MAXP);

@@ -41,6 +41,8 @@ const MSG_DONTWAIT: u32 = 0x40;
 pub const MAX_BATCH: u32 = 128;
 /// Kernel limit on segments in one UDP GSO send.
 const MAX_GSO_SEGMENTS: u32 = 64;
+/// Kernel limit on segments UDP GRO merges into one received datagram (UDP_GRO_CNT_MAX).
+pub const MAX_GRO_SEGMENTS: u32 = 64;
 
 const IoVec = extern struct { base: [*]u8, len: usize };
 const MsgHdr = extern struct {
