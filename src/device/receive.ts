@@ -12,7 +12,7 @@ import type { DataPathHost } from "./host.ts";
 import type { DevicePeer } from "./peer.ts";
 import {
   COOKIE_REPLY, INITIATION, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE, MESSAGE_TRANSPORT, RESPONSE,
-  TRANSPORT, readCounter, readU32, type Keypair,
+  TRANSPORT, readCounter, readIndex, type Keypair,
 } from "../noise/index.ts";
 import { HEADER, KeyTable, STRIDE, TAG } from "./batch.ts";
 import { EP_SIZE, Endpoint } from "./endpoint.ts";
@@ -158,7 +158,8 @@ export class Receiver {
     keys.reset();
     const pre = b.preOpened;
     // A stream's datagrams name one session after another: the last lookup is kept (until a handshake message).
-    let lastIndex = -1;
+    // Indices are read signed (messages.ts readIndex), so every value is a valid index: none can stand for "no lookup".
+    let lastIndex = 0;
     let lastKp: Keypair | undefined;
     let m = 0;
     for (let i = 0; i < n; i++) {
@@ -168,8 +169,8 @@ export class Receiver {
       const type = buf[off];
       if (type === MESSAGE_TRANSPORT) {
         if (len < TRANSPORT.minSize) { dev.counters.drop(Drop.malformed); continue; }
-        const index = readU32(buf, off + TRANSPORT.receiver);
-        const kp = index === lastIndex ? lastKp : (lastKp = dev.engine.keypairByIndex((lastIndex = index)));
+        const index = readIndex(buf, off + TRANSPORT.receiver);
+        const kp = index === lastIndex && lastKp !== undefined ? lastKp : (lastKp = dev.engine.keypairByIndex((lastIndex = index)));
         if (kp === undefined) { dev.counters.drop(Drop.unknown_session); continue; }
         if (pre && b.opened[i] !== NOT_OPENED) {
           // Opened by the worker that received it; the replay window comes in deliver(), after authentication.
@@ -191,7 +192,7 @@ export class Receiver {
         this.openHere(b, m, now);
         m = 0;
         keys.reset();
-        lastIndex = -1;
+        lastKp = undefined;
         this.handshake(buf.subarray(off, off + len), new Endpoint(b.eps, i * EP_SIZE), type, now);
       } else dev.counters.drop(Drop.malformed);
     }

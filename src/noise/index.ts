@@ -22,6 +22,7 @@ export {
   TRANSPORT,
   messageType,
   readCounter,
+  readIndex,
   readU32,
   writeTransportHeader,
 } from "./messages.ts";

@@ -11,7 +11,11 @@ export interface SessionObserver {
   removed(index: number): void;
 }
 
-/** P is the peer type (peer.ts), a parameter so that peer.ts and this file do not import each other. */
+/** P is the peer type (peer.ts), a parameter so that peer.ts and this file do not import each other.
+ *
+ *  Indices are handed out and taken in either form, unsigned (as readU32 reads them) or the same bits signed (as
+ *  readIndex does, the data path's form); the maps key on the signed one (`| 0`), which is always a 32-bit integer
+ *  to JavaScriptCore, so a lookup per packet never meets a number ≥ 2^31 (messages.ts readIndex). */
 export class IndexTable<P> {
   /** Index of an initiation we sent and await a response to → its peer. */
   private readonly handshakes = new Map<number, P>();
@@ -29,34 +33,34 @@ export class IndexTable<P> {
     do {
       this.random(this.drawBytes);
       index = this.draw[0];
-    } while (this.handshakes.has(index) || this.keypairs.has(index));
-    this.handshakes.set(index, peer);
+    } while (this.handshakes.has(index | 0) || this.keypairs.has(index | 0));
+    this.handshakes.set(index | 0, peer);
     return index;
   }
 
   handshakePeer(index: number): P | undefined {
-    return this.handshakes.get(index);
+    return this.handshakes.get(index | 0);
   }
 
   /** The handshake under `index` completed: the index now names its session. */
   promote(index: number, keypair: Keypair<P>): void {
-    this.handshakes.delete(index);
-    this.keypairs.set(index, keypair);
-    this.observer?.added(index, keypair.receiveKey);
+    this.handshakes.delete(index | 0);
+    this.keypairs.set(index | 0, keypair);
+    this.observer?.added(index >>> 0, keypair.receiveKey);
   }
 
   keypair(index: number): Keypair<P> | undefined {
-    return this.keypairs.get(index);
+    return this.keypairs.get(index | 0);
   }
 
   /** The peer an index names, handshake or session (cookie replies answer either). */
   peer(index: number): P | undefined {
-    return this.handshakes.get(index) ?? this.keypairs.get(index)?.peer;
+    return this.handshakes.get(index | 0) ?? this.keypairs.get(index | 0)?.peer;
   }
 
   free(index: number): void {
-    this.handshakes.delete(index);
-    if (this.keypairs.delete(index)) this.observer?.removed(index);
+    this.handshakes.delete(index | 0);
+    if (this.keypairs.delete(index | 0)) this.observer?.removed(index >>> 0);
   }
 
   get size(): number {
