@@ -62,7 +62,7 @@ export function readU32(msg: Uint8Array, at: number): number {
 
 /** A session index (§5.4.2: 32 random bits) as the same bits read signed, the form indextable.ts keys on. Read
  *  unsigned, half of all indices are ≥ 2^31: not 32-bit integers to JavaScriptCore, whose optimised receive path,
- *  compiled for the small ones it saw first, then left its code on every packet (bench/RESULTS.md, tenth round). */
+ *  compiled for the small ones it saw first, then left its code on every packet (docs/threads.md, "Session indices read signed"). */
 export function readIndex(msg: Uint8Array, at: number): number {
   return msg[at] | (msg[at + 1] << 8) | (msg[at + 2] << 16) | (msg[at + 3] << 24);
 }
@@ -85,12 +85,10 @@ export function writeHeader(msg: Uint8Array, type: number): void {
 /** The counter of a transport message (u64 little-endian at offset 8). Counters ≥ 2^53 come back inexact but
  *  ≥ REJECT_AFTER_MESSAGES, so they are still refused (see constants.ts). */
 export function readCounter(msg: Uint8Array, at = 0): number {
-  // Its own reads rather than readU32's: what readU32 meets elsewhere (indices ≥ 2^31) then does not make this
-  // per-packet read of small numbers compile for large ones (readIndex).
+  // The unsigned conversion is done here, not by readU32: what readU32 meets elsewhere (indices ≥ 2^31) then does
+  // not make this per-packet read of small numbers compile for large ones (readIndex).
   const c = at + TRANSPORT.counter;
-  const low = msg[c] | (msg[c + 1] << 8) | (msg[c + 2] << 16) | (msg[c + 3] << 24);
-  const high = msg[c + 4] | (msg[c + 5] << 8) | (msg[c + 6] << 16) | (msg[c + 7] << 24);
-  return (low >>> 0) + (high >>> 0) * 0x100000000;
+  return (readIndex(msg, c) >>> 0) + (readIndex(msg, c + 4) >>> 0) * 0x100000000;
 }
 
 /** Writes a transport header (§5.4.6) at buf[at..at+16]. The receiver index may be given unsigned or as its signed
