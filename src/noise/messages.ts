@@ -62,7 +62,8 @@ export function readU32(msg: Uint8Array, at: number): number {
 
 /** A session index (§5.4.2: 32 random bits) as the same bits read signed, the form indextable.ts keys on. Read
  *  unsigned, half of all indices are ≥ 2^31: not 32-bit integers to JavaScriptCore, whose optimised receive path,
- *  compiled for the small ones it saw first, then left its code on every packet (docs/threads.md, "Session indices read signed"). */
+ *  compiled for the small ones it saw first, then left its code on every packet (docs/threads.md, "Session
+ *  indices read signed"). */
 export function readIndex(msg: Uint8Array, at: number): number {
   return msg[at] | (msg[at + 1] << 8) | (msg[at + 2] << 16) | (msg[at + 3] << 24);
 }

@@ -1,7 +1,7 @@
 // Session indices are 32 random bits (§5.4.2), so half of them are ≥ 2^31. Read unsigned, such an index is not a
 // 32-bit integer to JavaScriptCore: the receive path's optimised code, compiled for the indices it had seen, left its
-// code on every message of such a session and was compiled again (docs/threads.md, "Session indices read signed"). The data path now
-// reads indices signed (noise/messages.ts readIndex; noise/indextable.ts keys on that form).
+// code on every message of such a session and was compiled again (docs/threads.md, "Session indices read signed").
+// The data path now reads indices signed (noise/messages.ts readIndex; noise/indextable.ts keys on that form).
 import { expect, test } from "bun:test";
 import { join } from "node:path";
 import { run } from "../support/process.ts";
