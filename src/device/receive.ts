@@ -12,7 +12,7 @@ import type { DataPathHost } from "./host.ts";
 import type { DevicePeer } from "./peer.ts";
 import {
   COOKIE_REPLY, INITIATION, MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_RESPONSE, MESSAGE_TRANSPORT, RESPONSE,
-  TRANSPORT, readCounter, readIndex, type Keypair,
+  TRANSPORT, WORDS_LITTLE_ENDIAN, readCounter, readCounterWords, readIndex, readIndexWords, type Keypair,
 } from "../noise/index.ts";
 import { HEADER, KeyTable, STRIDE, TAG } from "./batch.ts";
 import { EP_SIZE, Endpoint } from "./endpoint.ts";
@@ -45,6 +45,9 @@ const IDLE = 0, OPENING = 1, WRITING = 2;
  *  while `stage` is not IDLE. */
 class RecvBatch {
   readonly buf = new Uint8Array(MSGS * STRIDE);
+  /** buf as 32-bit words: a header at a 4-byte-aligned offset (every datagram's, and the segments of ours and of any
+   *  peer that pads to 16) is read a word at a time (noise/messages.ts readIndexWords, readCounterWords). */
+  readonly words = new Int32Array(this.buf.buffer);
   readonly inOffs = new Uint32Array(PKTS);
   readonly inLens = new Uint32Array(PKTS);
   readonly eps = new Uint8Array(PKTS * EP_SIZE);
@@ -161,6 +164,10 @@ export class Receiver {
     // Indices are read signed (messages.ts readIndex), so every value is a valid index: none can stand for "no lookup".
     let lastIndex = 0;
     let lastKp: Keypair | undefined;
+    // The key slot of the last session seen this batch, as keys.slot would give it again (-1: none yet).
+    let slotKp: Keypair | undefined;
+    let slot = -1;
+    const words = b.words;
     let m = 0;
     for (let i = 0; i < n; i++) {
       const off = b.inOffs[i];
@@ -169,16 +176,17 @@ export class Receiver {
       const type = buf[off];
       if (type === MESSAGE_TRANSPORT) {
         if (len < TRANSPORT.minSize) { dev.counters.drop(Drop.malformed); continue; }
-        const index = readIndex(buf, off + TRANSPORT.receiver);
+        const index = WORDS_LITTLE_ENDIAN && (off & 3) === 0 ? readIndexWords(words, off >> 2) : readIndex(buf, off + TRANSPORT.receiver);
         const kp = index === lastIndex && lastKp !== undefined ? lastKp : (lastKp = dev.engine.keypairByIndex((lastIndex = index)));
         if (kp === undefined) { dev.counters.drop(Drop.unknown_session); continue; }
         if (pre && b.opened[i] !== NOT_OPENED) {
           // Opened by the worker that received it; the replay window comes in deliver(), after authentication.
           b.ok[m] = b.opened[i] === AUTHENTIC ? 1 : 0;
         } else {
-          if (!kp.peer.replayMayAccept(kp, readCounter(buf, off))) { dev.counters.dropFrom(dev.peerOf(kp.peer), Drop.replay); continue; }
+          const counter = WORDS_LITTLE_ENDIAN && (off & 3) === 0 ? readCounterWords(words, off >> 2) : readCounter(buf, off);
+          if (!kp.peer.replayMayAccept(kp, counter)) { dev.counters.dropFrom(dev.peerOf(kp.peer), Drop.replay); continue; }
           if (pre) { this.openOne(b, i, m, kp); } // a session the workers had no key for (workers.ts added)
-          else keys.index[m] = keys.slot(kp.receiveKey);
+          else keys.index[m] = kp === slotKp ? slot : ((slotKp = kp), (slot = keys.slot(kp.receiveKey)));
         }
         b.offs[m] = off;
         b.lens[m] = len - HEADER;
@@ -192,7 +200,7 @@ export class Receiver {
         this.openHere(b, m, now);
         m = 0;
         keys.reset();
-        lastKp = undefined;
+        lastKp = slotKp = undefined;
         this.handshake(buf.subarray(off, off + len), new Endpoint(b.eps, i * EP_SIZE), type, now);
       } else dev.counters.drop(Drop.malformed);
     }
@@ -393,7 +401,8 @@ export class Receiver {
       const off = b.offs[j];
       const plen = b.lens[j] - TAG;
       const noise = kp.peer;
-      if (!noise.packetReceived(now, kp, readCounter(buf, off), plen === 0)) { dev.counters.dropFrom(dev.peerOf(noise), kp.alive ? Drop.replay : Drop.unknown_session); continue; }
+      const counter = WORDS_LITTLE_ENDIAN && (off & 3) === 0 ? readCounterWords(b.words, off >> 2) : readCounter(buf, off);
+      if (!noise.packetReceived(now, kp, counter, plen === 0)) { dev.counters.dropFrom(dev.peerOf(noise), kp.alive ? Drop.replay : Drop.unknown_session); continue; }
       const peer = dev.peerOf(noise);
       if (peer === undefined) { dev.counters.drop(Drop.unknown_session); continue; }
       const i = b.src[j];

@@ -8,7 +8,7 @@ import type { DataPathHost } from "./host.ts";
 import type { DevicePeer } from "./peer.ts";
 import { BATCH, HEADER, KeyTable, TAG, capacityOf, strideFor } from "./batch.ts";
 import { EP_SIZE, FAMILY_REFUSED, SOURCE_DROPPED } from "./endpoint.ts";
-import { writeTransportHeader } from "../noise/index.ts";
+import { WORDS_LITTLE_ENDIAN, writeTransportHeader, writeTransportHeaderWords, type Keypair } from "../noise/index.ts";
 import { Drop } from "./counters.ts";
 import { nativeTun, nativeUdp } from "./workers.ts";
 
@@ -25,6 +25,9 @@ function ringSize(workers: number): number {
  *  and what sealing and sending it needs. Owned by a worker while `job` >= 0. */
 class SendBatch {
   readonly buf: Uint8Array;
+  /** buf as 32-bit words: every slot starts 4-byte-aligned (strides are multiples of 64), so headers are written a
+   *  word at a time (noise/messages.ts writeTransportHeaderWords). */
+  readonly words: Int32Array;
   readonly view: Uint8Array;
   readonly tunLens: Uint32Array;
   readonly offs: Uint32Array;
@@ -33,11 +36,17 @@ class SendBatch {
   readonly eps: Uint8Array;
   readonly peers: (DevicePeer | null)[];
   m = 0;
+  /** The peer of the last packet added, its session (null: none usable) and that session's key slot (-1: not taken
+   *  yet): a run of packets to one peer looks them up once per batch (Sender.add). */
+  runPeer: DevicePeer | null = null;
+  runKp: Keypair | null = null;
+  runSlot = -1;
   /** The worker job sealing and sending it, or -1. */
   job = -1;
 
   constructor(stride: number, header: number, readonly slots: number) {
     this.buf = new Uint8Array(slots * stride + header);
+    this.words = new Int32Array(this.buf.buffer, 0, this.buf.length >> 2);
     this.view = this.buf.subarray(header);
     this.tunLens = new Uint32Array(slots);
     this.offs = new Uint32Array(slots);
@@ -50,6 +59,9 @@ class SendBatch {
   begin(): void {
     this.m = 0;
     this.keyTable.reset();
+    this.runPeer = null;
+    this.runKp = null;
+    this.runSlot = -1;
   }
 
   /** The batch is over (sent, or failed): its peers let go, its keys wiped, ready to fill again. */
@@ -222,7 +234,15 @@ export class Sender {
     if (!this.dev.up && !this.dev.linkUpNow()) return this.dev.counters.drop(Drop.interface_down);
     const buf = b.buf;
     const noise = peer.noise;
-    const kp = peer.endpoint === null ? null : noise.sendingKeypair(now);
+    // One lookup per run of packets to this peer: within a batch `now`, the endpoint and the session stand still.
+    let kp: Keypair | null;
+    if (peer === b.runPeer) kp = b.runKp;
+    else {
+      kp = peer.endpoint === null ? null : noise.sendingKeypair(now);
+      b.runPeer = peer;
+      b.runKp = kp;
+      b.runSlot = -1;
+    }
     const counter = kp === null ? -1 : noise.reserveCounters(kp, 1);
     if (kp === null || counter < 0) {
       peer.staged.push(buf, hdr + HEADER, len);
@@ -230,7 +250,8 @@ export class Sender {
       this.dev.touch(peer);
       return;
     }
-    writeTransportHeader(buf, hdr, kp.remoteIndexBits, counter);
+    if (WORDS_LITTLE_ENDIAN && (hdr & 3) === 0) writeTransportHeaderWords(b.words, hdr >> 2, kp.remoteIndexBits, counter);
+    else writeTransportHeader(buf, hdr, kp.remoteIndexBits, counter);
     // §5.4.6: pad to a multiple of 16, but never beyond the MTU.
     let padded = (len + 15) & ~15;
     if (padded > this.dev.mtu) padded = Math.max(len, this.dev.mtu);
@@ -239,7 +260,7 @@ export class Sender {
     peer.counters.sent(len);
     b.offs[m] = hdr;
     b.lens[m] = padded;
-    b.keyTable.index[m] = b.keyTable.slot(kp.sendKey);
+    b.keyTable.index[m] = b.runSlot >= 0 ? b.runSlot : (b.runSlot = b.keyTable.slot(kp.sendKey));
     b.peers[m] = peer;
   }
 
@@ -248,7 +269,11 @@ export class Sender {
    *  flight, never sealed twice under one nonce (§5.4.6). */
   private finish(b: SendBatch, now: number, async: boolean): boolean {
     const m = b.m;
-    if (m === 0 || b.job >= 0) return false; // empty, or in flight (already finished)
+    if (b.job >= 0) return false; // in flight (already finished)
+    if (m === 0) {
+      b.begin(); // empty (all staged, or none read): it lets go of its run's peer, which may be removed next
+      return false;
+    }
     const dev = this.dev;
     const workers = dev.workers;
     const udp = workers === null ? null : nativeUdp(dev.udp);

@@ -22,7 +22,11 @@ export {
   TRANSPORT,
   messageType,
   readCounter,
+  readCounterWords,
   readIndex,
+  readIndexWords,
   readU32,
+  WORDS_LITTLE_ENDIAN,
   writeTransportHeader,
+  writeTransportHeaderWords,
 } from "./messages.ts";

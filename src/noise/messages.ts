@@ -92,6 +92,30 @@ export function readCounter(msg: Uint8Array, at = 0): number {
   return (readIndex(msg, c) >>> 0) + (readIndex(msg, c + 4) >>> 0) * 0x100000000;
 }
 
+/** Whether this host keeps 32-bit words little-endian, as the messages do: then a transport header at a 4-byte-aligned
+ *  offset is read and written a word at a time (the *Words functions below), where the byte-wise forms cost the data
+ *  path a call per field (docs/threads.md, "Per-packet JavaScript, word-wise"). */
+export const WORDS_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** writeTransportHeader for a header at word w of `words` (byte offset 4w), on a little-endian host. Writing a number
+ *  to an Int32Array keeps the low 32 bits of its integer part: the index in either form, each word of the counter. */
+export function writeTransportHeaderWords(words: Int32Array, w: number, receiverIndex: number, counter: number): void {
+  words[w] = MESSAGE_TRANSPORT; // the type byte, then three zero bytes
+  words[w + 1] = receiverIndex;
+  words[w + 2] = counter;
+  words[w + 3] = counter / 0x100000000;
+}
+
+/** readIndex of the receiver field of a transport header at word w, on a little-endian host. */
+export function readIndexWords(words: Int32Array, w: number): number {
+  return words[w + 1];
+}
+
+/** readCounter of a transport header at word w, on a little-endian host. */
+export function readCounterWords(words: Int32Array, w: number): number {
+  return (words[w + 2] >>> 0) + (words[w + 3] >>> 0) * 0x100000000;
+}
+
 /** Writes a transport header (§5.4.6) at buf[at..at+16]. The receiver index may be given unsigned or as its signed
  *  32-bit form (Keypair.remoteIndexBits): the same four bytes. */
 export function writeTransportHeader(buf: Uint8Array, at: number, receiverIndex: number, counter: number): void {
