@@ -6,16 +6,12 @@
 // Device level, in memory.
 import { afterEach, expect, test } from "bun:test";
 import { loadAead } from "../src/crypto/aead.ts";
-import { defaultSuite } from "../src/crypto/suite.ts";
-import { emptyDeviceConfig } from "../src/config/model.ts";
-import { Device } from "../src/device/device.ts";
+import type { Device } from "../src/device/device.ts";
 import { Endpoint } from "../src/device/endpoint.ts";
-import { Logger } from "../src/device/log.ts";
-import { Engine, readCounter, readIndex } from "../src/noise/index.ts";
+import { readCounter, readIndex } from "../src/noise/index.ts";
 import { keyToHex } from "../src/text/codec.ts";
-import { applySet } from "../src/uapi/set.ts";
 import { open, seal } from "./noise/helpers.ts";
-import { MemoryBind } from "./support/bindtest.ts";
+import { configure, memoryDevice, remoteEngine } from "./support/device.ts";
 import { MemoryTun } from "./support/tuntest.ts";
 
 let dev: Device | null = null;
@@ -27,22 +23,16 @@ afterEach(() => {
 test("batches alternating between two peers: each packet sealed for its own peer and opened with its own key", () => {
   const aead = loadAead();
   const tun = new MemoryTun("runs0");
-  dev = new Device(tun, aead, new Logger("runs0", "silent"), "silent", (o) => void crypto.getRandomValues(o));
-  const bind = new MemoryBind(0);
-  dev.udp = bind;
+  const made = memoryDevice("runs0", aead, { tun });
+  dev = made.dev;
+  const bind = made.bind;
   const peers = [
     { addr: [10, 9, 0, 2], endpoint: "127.0.0.2:40002" },
     { addr: [10, 9, 0, 3], endpoint: "127.0.0.3:40003" },
-  ].map((p) => {
-    const engine = new Engine({ crypto: defaultSuite({ aead }) });
-    engine.setPrivateKey(crypto.getRandomValues(new Uint8Array(32)));
-    return { ...p, engine };
-  });
+  ].map((p) => ({ ...p, engine: remoteEngine(aead) }));
   const lines = [`private_key=${keyToHex(crypto.getRandomValues(new Uint8Array(32)))}`];
   for (const p of peers) lines.push(`public_key=${keyToHex(p.engine.publicKey!)}`, `endpoint=${p.endpoint}`, `allowed_ip=${p.addr.join(".")}/32`);
-  const set = applySet(emptyDeviceConfig(), lines, { derivePublicKey: (k) => dev!.engine.publicKeyOf(k) });
-  if (!set.ok) throw new Error(set.message);
-  dev.applyConfig(set.config, set.changes);
+  configure(dev, lines);
   dev.setUp(true);
 
   // The device initiates to each peer (§5.4.2), so that it may send at once (§5.4.5).

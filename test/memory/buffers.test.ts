@@ -6,9 +6,8 @@ import { AllowedIps } from "../../src/device/allowedips.ts";
 import { Device } from "../../src/device/device.ts";
 import { Logger } from "../../src/device/log.ts";
 import { StagedQueue } from "../../src/device/queue.ts";
-import { emptyDeviceConfig } from "../../src/config/model.ts";
 import { keyToHex } from "../../src/text/codec.ts";
-import { applySet } from "../../src/uapi/set.ts";
+import { configure } from "../support/device.ts";
 import { MemoryTun } from "../support/tuntest.ts";
 import { ipv4 } from "../../src/device/warmup.ts";
 
@@ -30,12 +29,6 @@ function device(tun = new MemoryTun("mem0"), mtu = 1420): Device {
 }
 
 const key = () => crypto.getRandomValues(new Uint8Array(32));
-
-function configure(dev: Device, lines: string[]): void {
-  const set = applySet(dev.config, lines, { derivePublicKey: (k) => dev.engine.publicKeyOf(k) });
-  if (!set.ok) throw new Error(`configuration refused: ${set.message}`);
-  dev.applyConfig(set.config, set.changes);
-}
 
 test("the send path's slots are sized by the MTU, not by the 64 KiB maximum", () => {
   const dev = device();

@@ -3,34 +3,24 @@
 // now gone, and held plaintext. Device level, on a fake clock with in-memory TUN and UDP stand-ins.
 import { afterEach, expect, test } from "bun:test";
 import { loadAead } from "../../src/crypto/aead.ts";
-import { defaultSuite } from "../../src/crypto/suite.ts";
-import { Device } from "../../src/device/device.ts";
-import { Logger } from "../../src/device/log.ts";
-import { emptyDeviceConfig } from "../../src/config/model.ts";
+import type { Device } from "../../src/device/device.ts";
 import { keyToHex } from "../../src/text/codec.ts";
-import { applySet } from "../../src/uapi/set.ts";
 import { ZERO_KEYS_AFTER } from "../../src/noise/constants.ts";
-import { Engine } from "../../src/noise/index.ts";
-import { MemoryBind } from "../support/bindtest.ts";
-import { MemoryTun } from "../support/tuntest.ts";
+import { configure, memoryDevice, remoteEngine } from "../support/device.ts";
 
 let dev: Device | null = null;
 afterEach(() => dev?.close());
 
 test("the zeroing timer action also drops the packets staged for the peer", () => {
   const aead = loadAead();
-  dev = new Device(new MemoryTun("zero0"), aead, new Logger("zero0", "silent"), "silent", (o) => void crypto.getRandomValues(o));
-  dev.udp = new MemoryBind(0);
-  const x = new Engine({ crypto: defaultSuite({ aead }) });
-  x.setPrivateKey(crypto.getRandomValues(new Uint8Array(32)));
-  const set = applySet(emptyDeviceConfig(), [
+  dev = memoryDevice("zero0", aead).dev;
+  const x = remoteEngine(aead);
+  configure(dev, [
     `private_key=${keyToHex(crypto.getRandomValues(new Uint8Array(32)))}`,
     `public_key=${keyToHex(x.publicKey!)}`,
     "endpoint=127.0.0.1:40009",
     "allowed_ip=10.9.0.2/32",
-  ], { derivePublicKey: (k) => dev!.engine.publicKeyOf(k) });
-  if (!set.ok) throw new Error(set.message);
-  dev.applyConfig(set.config, set.changes);
+  ]);
   const peer = dev.peers.get(keyToHex(x.publicKey!))!;
 
   // x initiates; the device answers: a session is derived at t0, which arms the erasure at t0 + ZERO_KEYS_AFTER.

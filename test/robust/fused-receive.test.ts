@@ -7,16 +7,14 @@ import { constants, mkdtempSync, openSync, closeSync, readSync, rmSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadAead } from "../../src/crypto/aead.ts";
-import { defaultSuite } from "../../src/crypto/suite.ts";
 import { Device } from "../../src/device/device.ts";
 import { Logger } from "../../src/device/log.ts";
 import { Udp } from "../../src/device/udp.ts";
 import { Workers } from "../../src/device/workers.ts";
-import { emptyDeviceConfig } from "../../src/config/model.ts";
 import { keyToHex } from "../../src/text/codec.ts";
-import { applySet } from "../../src/uapi/set.ts";
-import { Engine, type Keypair, type Peer } from "../../src/noise/index.ts";
+import type { Keypair, Peer } from "../../src/noise/index.ts";
 import { seal } from "../noise/helpers.ts";
+import { configure, remoteEngine } from "../support/device.ts";
 import { run } from "../support/process.ts";
 import { MemoryTun } from "../support/tuntest.ts";
 
@@ -77,16 +75,13 @@ test("a busy device's worker receives and opens; forgeries and replays never rea
   dev.workers = workers;
   dev.engine.indices.observer = workers;
 
-  const x = new Engine({ crypto: defaultSuite({ aead }) });
-  x.setPrivateKey(crypto.getRandomValues(new Uint8Array(32)));
-  const set = applySet(emptyDeviceConfig(), [
+  const x = remoteEngine(aead);
+  configure(dev, [
     `private_key=${keyToHex(crypto.getRandomValues(new Uint8Array(32)))}`,
     `listen_port=${dev.udp.port}`, // the socket set above: no other is bound, so nothing but this test receives
     `public_key=${keyToHex(x.publicKey!)}`,
     "allowed_ip=10.9.0.2/32",
-  ], { derivePublicKey: (k) => dev.engine.publicKeyOf(k) });
-  if (!set.ok) throw new Error(set.message);
-  dev.applyConfig(set.config, set.changes);
+  ]);
   const port = dev.udp!.port;
   const xp: Peer = x.addPeer(dev.engine.publicKey!);
   const sender = await Bun.udpSocket({ hostname: "127.0.0.1" });

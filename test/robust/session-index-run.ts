@@ -4,17 +4,12 @@
 // ≥ 2^31. Prints what that path's compilations were, as JSON.
 import { numberOfDFGCompiles, reoptimizationRetryCount } from "bun:jsc";
 import { loadAead } from "../../src/crypto/aead.ts";
-import { defaultSuite } from "../../src/crypto/suite.ts";
-import { emptyDeviceConfig } from "../../src/config/model.ts";
-import { Device } from "../../src/device/device.ts";
 import { Endpoint } from "../../src/device/endpoint.ts";
-import { Logger } from "../../src/device/log.ts";
 import { Receiver } from "../../src/device/receive.ts";
-import { Engine, type Keypair } from "../../src/noise/index.ts";
+import type { Keypair } from "../../src/noise/index.ts";
 import { keyToHex } from "../../src/text/codec.ts";
-import { applySet } from "../../src/uapi/set.ts";
 import { seal } from "../noise/helpers.ts";
-import { MemoryBind } from "../support/bindtest.ts";
+import { configure, memoryDevice, remoteEngine } from "../support/device.ts";
 import { MemoryTun } from "../support/tuntest.ts";
 
 /** The high bit of the device's next session indices (an index is a 4-byte draw, noise/indextable.ts). */
@@ -26,18 +21,13 @@ const random = (out: Uint8Array): void => {
 
 const aead = loadAead();
 const tun = new MemoryTun("idx0");
-const dev = new Device(tun, aead, new Logger("idx0", "silent"), "silent", random);
-const bind = new MemoryBind(0);
-dev.udp = bind;
-const x = new Engine({ crypto: defaultSuite({ aead }) });
-x.setPrivateKey(crypto.getRandomValues(new Uint8Array(32)));
-const set = applySet(emptyDeviceConfig(), [
+const { dev, bind } = memoryDevice("idx0", aead, { tun, random });
+const x = remoteEngine(aead);
+configure(dev, [
   `private_key=${keyToHex(crypto.getRandomValues(new Uint8Array(32)))}`,
   `public_key=${keyToHex(x.publicKey!)}`,
   "allowed_ip=10.9.0.2/32",
-], { derivePublicKey: (k) => dev.engine.publicKeyOf(k) });
-if (!set.ok) throw new Error(set.message);
-dev.applyConfig(set.config, set.changes);
+]);
 const xp = x.addPeer(dev.engine.publicKey!);
 const FROM = Endpoint.fromAddress("127.0.0.1", 40001, 4);
 const SRC = new Uint8Array([127, 0, 0, 1, 0x9c, 0x41]);
