@@ -37,7 +37,7 @@ class SendBatch {
   readonly peers: (DevicePeer | null)[];
   m = 0;
   /** The peer of the last packet added, its session (null: none usable) and that session's key slot (-1: not taken
-   *  yet): a run of packets to one peer looks them up once per batch (Sender.add). */
+   *  yet): a run of packets to one peer looks them up once (Sender.add). */
   runPeer: DevicePeer | null = null;
   runKp: Keypair | null = null;
   runSlot = -1;
