@@ -82,7 +82,7 @@ async function child(repo: string, seconds: number): Promise<Result> {
     other: Bind | null = null;
     readonly record: Uint8Array;
     readonly queue: Uint8Array[] = [];
-    record_ = false;
+    capture = false;
     batch: Uint8Array[] | null = null;
     pending = 0;
     sent = 0;
@@ -120,7 +120,7 @@ async function child(repo: string, seconds: number): Promise<Result> {
       return n;
     }
     sendBatch(buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, _e: Uint8Array, n: number): number {
-      if (this.record_) for (let i = 0; i < n; i++) this.other!.queue.push(buf.slice(offs[i], offs[i] + lens[i]));
+      if (this.capture) for (let i = 0; i < n; i++) this.other!.queue.push(buf.slice(offs[i], offs[i] + lens[i]));
       this.sent += n;
       return n;
     }
@@ -141,7 +141,7 @@ async function child(repo: string, seconds: number): Promise<Result> {
   const bindA = new Bind(1, "127.0.0.1"), bindB = new Bind(2, "127.0.0.2");
   bindA.other = bindB;
   bindB.other = bindA;
-  bindA.record_ = bindB.record_ = true;
+  bindA.capture = bindB.capture = true;
   const opts = { pump: false, threads: 1 };
   const a = new Device(tunA, aead, log, "silent", random, opts, MTU), b = new Device(tunB, aead, log, "silent", random, opts, MTU);
   a.openBind = () => bindA;
@@ -166,7 +166,7 @@ async function child(repo: string, seconds: number): Promise<Result> {
   bindB.queue.length = 0;
   tunA.waiting = BATCH;
   a.sender.drainTun();
-  bindA.record_ = bindB.record_ = false;
+  bindA.capture = bindB.capture = false;
   if (bindB.queue.length !== BATCH) throw new Error(`datapath: expected a batch of ${BATCH} datagrams, got ${bindB.queue.length}`);
   bindB.batch = bindB.queue.splice(0);
 
