@@ -32,6 +32,7 @@ async function child(repo: string, seconds: number): Promise<Result> {
   const { Endpoint, EP_SIZE } = await import(join(repo, "src/device/endpoint.ts"));
   const { applySet } = await import(join(repo, "src/uapi/set.ts"));
   const { keyToHex } = await import(join(repo, "src/text/codec.ts"));
+  const { ipv4 } = await import(join(repo, "src/device/warmup.ts"));
   const real = loadAead();
   // Handshakes use the real AEAD; transport messages are left as they are and "authenticate".
   const aead = Object.assign(Object.create(Object.getPrototypeOf(real)), real, {
@@ -40,13 +41,6 @@ async function child(repo: string, seconds: number): Promise<Result> {
       ok.fill(1, 0, n);
     },
   });
-  const ipv4 = (src: number[], dst: number[], len: number) => {
-    const p = new Uint8Array(len);
-    p.set([0x45, 0, len >>> 8, len & 0xff, 0, 0, 0, 0, 64, 17], 0);
-    p.set(src, 12);
-    p.set(dst, 16);
-    return p;
-  };
 
   /** Hands out `waiting` copies of one packet; each buffer is filled once, later reads only set the lengths. */
   class Tun {
@@ -137,7 +131,7 @@ async function child(repo: string, seconds: number): Promise<Result> {
   const log = new Logger("datapath", "silent");
   const random = (o: Uint8Array) => void crypto.getRandomValues(o);
   const aAddr = [10, 255, 0, 1], bAddr = [10, 255, 0, 2];
-  const tunA = new Tun("dpa", ipv4(aAddr, bAddr, MTU)), tunB = new Tun("dpb", ipv4(bAddr, aAddr, 52));
+  const tunA = new Tun("dpa", ipv4(aAddr, bAddr, MTU, 17)), tunB = new Tun("dpb", ipv4(bAddr, aAddr, 52, 17));
   const bindA = new Bind(1, "127.0.0.1"), bindB = new Bind(2, "127.0.0.2");
   bindA.other = bindB;
   bindB.other = bindA;

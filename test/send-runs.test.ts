@@ -8,6 +8,7 @@ import { afterEach, expect, test } from "bun:test";
 import { loadAead } from "../src/crypto/aead.ts";
 import type { Device } from "../src/device/device.ts";
 import { Endpoint } from "../src/device/endpoint.ts";
+import { ipv4 } from "../src/device/warmup.ts";
 import { readCounter, readIndex } from "../src/noise/index.ts";
 import { keyToHex } from "../src/text/codec.ts";
 import { open, seal } from "./noise/helpers.ts";
@@ -50,8 +51,7 @@ test("batches alternating between two peers: each packet sealed for its own peer
   const order: number[] = [];
   for (let run = 1, who = 0; order.length < 120; run++, who ^= 1) for (let k = 0; k < run && order.length < 120; k++) order.push(who);
   const packets = order.map((who, j) => {
-    const p = new Uint8Array(100);
-    p.set([0x45, 0, 0, 100, 0, 0, 0, 0, 64, 17, 0, 0, 10, 9, 0, 1, ...peers[who]!.addr]);
+    const p = ipv4([10, 9, 0, 1], peers[who]!.addr, 100, 17);
     p[20] = j;
     return p;
   });
@@ -78,8 +78,7 @@ test("batches alternating between two peers: each packet sealed for its own peer
   order.forEach((who, j) => {
     const p = peers[who]!;
     const ours = remotes[who]!;
-    const back = new Uint8Array(112);
-    back.set([0x45, 0, 0, 112, 0, 0, 0, 0, 64, 17, 0, 0, ...p.addr, 10, 9, 0, 1]);
+    const back = ipv4(p.addr, [10, 9, 0, 1], 112, 17);
     back[20] = j;
     bind.deliver(seal(aead, ours, ours.sendingKeypair(now)!, back), from[who]!);
   });

@@ -176,14 +176,15 @@ export class Receiver {
       const type = buf[off];
       if (type === MESSAGE_TRANSPORT) {
         if (len < TRANSPORT.minSize) { dev.counters.drop(Drop.malformed); continue; }
-        const index = WORDS_LITTLE_ENDIAN && (off & 3) === 0 ? readIndexWords(words, off >> 2) : readIndex(buf, off + TRANSPORT.receiver);
+        const atWord = WORDS_LITTLE_ENDIAN && (off & 3) === 0; // the header read a word at a time (batch `words`)
+        const index = atWord ? readIndexWords(words, off >> 2) : readIndex(buf, off + TRANSPORT.receiver);
         const kp = index === lastIndex && lastKp !== undefined ? lastKp : (lastKp = dev.engine.keypairByIndex((lastIndex = index)));
         if (kp === undefined) { dev.counters.drop(Drop.unknown_session); continue; }
         if (pre && b.opened[i] !== NOT_OPENED) {
           // Opened by the worker that received it; the replay window comes in deliver(), after authentication.
           b.ok[m] = b.opened[i] === AUTHENTIC ? 1 : 0;
         } else {
-          const counter = WORDS_LITTLE_ENDIAN && (off & 3) === 0 ? readCounterWords(words, off >> 2) : readCounter(buf, off);
+          const counter = atWord ? readCounterWords(words, off >> 2) : readCounter(buf, off);
           if (!kp.peer.replayMayAccept(kp, counter)) { dev.counters.dropFrom(dev.peerOf(kp.peer), Drop.replay); continue; }
           if (pre) { this.openOne(b, i, m, kp); } // a session the workers had no key for (workers.ts added)
           else keys.index[m] = kp === slotKp ? slot : ((slotKp = kp), (slot = keys.slot(kp.receiveKey)));

@@ -3,7 +3,7 @@
 // remote protocol engine with a key of its own to talk to it.
 import type { Aead } from "../../src/crypto/aead.ts";
 import { defaultSuite } from "../../src/crypto/suite.ts";
-import { Device, type DataPathOptions } from "../../src/device/device.ts";
+import { Device } from "../../src/device/device.ts";
 import type { TunDevice } from "../../src/device/io.ts";
 import { Logger } from "../../src/device/log.ts";
 import { Engine } from "../../src/noise/index.ts";
@@ -14,12 +14,11 @@ import { MemoryTun } from "./tuntest.ts";
 const systemRandom = (out: Uint8Array): void => void crypto.getRandomValues(out);
 
 /** A device named `name` on `tun` (an in-memory one by default) with an in-memory bind as its socket. */
-export function memoryDevice(name: string, aead: Aead, opts: { tun?: TunDevice; random?: (out: Uint8Array) => void; options?: DataPathOptions; mtu?: number } = {}) {
-  const tun = opts.tun ?? new MemoryTun(name);
-  const dev = new Device(tun, aead, new Logger(name, "silent"), "silent", opts.random ?? systemRandom, opts.options, opts.mtu);
+export function memoryDevice(name: string, aead: Aead, opts: { tun?: TunDevice; random?: (out: Uint8Array) => void } = {}) {
+  const dev = new Device(opts.tun ?? new MemoryTun(name), aead, new Logger(name, "silent"), "silent", opts.random ?? systemRandom);
   const bind = new MemoryBind(0);
   dev.udp = bind;
-  return { dev, tun, bind };
+  return { dev, bind };
 }
 
 /** Applies `wg set`-style lines (key=value, src/uapi/set.ts) to the device's configuration; throws when refused. */
