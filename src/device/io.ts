@@ -17,6 +17,7 @@ export interface TunDevice {
   /** A descriptor the pump may wait on (pump.ts), or -1 when there is none (in memory). */
   readonly fd: number;
   /** Up to `max` packets without blocking: packet i at buf[i*stride], its length in lens[i]; 0 = none waiting.
+   *  Fewer than `max` means the read found the queue empty: the next packet makes `fd` readable again.
    *  Throws TunGoneError when the interface is gone. */
   readBatch(buf: Uint8Array, stride: number, lens: Uint32Array, max: number): number;
   /** Writes packets i < n at buf[offs[i]], lens[i] bytes; returns how many the host took. */
@@ -37,6 +38,9 @@ export interface UdpBind {
   /** Up to maxMsgs datagrams (GRO-coalesced ones split into up to maxPkts packets): packet i at buf[offs[i]],
    *  lens[i] bytes, its source endpoint record at eps[i*EP_SIZE]. Returns the packet count, 0 when none wait. */
   recvBatch(buf: Uint8Array, stride: number, maxMsgs: number, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array, maxPkts: number): number;
+  /** True when the last recvBatch found the socket empty and reported all it took: the next datagram makes `fd`
+   *  readable again, so no call is needed before then. A bind without it is read until a call returns 0. */
+  readonly drained?: boolean;
   /** Sends datagrams i < n to the endpoint records at eps[i*EP_SIZE]; returns how many left. */
   sendBatch(buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array, n: number): number;
   /** One datagram (handshake messages, cookie replies); false when it could not be sent. */

@@ -132,8 +132,11 @@ export class Receiver {
         this.dev.workers?.sawRead(n, performance.now());
         if (delegated || this.dev.workers?.busy) this.recvAhead(); // delegated until the socket runs dry (as send.ts)
       }
+      const dry = !delegated && this.recvJob < 0 && udp.drained === true;
       if (!this.dev.linkUpNow()) this.dev.counters.drop(Drop.interface_down, n); // link down: nothing is accepted (device.ts setUp)
       else this.process(b, n);
+      // The socket was found empty (io.ts drained): as in send.ts drainTun, no receive that would only say so again.
+      if (dry) return total;
     }
   }
 

@@ -159,6 +159,9 @@ export class Sender {
       dev.workers?.sawRead(n, performance.now());
       if (delegated || dev.workers?.busy) this.readAhead();
       this.processTunBatch(b, n);
+      // A read of fewer than it asked for found the TUN empty (io.ts): another would only say so again — a system
+      // call per drain, on the way from this send to the next wait (bench/RESULTS.md, "Latency tail", twelfth round).
+      if (!delegated && this.readJob < 0 && n < b.slots) return total;
     }
   }
 

@@ -20,11 +20,14 @@ export class Udp implements UdpBind {
   private readonly dropped = new Uint32Array(1);
   /** Datagrams taken from the socket but not yet reported (a GRO burst beyond maxPkts): zig/src/udp.zig RecvState. */
   readonly carry: Uint8Array;
+  /** carry's first words: count, next, at, short (zig/src/udp.zig RecvState). */
+  private readonly carryWords: Uint32Array;
   /** UDP GSO: runs of equal-size datagrams to one endpoint leave in one send. Turned off if the kernel refuses. */
   gso = true;
 
   private constructor(private readonly native: Native, readonly fd: number, readonly port: number, readonly family: 4 | 6) {
     this.carry = new Uint8Array(native.sym.bunwg_udp_recv_state_size());
+    this.carryWords = new Uint32Array(this.carry.buffer, 0, 4);
   }
 
   /** Binds port (0 = any free port), dual-stack unless ipv4Only (or the host has no IPv6). Throws PortInUseError
@@ -61,6 +64,12 @@ export class Udp implements UdpBind {
   recvBatch(buf: Uint8Array, stride: number, maxMsgs: number, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array, maxPkts: number): number {
     const n = this.native.sym.bunwg_udp_recv_batch(this.fd, buf, stride, maxMsgs, offs, lens, eps, maxPkts, this.carry);
     return n < 0 ? 0 : n;
+  }
+
+  /** The last recvBatch found the socket empty (its recvmmsg came back short) and reported all it took. */
+  get drained(): boolean {
+    const w = this.carryWords;
+    return w[3] !== 0 && w[1] >= w[0];
   }
 
   /** Sends n packets; eps[i*EP_SIZE+40] comes back as SOURCE_DROPPED where a vanished sticky source was dropped,

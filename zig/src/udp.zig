@@ -195,7 +195,9 @@ pub const RecvState = extern struct {
     count: u32, // datagrams in buf from the last recvmmsg
     next: u32, // the datagram being split
     at: u32, // offset of its next segment
-    pad: u32,
+    /// 1 when the last recvmmsg brought fewer datagrams than asked: the socket was empty then. Once those are all
+    /// reported the caller can wait for readiness instead of calling again (src/device/receive.ts drain).
+    short: u32,
     dg: [MAX_BATCH]Datagram,
 
     const Datagram = extern struct { total: u32, seg: u32, ep: [EP_SIZE]u8 };
@@ -213,6 +215,7 @@ pub fn recvBatch(fd: i32, buf: [*]u8, stride: u32, max_msgs: u32, offs: [*]u32, 
         st.count = 0;
         st.next = 0;
         st.at = 0;
+        st.short = 0;
         var msgs: [MAX_BATCH]MMsgHdr = undefined;
         var iovs: [MAX_BATCH]IoVec = undefined;
         var names: [MAX_BATCH]SockAddrIn6 = undefined;
@@ -234,9 +237,13 @@ pub fn recvBatch(fd: i32, buf: [*]u8, stride: u32, max_msgs: u32, offs: [*]u32, 
         const got = recvmmsg(fd, &msgs, vlen, MSG_DONTWAIT, null);
         if (got < 0) {
             const e = std.posix.errno(got);
-            if (e == .AGAIN) return 0;
+            if (e == .AGAIN) {
+                st.short = 1;
+                return 0;
+            }
             return neg(e);
         }
+        st.short = @intFromBool(@as(u32, @intCast(got)) < vlen);
         // The segments of one datagram share its endpoint: parse it once.
         for (0..@intCast(got)) |i| {
             const m = &msgs[i];

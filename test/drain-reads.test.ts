@@ -1,0 +1,125 @@
+// A drain reads until the queue is known empty, and no further: a read that came back with fewer packets than it
+// asked for (io.ts TunDevice.readBatch), or a receive after which the bind says it is drained (io.ts
+// UdpBind.drained), already found it empty, and another read would only say so again — one more system call
+// between a send and the next wait (src/device/send.ts drainTun, receive.ts drain). Device level, in memory.
+import { afterEach, expect, test } from "bun:test";
+import { loadAead } from "../src/crypto/aead.ts";
+import type { Device } from "../src/device/device.ts";
+import { Endpoint } from "../src/device/endpoint.ts";
+import { ipv4 } from "../src/device/warmup.ts";
+import { keyToHex } from "../src/text/codec.ts";
+import { open, seal } from "./noise/helpers.ts";
+import { MemoryBind } from "./support/bindtest.ts";
+import { configure, memoryDevice, remoteEngine } from "./support/device.ts";
+import { MemoryTun } from "./support/tuntest.ts";
+
+/** Keeps what each readBatch returned. */
+class CountingTun extends MemoryTun {
+  readonly reads: number[] = [];
+  override readBatch(buf: Uint8Array, stride: number, lens: Uint32Array, max: number): number {
+    const n = super.readBatch(buf, stride, lens, max);
+    this.reads.push(n);
+    return n;
+  }
+}
+
+/** Keeps what each recvBatch returned; cannot say whether it is drained (as the tests' in-memory bind). */
+class CountingBind extends MemoryBind {
+  readonly receives: number[] = [];
+  override recvBatch(buf: Uint8Array, stride: number, maxMsgs: number, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array, maxPkts: number): number {
+    const n = super.recvBatch(buf, stride, maxMsgs, offs, lens, eps, maxPkts);
+    this.receives.push(n);
+    return n;
+  }
+}
+
+/** …and says whether its queue is empty, as udp.ts does for the socket. */
+class DrainedBind extends CountingBind {
+  get drained(): boolean {
+    return this.queue.length === 0;
+  }
+}
+
+let dev: Device | null = null;
+afterEach(() => {
+  dev?.close();
+  dev = null;
+});
+
+/** A device with one peer whose session is established both ways, on a counting TUN and bind. */
+function pair(name: string, bind: MemoryBind) {
+  const aead = loadAead();
+  const tun = new CountingTun(name);
+  const made = memoryDevice(name, aead, { tun });
+  dev = made.dev;
+  dev.udp = bind;
+  const remote = remoteEngine(aead);
+  configure(dev, [`private_key=${keyToHex(crypto.getRandomValues(new Uint8Array(32)))}`,
+    `public_key=${keyToHex(remote.publicKey!)}`, "endpoint=127.0.0.2:40002", "allowed_ip=10.9.0.2/32"]);
+  dev.setUp(true);
+  const now = performance.now();
+  const src = new Uint8Array([127, 0, 0, 2, 0x9c, 0x42]);
+  const theirs = remote.addPeer(dev.engine.publicKey!);
+  const ours = dev.peers.get(keyToHex(remote.publicKey!))!;
+  const response = remote.consumeHandshake(now, ours.noise.createInitiation(now)!, src, false);
+  if (response.kind !== "response") throw new Error(`handshake at the peer: ${response.kind}`);
+  expect(dev.engine.consumeHandshake(now, response.packet, src, false).kind).toBe("established");
+  // The peer's session is confirmed by the first packet it receives (§5.4.5); then it may send back.
+  tun.inject(ipv4([10, 9, 0, 1], [10, 9, 0, 2], 100, 17));
+  dev.sender.drainTun();
+  expect(open(aead, remote, now, bind.sent[0]!.bytes)).not.toBeNull();
+  tun.reads.length = 0;
+  bind.sent.length = 0;
+  const from = Endpoint.fromAddress("127.0.0.2", 40002, 4).rec;
+  const deliver = (count: number) => {
+    for (let i = 0; i < count; i++) bind.deliver(seal(aead, theirs, theirs.sendingKeypair(now)!, ipv4([10, 9, 0, 2], [10, 9, 0, 1], 100, 17)), from);
+  };
+  return { dev, tun, deliver };
+}
+
+test("sending: no TUN read after one that came back short", () => {
+  const bind = new DrainedBind(0);
+  const { dev, tun } = pair("drain0", bind);
+  tun.inject(ipv4([10, 9, 0, 1], [10, 9, 0, 2], 100, 17));
+  dev.sender.drainTun();
+  expect(bind.sent.length).toBe(1);
+  expect(tun.reads).toEqual([1]);
+
+  // More than one batch holds: full reads, then a short one, and every packet sent.
+  tun.reads.length = 0;
+  bind.sent.length = 0;
+  const N = 1000;
+  for (let i = 0; i < N; i++) tun.inject(ipv4([10, 9, 0, 1], [10, 9, 0, 2], 100, 17));
+  dev.sender.drainTun();
+  expect(bind.sent.length).toBe(N);
+  expect(tun.reads.reduce((a, b) => a + b, 0)).toBe(N);
+  expect(tun.reads.length).toBeGreaterThan(1);
+  expect(tun.reads.slice(0, -1).every((n) => n === tun.reads[0])).toBe(true);
+  expect(tun.reads.at(-1)!).toBeGreaterThan(0);
+  expect(tun.reads.at(-1)!).toBeLessThan(tun.reads[0]!);
+});
+
+test("receiving: no receive after the bind says it is drained", () => {
+  const bind = new DrainedBind(0);
+  const { dev, tun, deliver } = pair("drain1", bind);
+  deliver(1);
+  dev.receiver.drain();
+  expect(tun.written.length).toBe(1);
+  expect(bind.receives).toEqual([1]);
+
+  // 70 waiting: a receive takes 64 datagrams (receive.ts), the bind is not drained yet; the second takes the rest.
+  bind.receives.length = 0;
+  deliver(70);
+  dev.receiver.drain();
+  expect(tun.written.length).toBe(71);
+  expect(bind.receives).toEqual([64, 6]);
+});
+
+test("receiving: a bind that cannot say whether it is drained is read until a receive finds nothing", () => {
+  const bind = new CountingBind(0);
+  const { dev, tun, deliver } = pair("drain2", bind);
+  deliver(1);
+  dev.receiver.drain();
+  expect(tun.written.length).toBe(1);
+  expect(bind.receives).toEqual([1, 0]);
+});
