@@ -50,9 +50,7 @@ afterEach(() => {
 function pair(name: string, bind: MemoryBind) {
   const aead = loadAead();
   const tun = new CountingTun(name);
-  const made = memoryDevice(name, aead, { tun });
-  dev = made.dev;
-  dev.udp = bind;
+  dev = memoryDevice(name, aead, { tun, bind }).dev;
   const remote = remoteEngine(aead);
   configure(dev, [`private_key=${keyToHex(crypto.getRandomValues(new Uint8Array(32)))}`,
     `public_key=${keyToHex(remote.publicKey!)}`, "endpoint=127.0.0.2:40002", "allowed_ip=10.9.0.2/32"]);

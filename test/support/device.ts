@@ -2,7 +2,7 @@
 // test gives it, configured through the configuration protocol's parser as `wg set` would configure it, and a
 // remote protocol engine with a key of its own to talk to it.
 import type { Aead } from "../../src/crypto/aead.ts";
-import { defaultSuite } from "../../src/crypto/suite.ts";
+import { defaultSuite, systemRandom } from "../../src/crypto/suite.ts";
 import { Device } from "../../src/device/device.ts";
 import type { TunDevice } from "../../src/device/io.ts";
 import { Logger } from "../../src/device/log.ts";
@@ -11,12 +11,11 @@ import { applySet } from "../../src/uapi/set.ts";
 import { MemoryBind } from "./bindtest.ts";
 import { MemoryTun } from "./tuntest.ts";
 
-const systemRandom = (out: Uint8Array): void => void crypto.getRandomValues(out);
-
-/** A device named `name` on `tun` (an in-memory one by default) with an in-memory bind as its socket. */
-export function memoryDevice(name: string, aead: Aead, opts: { tun?: TunDevice; random?: (out: Uint8Array) => void } = {}) {
+/** A device named `name` on `tun` (an in-memory one by default) with `bind` (likewise) as its socket. */
+export function memoryDevice(name: string, aead: Aead,
+  opts: { tun?: TunDevice; bind?: MemoryBind; random?: (out: Uint8Array) => void } = {}) {
   const dev = new Device(opts.tun ?? new MemoryTun(name), aead, new Logger(name, "silent"), "silent", opts.random ?? systemRandom);
-  const bind = new MemoryBind(0);
+  const bind = opts.bind ?? new MemoryBind(0);
   dev.udp = bind;
   return { dev, bind };
 }
