@@ -208,19 +208,19 @@ async function runForeground(ifname: string, level: LogLevel, metricsAddr: Metri
       return bytes;
     }, TRIM_QUIET_MS, () => [...dev.sender.buffers, ...dev.receiver.buffers]);
   }
-  // Once the first peer is configured, in short turns: the data path reaches the optimising JIT tiers before the
-  // first real packets rather than during them (warmup.ts). Not before: a daemon without peers carries no traffic
-  // and stays ~2 MiB smaller. BUNWG_NO_WARMUP=1 turns it off (to measure it).
-  let stopping = false, warmed = off("BUNWG_NO_WARMUP");
-  dev.onConfigured = () => {
-    if (warmed || dev === null || dev.peers.size === 0) return;
-    warmed = true;
+  // At start, in short turns: the data path reaches the optimising JIT tiers before the first real packets rather
+  // than during them (warmup.ts). Started at the first peer instead, it overlapped the handshake and the first pings
+  // of a freshly configured pair — wg-quick and bench/lib/pair.ts send them within tens of milliseconds — and those
+  // waited out its turns: the first 20 pings averaged 0.72 ms against 0.20 (bench/RESULTS.md, "Latency tail",
+  // thirteenth round). It costs a daemon that never gets a peer ~2 MiB. BUNWG_NO_WARMUP=1 turns it off.
+  let stopping = false;
+  if (!off("BUNWG_NO_WARMUP")) {
     const mtu = dev.mtu;
     import("./warmup.ts").then(({ warmUp }) => warmUp(aead, options, mtu, undefined, () => stopping)).then(
       (r) => log.debug(`Data path warmed up: ${r.roundTrips} round trips in ${r.ms.toFixed(0)} ms`),
       (e) => log.error(`Data path warm-up failed: ${(e as Error).message}`),
     );
-  };
+  }
   const reason = await stopped;
   stopping = true;
   clearInterval(watch);

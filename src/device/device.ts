@@ -70,8 +70,6 @@ export class Device implements DataPathHost {
   workers: Workers | null = null;
   /** Called once when the device cannot go on (its interface was deleted). */
   onFatal: (reason: string) => void = () => {};
-  /** Called after each configuration is applied (daemon.ts warms the data path once the first peer is there). */
-  onConfigured: () => void = () => {};
 
   constructor(readonly tun: TunDevice, readonly aead: Aead, readonly log: Logger, private readonly baseLevel: LogLevel,
               random: (out: Uint8Array) => void, readonly options: DataPathOptions = DEFAULT_DATA_PATH, mtu = 1420) {
@@ -340,7 +338,6 @@ export class Device implements DataPathHost {
     this.config = next;
     if (changes.fwmark) this.revalidateSources(); // the mark selects the routing (policy rules)
     this.runDueTimers(now);
-    this.onConfigured();
   }
 
   private keepaliveChanged(peer: DevicePeer, before: number, after: number, now: number): void {

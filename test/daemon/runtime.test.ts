@@ -1,6 +1,7 @@
 // The runtime the detached daemon (as wg-quick starts it) runs in: Bun's GC timer off and JavaScriptCore's FTL tier
 // off (src/device/daemon.ts; bench/RESULTS.md, "Latency tail"), each unless the operator's environment says
-// otherwise. Read from the daemon's own /proc/PID/environ, which is what JavaScriptCore read at its start.
+// otherwise. Read from the daemon's own /proc/PID/environ, which is what JavaScriptCore read at its start. And the
+// data path's warm-up (src/device/warmup.ts), which the daemon runs at its start rather than at its first peer.
 import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { socketOwner } from "../support/daemon.ts";
@@ -22,7 +23,7 @@ describe.skipIf(!isRoot)("the detached daemon's runtime", () => {
   const scope = new Scope();
   afterAll(() => scope.close());
 
-  async function detached(env: Record<string, string>): Promise<number> {
+  async function detached(env: Record<string, string>): Promise<{ pid: number; ifname: string }> {
     const ifname = `brt${uniqueTag()}`;
     let pid = 0;
     scope.add(() => {
@@ -41,18 +42,37 @@ describe.skipIf(!isRoot)("the detached daemon's runtime", () => {
     expect(code).toBe(0);
     pid = await socketOwner(ifname);
     expect(pid).toBeGreaterThan(0);
-    return pid;
+    return { pid, ifname };
   }
 
   test("by default: no GC timer, no FTL tier", async () => {
-    const env = environ(await detached({}));
+    const env = environ((await detached({})).pid);
     expect(env.get("BUN_GC_TIMER_DISABLE")).toBe("1");
     expect(env.get("BUN_JSC_useFTLJIT")).toBe("0");
   }, 30_000);
 
   test("the operator's environment wins (to measure what each gives)", async () => {
-    const env = environ(await detached({ BUN_JSC_useFTLJIT: "1", BUN_GC_TIMER_DISABLE: "0" }));
+    const env = environ((await detached({ BUN_JSC_useFTLJIT: "1", BUN_GC_TIMER_DISABLE: "0" })).pid);
     expect(env.get("BUN_GC_TIMER_DISABLE")).toBe("0");
     expect(env.get("BUN_JSC_useFTLJIT")).toBe("1");
+  }, 30_000);
+
+  // A freshly configured pair is pinged within tens of milliseconds of its first peer (wg-quick, bench/lib/pair.ts):
+  // warmed only then, its first pings waited out the warm-up's turns (bench/RESULTS.md, "Latency tail", thirteenth
+  // round). So it runs at start, with no configuration at all.
+  test("the data path is warmed up at start, before any peer is configured", async () => {
+    const { ifname } = await detached({ LOG_LEVEL: "debug" });
+    const log = `${LOG_DIR}/${ifname}.log`;
+    const deadline = Date.now() + 15_000;
+    let text = "";
+    while (Date.now() < deadline && !/Data path warmed up: 3000 round trips/.test(text)) {
+      await Bun.sleep(50);
+      text = readFileSync(log, "utf8");
+    }
+    expect(text).toMatch(/Data path warmed up: 3000 round trips in \d+ ms/);
+    expect(text).not.toMatch(/warm-up failed/);
+    const get = Bun.spawnSync(["wg", "show", ifname, "peers"], { stdout: "pipe", stderr: "pipe" });
+    expect(get.exitCode).toBe(0);
+    expect(get.stdout.toString().trim()).toBe(""); // no peer was ever configured
   }, 30_000);
 });

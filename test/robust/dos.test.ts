@@ -71,7 +71,7 @@ describe.skipIf(!isRoot)("handshake flood", () => {
       sock.sendMany(args as never);
     };
 
-    // 0. The idle daemon's own CPU use, the baseline of the figures below — once its one-off work after the first peer
+    // 0. The idle daemon's own CPU use, the baseline of the figures below — once its one-off work after its start
     // (the data path's warm-up, src/device/warmup.ts, and the JIT's compiling of it) is over: measured during it, the
     // baseline came out higher than the slow phase's own use (a negative cost per initiation, in a CI run).
     await waitFor("the daemon's CPU use to settle after its warm-up", async () => {
