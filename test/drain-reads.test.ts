@@ -1,11 +1,14 @@
 // A drain reads until the queue is known empty, and no further: a read that came back with fewer packets than it
 // asked for (io.ts TunDevice.readBatch), or a receive after which the bind says it is drained (io.ts
 // UdpBind.drained), already found it empty, and another read would only say so again — one more system call
-// between a send and the next wait (src/device/send.ts drainTun, receive.ts drain). Device level, in memory.
+// between a send and the next wait (src/device/send.ts drainTun, receive.ts drain). And a pump turn that wrote
+// received packets to the TUN reads it again for what the host answered inside the write (src/device/pump.ts).
+// Device level, in memory.
 import { afterEach, expect, test } from "bun:test";
 import { loadAead } from "../src/crypto/aead.ts";
 import type { Device } from "../src/device/device.ts";
 import { Endpoint } from "../src/device/endpoint.ts";
+import { Pump } from "../src/device/pump.ts";
 import { ipv4 } from "../src/device/warmup.ts";
 import { keyToHex } from "../src/text/codec.ts";
 import { open, seal } from "./noise/helpers.ts";
@@ -46,10 +49,24 @@ afterEach(() => {
   dev = null;
 });
 
+/** As the kernel's TUN when the host answers what it is sent at once (an echo request): the answer — here the packet
+ *  with its addresses swapped — is queued for reading before the write returns. */
+class AnsweringTun extends CountingTun {
+  override writeBatch(buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, n: number): number {
+    const took = super.writeBatch(buf, offs, lens, n);
+    for (const p of this.written.slice(-took)) {
+      const answer = Uint8Array.from(p);
+      answer.set(p.subarray(16, 20), 12);
+      answer.set(p.subarray(12, 16), 16);
+      this.inbound.push(answer); // readable now; the next wait would say so
+    }
+    return took;
+  }
+}
+
 /** A device with one peer whose session is established both ways, on a counting TUN and bind. */
-function pair(name: string, bind: MemoryBind) {
+function pair(name: string, bind: MemoryBind, tun = new CountingTun(name)) {
   const aead = loadAead();
-  const tun = new CountingTun(name);
   dev = memoryDevice(name, aead, { tun, bind }).dev;
   const remote = remoteEngine(aead);
   configure(dev, [`private_key=${keyToHex(crypto.getRandomValues(new Uint8Array(32)))}`,
@@ -72,7 +89,7 @@ function pair(name: string, bind: MemoryBind) {
   const deliver = (count: number) => {
     for (let i = 0; i < count; i++) bind.deliver(seal(aead, theirs, theirs.sendingKeypair(now)!, ipv4([10, 9, 0, 2], [10, 9, 0, 1], 100, 17)), from);
   };
-  return { dev, tun, deliver };
+  return { dev, tun, deliver, check: (bytes: Uint8Array) => open(aead, remote, performance.now(), bytes) };
 }
 
 test("sending: no TUN read after one that came back short", () => {
@@ -120,4 +137,20 @@ test("receiving: a bind that cannot say whether it is drained is read until a re
   dev.receiver.drain();
   expect(tun.written.length).toBe(1);
   expect(bind.receives).toEqual([1, 0]);
+});
+
+test("a pump turn that wrote received packets to the TUN reads what the host answered, and sends it, in that turn", () => {
+  const bind = new DrainedBind(0);
+  const tun = new AnsweringTun("drain3");
+  const { dev, deliver, check } = pair("drain3", bind, tun);
+  const pump = new Pump(dev, dev.sender, dev.receiver);
+  deliver(1);
+  pump.wake(); // as a poll thread that saw the datagram: one turn runs now, the next after this test's code
+  expect(tun.written.length).toBe(1);
+  expect(bind.sent.length).toBe(1);
+  const answer = check(bind.sent[0]!.bytes);
+  expect(answer).not.toBeNull();
+  expect([...answer!.subarray(12, 20)]).toEqual([10, 9, 0, 1, 10, 9, 0, 2]);
+  // The reads of that turn: the TUN found empty before the receive, then the answer.
+  expect(tun.reads).toEqual([0, 1]);
 });

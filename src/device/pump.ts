@@ -101,12 +101,18 @@ export class Pump {
   }
 
   /** The sides in `sides` until they would block: packets moved, or -1 when the interface is gone (device
-   *  stopping). What the worker threads finished is collected first (workers.ts). */
+   *  stopping). What the worker threads finished is collected first (workers.ts). After a receive that moved
+   *  packets the TUN is read again, whatever the wait said: the host answers some of what is written to it inside
+   *  the write itself (an echo reply, a TCP acknowledgement, the segments an acknowledgement lets out are queued on
+   *  the TUN before the write returns), and reading them now rather than after the next wait spares the answering
+   *  daemon a turn of the event loop per round trip (bench/RESULTS.md, "Latency tail", thirteenth round). */
   private drain(sides: number): number {
     return this.guard(() => {
       this.sender.reap();
       this.receiver.reap();
-      return ((sides & READY_TUN) !== 0 ? this.sender.drainTun() : 0) + ((sides & READY_UDP) !== 0 ? this.receiver.drain() : 0);
+      const sent = (sides & READY_TUN) !== 0 ? this.sender.drainTun() : 0;
+      const received = (sides & READY_UDP) !== 0 ? this.receiver.drain() : 0;
+      return sent + received + (received > 0 ? this.sender.drainTun() : 0);
     });
   }
 
