@@ -9,6 +9,7 @@ import { WG_TS, isRoot, uniqueTag } from "../support/programs.ts";
 import { Scope, alive } from "../support/scope.ts";
 import { socketPath } from "../../src/uapi/socket.ts";
 import { LOG_DIR } from "../../src/device/log.ts";
+import { WARMUP_ROUND_TRIPS } from "../../src/device/warmup.ts";
 
 function environ(pid: number): Map<string, string> {
   const env = new Map<string, string>();
@@ -65,11 +66,12 @@ describe.skipIf(!isRoot)("the detached daemon's runtime", () => {
     const log = `${LOG_DIR}/${ifname}.log`;
     const deadline = Date.now() + 15_000;
     let text = "";
-    while (Date.now() < deadline && !/Data path warmed up: 3000 round trips/.test(text)) {
+    const done = new RegExp(`Data path warmed up: ${WARMUP_ROUND_TRIPS} round trips in \\d+ ms`);
+    while (Date.now() < deadline && !done.test(text)) {
       await Bun.sleep(50);
       text = readFileSync(log, "utf8");
     }
-    expect(text).toMatch(/Data path warmed up: 3000 round trips in \d+ ms/);
+    expect(text).toMatch(done);
     expect(text).not.toMatch(/warm-up failed/);
     const get = Bun.spawnSync(["wg", "show", ifname, "peers"], { stdout: "pipe", stderr: "pipe" });
     expect(get.exitCode).toBe(0);

@@ -156,8 +156,8 @@ for (const [implName, program] of IMPLEMENTATIONS) {
     }, 60_000);
 
     // bunwg only: in one CI run the newest wireguard-go's configuration socket stopped answering in the middle of
-    // this loop (`wg set … private-key` killed after 60 s), and every later test of its block failed on the wedged
-    // daemon. Its hang is not what this file tests; bunwg's run of the same checks is.
+    // this loop (`wg set … private-key` never returned; the test timed out), and every later test of its block
+    // failed on the wedged daemon. Its hang is not what this file tests; bunwg's run of the same checks is.
     (implName === "bunwg" ? test : test.skip)("private key changed 20 times while 3 peers keep sending handshake initiations: each completes one after", async () => {
       const other = scope.file(`other2${t}.key`, genKey().priv + "\n");
       const peers = await Promise.all([0, 1, 2].map((i) => TestPeer.open(`127.0.0.${11 + i}`, A.port, A.key.pub)));
