@@ -6,8 +6,8 @@
 //  4. a tunnel pair (lib/pair.ts): idle after the handshake, right after a TCP burst through it (iperf3), and some
 //     time later (does the burst's memory return?).
 // For ours it also splits the idle figure into the runtime's floor (a bare Bun process measured in the same run), the
-// daemon's modules, the native library and the preallocated buffers (lib/memprobe.ts), and the rest (TUN, sockets,
-// poll threads, configuration socket). Writes an SVG chart of the run (lib/svg.ts) beside the text.
+// daemon's modules, the native library, the preallocated buffers and the data path's warm-up (lib/memprobe.ts), and
+// the rest (TUN, sockets, poll threads, configuration socket). Writes an SVG chart of the run (lib/svg.ts) beside the text.
 //
 //   bun run bench/memory.ts [--impl ours,wggo-latest,boringtun] [--repeat N] [--peers 1000,20000] [--burst S]
 //                           [--after S] [--settle S] [--svg PATH] [--json] [--append]   (as root)
@@ -155,7 +155,7 @@ async function burstPhase(impl: Implementation, s: Sample): Promise<void> {
 }
 
 // Ours only: the idle figure split by start-up stage, each stage a process of its own (lib/memprobe.ts).
-const PROBES = ["floor", "modules", "native", "buffers"] as const;
+const PROBES = ["floor", "modules", "native", "buffers", "warmup"] as const;
 async function probe(stage: string, trimmed: boolean): Promise<{ rss: number; bufferBytes: number }> {
   const p = Bun.spawn([process.execPath, "run", join(import.meta.dir, "lib", "memprobe.ts"), stage, ...(trimmed ? ["trim"] : [])],
     { stdout: "pipe", stderr: "pipe" });
@@ -259,7 +259,8 @@ if (med.ours && Number.isFinite(probeMed.floor)) {
     ["+ the daemon's modules loaded", probeMed.modules! - probeMed.floor!],
     ["+ native library and crypto set up", probeMed.native! - probeMed.modules!],
     [`+ Device and its packet buffers (${fmt(bufferBytes / 1048576, 2)} MiB allocated, untouched)`, probeMed.buffers! - probeMed.native!],
-    ["+ the rest: TUN, UDP socket, poll threads, configuration socket, a key", idle - probeMed.buffers!],
+    ["+ the data path's warm-up at start (src/device/warmup.ts)", probeMed.warmup! - probeMed.buffers!],
+    ["+ the rest: TUN, UDP socket, poll threads, configuration socket, a key", idle - probeMed.warmup!],
   ];
   report += `\n\nWhere ours' idle RSS goes (each stage a process of its own, same run, each trimmed as the daemon trims itself after 5 s ` +
     `of quiet, src/device/trim.ts):\n\n` +
