@@ -6,8 +6,8 @@
 //  4. a tunnel pair (lib/pair.ts): idle after the handshake, right after a TCP burst through it (iperf3), and some
 //     time later (does the burst's memory return?).
 // For ours it also splits the idle figure into the runtime's floor (a bare Bun process measured in the same run), the
-// daemon's modules, the native library, the preallocated buffers and the data path's warm-up (lib/memprobe.ts), and
-// the rest (TUN, sockets, poll threads, configuration socket). Writes an SVG chart of the run (lib/svg.ts) beside the text.
+// daemon's modules, the native library, the preallocated buffers and the data path's warm-up (lib/memprobe.ts), and the
+// rest (TUN, sockets, poll threads, configuration socket). Writes an SVG chart of the run (lib/svg.ts) beside the text.
 //
 //   bun run bench/memory.ts [--impl ours,wggo-latest,boringtun] [--repeat N] [--peers 1000,20000] [--burst S]
 //                           [--after S] [--settle S] [--svg PATH] [--json] [--append]   (as root)

@@ -54,7 +54,7 @@ afterEach(() => {
 class AnsweringTun extends CountingTun {
   override writeBatch(buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, n: number): number {
     const took = super.writeBatch(buf, offs, lens, n);
-    for (const p of this.written.slice(-took)) {
+    for (const p of this.written.slice(this.written.length - took)) { // slice(-0) would be all of them
       const answer = Uint8Array.from(p);
       answer.set(p.subarray(16, 20), 12);
       answer.set(p.subarray(12, 16), 16);

@@ -1,10 +1,10 @@
-// One stage of bunwg's start-up in a process of its own, so bench/memory.ts can split the idle daemon's resident
-// memory into what each stage adds: `floor` (a Bun process that only waits), `modules` (+ the daemon's modules
-// loaded), `native` (+ the Zig library and the crypto chosen from it, as the daemon does before its TUN), `buffers`
-// (+ a Device and its preallocated packet buffers), `warmup` (+ the data path's warm-up, src/device/warmup.ts, which
-// the daemon runs at its start). With a second argument `trim`, it then does what an idle daemon
-// does after 5 s of quiet (src/device/trim.ts), so the stages add up to the daemon's steady idle figure. Prints one
-// JSON line when ready, then waits.
+// One stage of bunwg's start-up in a process of its own, so bench/memory.ts can split the idle daemon's resident memory
+// into what each stage adds: `floor` (a Bun process that only waits), `modules` (+ the daemon's modules loaded),
+// `native` (+ the Zig library and the crypto chosen from it, as the daemon does before its TUN), `buffers` (+ a Device
+// and its preallocated packet buffers), `warmup` (+ the data path's warm-up, src/device/warmup.ts, which the daemon
+// runs at its start). With a second argument `trim`, it then does what an idle daemon does after 5 s of quiet
+// (src/device/trim.ts), so the stages add up to the daemon's steady idle figure. Prints one JSON line when ready, then
+// waits.
 export {};
 
 const stage = process.argv[2] ?? "";
