@@ -139,8 +139,9 @@ export function socketAlive(path: string, timeoutMs = 1000): Promise<boolean> {
 }
 
 async function runForeground(ifname: string, level: LogLevel, metricsAddr: MetricsAddress | null, threads: number): Promise<number> {
-  const [{ loadAead }, { Device }, { Tun }, { startIpc }, { trimWhenQuiet }] = await Promise.all([
-    import("../crypto/aead.ts"), import("./device.ts"), import("./tun.ts"), import("./ipc.ts"), import("./trim.ts"),
+  const [{ loadAead }, { systemRandom }, { Device }, { Tun }, { startIpc }, { trimWhenQuiet }] = await Promise.all([
+    import("../crypto/aead.ts"), import("../crypto/suite.ts"), import("./device.ts"), import("./tun.ts"),
+    import("./ipc.ts"), import("./trim.ts"),
   ]);
   const log = new Logger(ifname, level);
   // Bound first: an operator who asked for metrics gets a daemon with them or none at all (the port is taken).
@@ -162,9 +163,8 @@ async function runForeground(ifname: string, level: LogLevel, metricsAddr: Metri
     metrics?.close();
     return 1;
   }
-  const random = (out: Uint8Array) => { crypto.getRandomValues(out); };
   const options = { gso: !off("BUNWG_NO_GSO"), gro: !off("BUNWG_NO_GRO"), pump: !off("BUNWG_NO_PUMP"), counters: !off("BUNWG_NO_COUNTERS"), threads };
-  dev = new Device(tun, aead, log, level, random, options);
+  dev = new Device(tun, aead, log, level, systemRandom, options);
   let stop!: (reason: string) => void;
   const stopped = new Promise<string>((resolve) => { stop = resolve; });
   dev.onFatal = (reason) => stop(reason);

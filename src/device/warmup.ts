@@ -7,6 +7,7 @@
 // both ways (§5.4.6) — so that the optimised code exists before traffic does. Nothing leaves the process; both
 // devices are closed after.
 import type { Aead } from "../crypto/aead.ts";
+import { systemRandom } from "../crypto/suite.ts";
 import { keyToHex } from "../text/codec.ts";
 import { applySet } from "../uapi/set.ts";
 import { Device, type DataPathOptions } from "./device.ts";
@@ -114,7 +115,11 @@ export function ipv4(src: number[], dst: number[], len: number, protocol = 1): U
   return p;
 }
 
-const key = () => crypto.getRandomValues(new Uint8Array(32));
+const key = (): Uint8Array => {
+  const k = new Uint8Array(32);
+  systemRandom(k);
+  return k;
+};
 
 export type WarmUpResult = { roundTrips: number; delivered: number; ms: number };
 
@@ -127,7 +132,6 @@ export type WarmUpResult = { roundTrips: number; delivered: number; ms: number }
 export async function warmUp(aead: Aead, options: DataPathOptions, mtu: number, roundTrips = WARMUP_ROUND_TRIPS,
                              stop: () => boolean = () => false): Promise<WarmUpResult> {
   const t0 = performance.now();
-  const random = (out: Uint8Array) => { crypto.getRandomValues(out); };
   const log = new Logger("warmup", "silent");
   const aAddr = [10, 255, 0, 1], bAddr = [10, 255, 0, 2];
   // Small packets (what a latency probe sends) and full-size ones (bulk transfer), so both sizes' paths warm.
@@ -139,8 +143,8 @@ export async function warmUp(aead: Aead, options: DataPathOptions, mtu: number, 
   bindA.other = bindB;
   bindB.other = bindA;
   const opts = { ...options, pump: false };
-  const a = new Device(tunA, aead, log, "silent", random, opts, mtu);
-  const b = new Device(tunB, aead, log, "silent", random, opts, mtu);
+  const a = new Device(tunA, aead, log, "silent", systemRandom, opts, mtu);
+  const b = new Device(tunB, aead, log, "silent", systemRandom, opts, mtu);
   a.openBind = () => bindA;
   b.openBind = () => bindB;
   try {
