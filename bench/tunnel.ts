@@ -17,8 +17,11 @@
 // and p99.9 per run. Beside an unpaced stream each implementation queues as much as its own stream pushes (a faster
 // tunnel fills the receiving socket with more), so --latency-rate R (default 200M, 0 = none) adds a "warm + TCP at R"
 // run: the stream paced to R with iperf3 -b, the same load through every implementation; the rate each stream
-// reached is reported beside it. --latency-modes idle (or tcp) runs only the idle (or only the beside-a-stream)
-// ones. The run's figures are also drawn as an SVG chart (lib/svg.ts; with --append, bench/charts/).
+// reached is reported beside it. A last idle run, "warm one-CPU idle", pins both daemons' threads and the ping to
+// CPU 0: on a VM every wake-up of a task on another, idle vCPU costs tens of microseconds, and a round trip crosses
+// CPUs up to four times, so this run shows each implementation's own work per round trip without that cost
+// (bench/RESULTS.md, "Latency tail", fourteenth round). --latency-modes idle (or tcp) runs only the idle (or only
+// the beside-a-stream) ones. The run's figures are also drawn as an SVG chart (lib/svg.ts; with --append, bench/charts/).
 import { parseArgs } from "node:util";
 import {
   appendResultsSection, cleanup, loadAverage, fmt, machineFacts, median, memKiB, percentile, requireRoot, run, sleep,
@@ -154,11 +157,11 @@ async function ping(p: Pair): Promise<{ med: number; p99: number; p999: number; 
   return { med: median(rtts), p99: percentile(rtts, 99), p999: percentile(rtts, 99.9), lossPct: (100 * (PINGS - rtts.length)) / PINGS };
 }
 
-// n pings at INTERVAL_MS; the round-trip times (ms) of those answered.
-async function pingRun(p: Pair, n: number): Promise<number[]> {
+// n pings at INTERVAL_MS; the round-trip times (ms) of those answered. `cpu`: the ping runs on that CPU alone.
+async function pingRun(p: Pair, n: number, cpu?: number): Promise<number[]> {
   const deadline = Math.ceil((n * INTERVAL_MS) / 1000 + 5);
   const r = await run(
-    ["ip", "netns", "exec", p.a.ns, "ping", "-n", "-c", String(n), "-i", String(INTERVAL_MS / 1000), "-W", "1", "-w", String(deadline), p.b.addr],
+    [...(cpu === undefined ? [] : ["taskset", "-c", String(cpu)]), "ip", "netns", "exec", p.a.ns, "ping", "-n", "-c", String(n), "-i", String(INTERVAL_MS / 1000), "-W", "1", "-w", String(deadline), p.b.addr],
     { timeoutMs: (deadline + 5) * 1000, check: false },
   );
   const rtts = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
@@ -167,7 +170,8 @@ async function pingRun(p: Pair, n: number): Promise<number[]> {
 }
 
 const PACED_MODE = `warm + TCP at ${LATENCY_RATE}`;
-const ALL_LATENCY_MODES = ["cold idle", "cold + TCP", "warm idle", "warm + TCP", ...(PACED ? [PACED_MODE] : [])];
+const ONE_CPU_MODE = "warm one-CPU idle";
+const ALL_LATENCY_MODES = ["cold idle", "cold + TCP", "warm idle", "warm + TCP", ...(PACED ? [PACED_MODE] : []), ONE_CPU_MODE];
 // --latency-modes idle|tcp|all: only the idle runs (cold and warm), only those beside a stream, or every one.
 if (!["all", "idle", "tcp"].includes(opt["latency-modes"]!)) throw new Error(`--latency-modes: expected idle, tcp or all, got "${opt["latency-modes"]}"`);
 const LATENCY_MODES = ALL_LATENCY_MODES.filter((m) => opt["latency-modes"] === "all" || (opt["latency-modes"] === "idle") === m.endsWith("idle"));
@@ -213,6 +217,12 @@ async function latencyRuns(impl: Implementation, round: number): Promise<Latency
     if (wanted("warm idle")) add("warm idle", await pingRun(pair, LATENCY_PINGS));
     await beside("warm + TCP", pair);
     if (PACED) await beside(PACED_MODE, pair, LATENCY_RATE);
+    if (wanted(ONE_CPU_MODE)) {
+      // Last: the daemons stay pinned until the pair is gone. `taskset -a` pins every thread they have; threads they
+      // start later inherit the mask from the thread that starts them.
+      for (const pid of daemons(pair)) await run(["taskset", "-a", "-p", "-c", "0", String(pid)], { timeoutMs: 5000 });
+      add(ONE_CPU_MODE, await pingRun(pair, LATENCY_PINGS, 0));
+    }
   } finally {
     pair.scope.close();
   }
