@@ -1,9 +1,10 @@
 // A drain reads until the queue is known empty, and no further: a read that came back with fewer packets than it
 // asked for (io.ts TunDevice.readBatch), or a receive after which the bind says it is drained (io.ts
 // UdpBind.drained), already found it empty, and another read would only say so again — one more system call
-// between a send and the next wait (src/device/send.ts drainTun, receive.ts drain). And a pump turn that wrote
-// received packets to the TUN reads it again for what the host answered inside the write (src/device/pump.ts).
-// Device level, in memory.
+// between a send and the next wait (src/device/send.ts drainTun, receive.ts drain). While packets come one at a
+// time, the read that finds the TUN empty comes after the send, not before it (send.ts drainTun). And a pump turn
+// that wrote received packets to the TUN reads it again for what the host answered inside the write
+// (src/device/pump.ts). Device level, in memory.
 import { afterEach, expect, test } from "bun:test";
 import { loadAead } from "../src/crypto/aead.ts";
 import type { Device } from "../src/device/device.ts";
@@ -95,12 +96,19 @@ function pair(name: string, bind: MemoryBind, tun = new CountingTun(name)) {
 test("sending: no TUN read after one that came back short", () => {
   const bind = new DrainedBind(0);
   const { dev, tun } = pair("drain0", bind);
+  // After a drain of one packet (pair's), the first read asks for one (see the next test); the second, for a batch,
+  // comes back short: nothing more.
   tun.inject(ipv4([10, 9, 0, 1], [10, 9, 0, 2], 100, 17));
   dev.sender.drainTun();
   expect(bind.sent.length).toBe(1);
-  expect(tun.reads).toEqual([1]);
+  expect(tun.reads).toEqual([1, 0]);
 
   // More than one batch holds: full reads, then a short one, and every packet sent.
+  tun.reads.length = 0;
+  bind.sent.length = 0;
+  tun.inject(ipv4([10, 9, 0, 1], [10, 9, 0, 2], 100, 17), ipv4([10, 9, 0, 1], [10, 9, 0, 2], 100, 17));
+  dev.sender.drainTun(); // two at once: the next drain reads in batches from its first read
+  expect(tun.reads).toEqual([1, 1]);
   tun.reads.length = 0;
   bind.sent.length = 0;
   const N = 1000;
@@ -151,6 +159,55 @@ test("a pump turn that wrote received packets to the TUN reads what the host ans
   const answer = check(bind.sent[0]!.bytes);
   expect(answer).not.toBeNull();
   expect([...answer!.subarray(12, 20)]).toEqual([10, 9, 0, 1, 10, 9, 0, 2]);
-  // The reads of that turn: the TUN found empty before the receive, then the answer.
-  expect(tun.reads).toEqual([0, 1]);
+  // The reads of that turn: the TUN found empty before the receive, then the answer, then the TUN empty again (after
+  // the answer went out: packets come one at a time here).
+  expect(tun.reads).toEqual([0, 1, 0]);
+});
+
+/** The system calls a kernel TUN read makes, in order, beside the bind's sends: the library reads one packet per call
+ *  until it has `max` or a call finds the TUN empty (zig/src/offload.zig readBatch). */
+class SyscallTun extends CountingTun {
+  constructor(name: string, readonly calls: string[]) {
+    super(name);
+  }
+  override readBatch(buf: Uint8Array, stride: number, lens: Uint32Array, max: number): number {
+    const n = super.readBatch(buf, stride, lens, max);
+    for (let i = 0; i < n; i++) this.calls.push("read");
+    if (n < max) this.calls.push("read: empty");
+    return n;
+  }
+}
+
+class SyscallBind extends DrainedBind {
+  constructor(readonly calls: string[]) {
+    super(0);
+  }
+  override sendBatch(buf: Uint8Array, offs: Uint32Array, lens: Uint32Array, eps: Uint8Array, n: number): number {
+    this.calls.push("send");
+    return super.sendBatch(buf, offs, lens, eps, n);
+  }
+}
+
+test("packets one at a time: each is sent before the read that finds the TUN empty; batches are read whole", () => {
+  const calls: string[] = [];
+  const bind = new SyscallBind(calls);
+  const { dev, tun } = pair("drain4", bind, new SyscallTun("drain4", calls));
+  const packet = () => ipv4([10, 9, 0, 1], [10, 9, 0, 2], 100, 17);
+  for (let i = 0; i < 3; i++) {
+    calls.length = 0;
+    tun.inject(packet());
+    dev.sender.drainTun();
+    // Before: read, read: empty, send — the empty read between the packet and its peer.
+    expect(calls).toEqual(["read", "send", "read: empty"]);
+  }
+  // A batch: read until empty, then one send (sealing many packets per call is the point of batches).
+  calls.length = 0;
+  tun.inject(packet(), packet(), packet(), packet());
+  dev.sender.drainTun(); // after single packets: the first alone, then the rest as a batch
+  expect(calls).toEqual(["read", "send", "read", "read", "read", "read: empty", "send"]);
+  calls.length = 0;
+  tun.inject(packet(), packet(), packet());
+  dev.sender.drainTun();
+  expect(calls).toEqual(["read", "read", "read", "read: empty", "send"]);
+  expect(bind.sent.length).toBe(3 + 4 + 3); // every packet went out
 });
