@@ -12,6 +12,10 @@ import { WORDS_LITTLE_ENDIAN, writeTransportHeader, writeTransportHeaderWords, t
 import { Drop } from "./counters.ts";
 import { nativeTun, nativeUdp } from "./workers.ts";
 
+/** A lone packet this long (ms) after the last drain that read anything is read alone (Sender.drainTun). Under load
+ *  drains follow each other within tens of microseconds; a ping's come every few milliseconds. */
+const SPARSE_MS = 1;
+
 /** Slots per TUN read with worker threads: fewer hand-offs per byte (each costs wake-ups, docs/threads.md). */
 const THREADED_BATCH = 2 * BATCH;
 
@@ -99,8 +103,11 @@ export class Sender {
   private cur: SendBatch | null = null;
   /** A worker's read of the TUN into ring[k] (readAhead), or -1. */
   private readJob = -1;
-  /** Packets the last drain that found any read (drainTun). */
+  /** Packets the last drain that found any read, and when it ran (drainTun). */
   private lastDrained = 0;
+  private lastDrainAt = 0;
+  /** SPARSE_MS; tests set it (0: every lone packet after a lone one is read alone; Infinity: none is). */
+  sparseMs = SPARSE_MS;
 
   constructor(private readonly dev: DataPathHost) {
     this.aux = new SendBatch(0, 0, BATCH);
@@ -135,12 +142,18 @@ export class Sender {
    *  the batch just read; it comes back through the pump (the pool's event fd), and reads return to this thread
    *  when the TUN runs dry. */
   drainTun(): number {
-    const total = this.drainTunOnce();
-    if (total > 0) this.lastDrained = total;
+    const now = performance.now();
+    // Sparse: the last drain that read anything read one packet, a while ago (see drainTunOnce).
+    const sparse = this.lastDrained === 1 && now - this.lastDrainAt >= this.sparseMs;
+    const total = this.drainTunOnce(sparse);
+    if (total > 0) {
+      this.lastDrained = total;
+      this.lastDrainAt = now;
+    }
     return total;
   }
 
-  private drainTunOnce(): number {
+  private drainTunOnce(sparse: boolean): number {
     const dev = this.dev;
     let total = 0;
     for (;;) {
@@ -158,10 +171,11 @@ export class Sender {
         return 0; // busy (workers.ts BUSY_MS): this read goes to a worker too
       } else {
         b = this.next();
-        // While packets come one at a time (a ping, a request and its answer), the first read asks for one: it is
-        // sealed and sent before the read that finds the TUN empty, which otherwise lies between the packet and its
-        // send (bench/RESULTS.md, "Latency tail", fourteenth round). Same reads, in another order.
-        want = total === 0 && this.lastDrained === 1 ? 1 : b.slots;
+        // While packets come one at a time and far apart (a ping, a request and its answer), the first read asks for
+        // one: it is sealed and sent before the read that finds the TUN empty, which otherwise lies between the
+        // packet and its send (bench/RESULTS.md, "Latency tail", fourteenth round). Same reads, in another order.
+        // Not under load: a lone packet between busy drains (a TCP acknowledgement) would cost a send of its own.
+        want = total === 0 && sparse ? 1 : b.slots;
         n = dev.tun.readBatch(b.view, this.stride, b.tunLens, want);
       }
       if (n <= 0) return total;
