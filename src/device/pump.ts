@@ -107,37 +107,36 @@ export class Pump {
    *  the TUN before the write returns), and reading them now rather than after the next wait spares the answering
    *  daemon a turn of the event loop per round trip (bench/RESULTS.md, "Latency tail", thirteenth round). */
   private drain(sides: number): number {
-    try {
+    return this.guard(() => {
       this.sender.reap();
       this.receiver.reap();
       const sent = (sides & READY_TUN) !== 0 ? this.sender.drainTun() : 0;
       const received = (sides & READY_UDP) !== 0 ? this.receiver.drain() : 0;
       return sent + received + (received > 0 ? this.sender.drainTun() : 0);
-    } catch (e) {
-      return this.failed(e);
-    }
+    });
   }
 
   /** Waits for every batch the workers hold: before the poll threads take over, nothing may stay in flight. */
   private settle(): number {
-    try {
+    return this.guard(() => {
       this.sender.settle();
       this.receiver.settle();
       return 0;
-    } catch (e) {
-      return this.failed(e);
-    }
+    });
   }
 
-  /** A step that threw: -1 when the interface is gone (the device stops), else 0 once logged. The steps catch in
-   *  place rather than through a wrapper taking a closure: a closure per turn was the turn's garbage. */
-  private failed(e: unknown): number {
-    if (e instanceof TunGoneError) {
-      this.dev.onFatal("interface deleted");
-      return -1;
+  private guard(step: () => number): number {
+    const dev = this.dev;
+    try {
+      return step();
+    } catch (e) {
+      if (e instanceof TunGoneError) {
+        dev.onFatal("interface deleted");
+        return -1;
+      }
+      dev.log.error(`Packet processing failed: ${(e as Error).stack ?? e}`);
+      return 0;
     }
-    this.dev.log.error(`Packet processing failed: ${(e as Error).stack ?? e}`);
-    return 0;
   }
 
   private handBack(): void {
