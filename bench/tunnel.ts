@@ -19,9 +19,9 @@
 // run: the stream paced to R with iperf3 -b, the same load through every implementation; the rate each stream
 // reached is reported beside it. A last idle run, "warm one-CPU idle", pins both daemons' threads and the ping to
 // CPU 0: on a VM every wake-up of a task on another, idle vCPU costs tens of microseconds, and a round trip crosses
-// CPUs up to four times, so this run shows each implementation's own work per round trip without that cost
-// (bench/RESULTS.md, "Latency tail", fourteenth round). --latency-modes idle (or tcp) runs only the idle (or only
-// the beside-a-stream) ones. The run's figures are also drawn as an SVG chart (lib/svg.ts; with --append, bench/charts/).
+// CPUs up to four times, so this run shows each implementation's round trip without that cost (bench/RESULTS.md,
+// "Latency tail", fourteenth round). --latency-modes idle (or tcp) runs only the idle (or only the beside-a-stream)
+// ones. The run's figures are also drawn as an SVG chart (lib/svg.ts; with --append, bench/charts/).
 import { parseArgs } from "node:util";
 import {
   appendResultsSection, cleanup, loadAverage, fmt, machineFacts, median, memKiB, percentile, requireRoot, run, sleep,
