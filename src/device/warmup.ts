@@ -115,11 +115,7 @@ export function ipv4(src: number[], dst: number[], len: number, protocol = 1): U
   return p;
 }
 
-const key = (): Uint8Array => {
-  const k = new Uint8Array(32);
-  systemRandom(k);
-  return k;
-};
+const key = () => crypto.getRandomValues(new Uint8Array(32));
 
 export type WarmUpResult = { roundTrips: number; delivered: number; ms: number };
 
