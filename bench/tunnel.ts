@@ -20,8 +20,11 @@
 // reached is reported beside it. A last idle run, "warm one-CPU idle", pins both daemons' threads and the ping to
 // CPU 0: on a VM every wake-up of a task on another, idle vCPU costs tens of microseconds, and a round trip crosses
 // CPUs up to four times, so this run shows each implementation's round trip without that cost (bench/RESULTS.md,
-// "Latency tail", fourteenth round). --latency-modes idle (or tcp) runs only the idle (or only the beside-a-stream)
-// ones. The run's figures are also drawn as an SVG chart (lib/svg.ts; with --append, bench/charts/).
+// "Latency tail", fourteenth round). After the rounds, "warm interleaved idle" sets up one warm pair per
+// implementation, all at once, and pings them in turns of a few hundred pings: each implementation's percentiles then
+// come from the same minutes of the host, not from minutes of its own. --latency-modes idle (or tcp) runs only the
+// idle (or only the beside-a-stream) ones. The run's figures are also drawn as an SVG chart (lib/svg.ts; with
+// --append, bench/charts/).
 import { parseArgs } from "node:util";
 import {
   appendResultsSection, cleanup, loadAverage, fmt, machineFacts, median, memKiB, percentile, requireRoot, run, sleep,
@@ -171,7 +174,11 @@ async function pingRun(p: Pair, n: number, cpu?: number): Promise<number[]> {
 
 const PACED_MODE = `warm + TCP at ${LATENCY_RATE}`;
 const ONE_CPU_MODE = "warm one-CPU idle";
-const ALL_LATENCY_MODES = ["cold idle", "cold + TCP", "warm idle", "warm + TCP", ...(PACED ? [PACED_MODE] : []), ONE_CPU_MODE];
+const INTERLEAVED_MODE = "warm interleaved idle";
+/** Pings per slice of the interleaved run: short enough that a slow spell of the host (seconds) falls on every
+ *  implementation, long enough that each slice's pings are steady. */
+const SLICE_PINGS = 250;
+const ALL_LATENCY_MODES = ["cold idle", "cold + TCP", "warm idle", "warm + TCP", ...(PACED ? [PACED_MODE] : []), ONE_CPU_MODE, INTERLEAVED_MODE];
 // --latency-modes idle|tcp|all: only the idle runs (cold and warm), only those beside a stream, or every one.
 if (!["all", "idle", "tcp"].includes(opt["latency-modes"]!)) throw new Error(`--latency-modes: expected idle, tcp or all, got "${opt["latency-modes"]}"`);
 const LATENCY_MODES = ALL_LATENCY_MODES.filter((m) => opt["latency-modes"] === "all" || (opt["latency-modes"] === "idle") === m.endsWith("idle"));
@@ -274,6 +281,38 @@ async function measure(p: Pair, round: number): Promise<Sample> {
   };
 }
 
+// The interleaved run: one warm pair per implementation, all up at once, pinged in turn SLICE_PINGS at a time
+// (the order rotated each turn) until each has had LATENCY_PINGS. The other runs give each implementation its own
+// minutes of a shared host, whose slow spells last seconds (bench/RESULTS.md, "Latency tail", fifteenth round);
+// here every implementation is sampled across the same minutes. Percentiles of all its pings together.
+async function interleavedRun(impls: Implementation[]): Promise<Latency[]> {
+  const scope = cleanup.child("interleaved latency run");
+  try {
+    const pairs: Pair[] = [];
+    for (const impl of impls) pairs.push(await setupPair(impl, MTU, scope));
+    for (const pair of pairs) {
+      if (WARMUP > 0) {
+        await run(["ip", "netns", "exec", pair.a.ns, "ping", "-n", "-q", "-f", "-c", String(WARMUP), "-W", "1", "-w", "30", pair.b.addr],
+          { timeoutMs: 40_000, check: false });
+      }
+    }
+    const rtts: number[][] = pairs.map(() => []);
+    for (let turn = 0, left = LATENCY_PINGS; left > 0; turn++, left -= SLICE_PINGS) {
+      progress(`interleaved idle latency: turn ${turn + 1} of ${Math.ceil(LATENCY_PINGS / SLICE_PINGS)}…`);
+      for (let j = 0; j < pairs.length; j++) {
+        const i = (j + turn) % pairs.length;
+        rtts[i].push(...(await pingRun(pairs[i], Math.min(SLICE_PINGS, left))));
+      }
+    }
+    return pairs.map((p, i) => ({
+      impl: p.impl.name, round: 0, mode: INTERLEAVED_MODE, p50: median(rtts[i]), p99: percentile(rtts[i], 99),
+      p999: percentile(rtts[i], 99.9), lossPct: (100 * (LATENCY_PINGS - rtts[i].length)) / LATENCY_PINGS,
+    }));
+  } finally {
+    scope.close();
+  }
+}
+
 // --------------------------------------------------------------------------------------------------------------
 
 // With --threads, ours once per thread count first, then --impl (by default only the newest wireguard-go).
@@ -320,6 +359,19 @@ for (let round = 1; round <= ROUNDS; round++) {
         progress(`  FAILED: ${failures.at(-1)}`);
       }
     }
+  }
+}
+if (LATENCY_PINGS > 0 && wanted(INTERLEAVED_MODE) && runnable.length > 0) {
+  try {
+    const ls = await interleavedRun(runnable);
+    latencies.push(...ls);
+    for (const l of ls) {
+      if (opt.json) console.log(JSON.stringify({ bench: "tunnel", kind: "latency", mtu: MTU, pings: LATENCY_PINGS, intervalMs: INTERVAL_MS, ...l }));
+      progress(`  ${l.impl} ${l.mode}: ${fmt(l.p50, 3)}/${fmt(l.p99, 3)}/${fmt(l.p999, 3)} ms (p50/p99/p99.9), ${fmt(l.lossPct, 1)}% lost`);
+    }
+  } catch (e) {
+    failures.push(`interleaved latency run: ${(e as Error).message}`);
+    progress(`  FAILED: ${failures.at(-1)}`);
   }
 }
 cleanup.close();
@@ -374,7 +426,9 @@ if (latencies.length) {
   const cell = (v: { p50: number; p99: number; p999: number } | undefined) => (v ? `${fmt(v.p50, 3)} / ${fmt(v.p99, 3)} / ${fmt(v.p999, 3)}` : "–");
   report += `\n\nLatency: ${LATENCY_PINGS} pings at ${INTERVAL_MS} ms, p50 / p99 / p99.9 in ms (medians over rounds). Cold: a fresh pair, ` +
     `right after its first handshake; warm: after ${WARMUP} flood pings; + TCP: beside a single iperf3 TCP stream through the same tunnel` +
-    (PACED ? `, unpaced (as fast as it goes: the load differs between implementations) or paced to ${LATENCY_RATE}bit/s (the same load for all)` : "") + ".\n\n" +
+    (PACED ? `, unpaced (as fast as it goes: the load differs between implementations) or paced to ${LATENCY_RATE}bit/s (the same load for all)` : "") +
+    (wanted(INTERLEAVED_MODE) ? `; interleaved: one warm pair per implementation, all up at once, pinged in turns of ${SLICE_PINGS} (the ` +
+      `order rotated each turn), so that the host's slow spells fall on all alike; percentiles of all its pings` : "") + ".\n\n" +
     table(["implementation", ...LATENCY_MODES], latImpls.map((i) => [i.name, ...LATENCY_MODES.map((m) => cell(latMed[i.name][m]))]));
   const besideModes = LATENCY_MODES.filter((m) => m.includes("+ TCP"));
   if (besideModes.length) report += `\n\nThe TCP stream's received rate beside those pings, Gbit/s:\n\n` +
