@@ -16,15 +16,15 @@
 // pair) and warm (after the flood warm-up), each idle and beside a concurrent single-stream TCP transfer; p50, p99
 // and p99.9 per run. Beside an unpaced stream each implementation queues as much as its own stream pushes (a faster
 // tunnel fills the receiving socket with more), so --latency-rate R (default 200M, 0 = none) adds a "warm + TCP at R"
-// run: the stream paced to R with iperf3 -b, the same load through every implementation; the rate each stream
-// reached is reported beside it. A last idle run, "warm one-CPU idle", pins both daemons' threads and the ping to
-// CPU 0: on a VM every wake-up of a task on another, idle vCPU costs tens of microseconds, and a round trip crosses
+// run: the stream paced to R with iperf3 -b, the same load through every implementation; the rate each stream reached
+// is reported beside it. Each implementation's last run, "warm one-CPU idle", pins both daemons' threads and the ping
+// to CPU 0: on a VM every wake-up of a task on another, idle vCPU costs tens of microseconds, and a round trip crosses
 // CPUs up to four times, so this run shows each implementation's round trip without that cost (bench/RESULTS.md,
 // "Latency tail", fourteenth round). After the rounds, "warm interleaved idle" sets up one warm pair per
 // implementation, all at once, and pings them in turns of a few hundred pings: each implementation's percentiles then
-// come from the same minutes of the host, not from minutes of its own. --latency-modes idle (or tcp) runs only the
-// idle (or only the beside-a-stream) ones. The run's figures are also drawn as an SVG chart (lib/svg.ts; with
-// --append, bench/charts/).
+// come from the same minutes of the host, not from minutes of its own. --latency-modes idle (or tcp) runs only the idle
+// (or only the beside-a-stream) ones. The run's figures are also drawn as an SVG chart (lib/svg.ts; with --append,
+// bench/charts/).
 import { parseArgs } from "node:util";
 import {
   appendResultsSection, cleanup, loadAverage, fmt, machineFacts, median, memKiB, percentile, requireRoot, run, sleep,
@@ -145,11 +145,15 @@ async function iperf(p: Pair, args: string[], seconds = SECONDS): Promise<any> {
   }
 }
 
+// The flood pings that make a pair warm (--warmup; none with 0).
+async function warmUp(p: Pair): Promise<void> {
+  if (WARMUP === 0) return;
+  await run(["ip", "netns", "exec", p.a.ns, "ping", "-n", "-q", "-f", "-c", String(WARMUP), "-W", "1", "-w", "30", p.b.addr],
+    { timeoutMs: 40_000, check: false });
+}
+
 async function ping(p: Pair): Promise<{ med: number; p99: number; p999: number; lossPct: number }> {
-  if (WARMUP > 0) {
-    await run(["ip", "netns", "exec", p.a.ns, "ping", "-n", "-q", "-f", "-c", String(WARMUP), "-W", "1", "-w", "30", p.b.addr],
-      { timeoutMs: 40_000, check: false });
-  }
+  await warmUp(p);
   const deadline = Math.ceil(PINGS * 0.01 + 5);
   const r = await run(
     ["ip", "netns", "exec", p.a.ns, "ping", "-n", "-c", String(PINGS), "-i", "0.01", "-W", "1", "-w", String(deadline), p.b.addr],
@@ -217,10 +221,7 @@ async function latencyRuns(impl: Implementation, round: number): Promise<Latency
   pair = await setupPair(impl, MTU, cleanup);
   try {
     await beside("cold + TCP", pair);
-    if (WARMUP > 0) {
-      await run(["ip", "netns", "exec", pair.a.ns, "ping", "-n", "-q", "-f", "-c", String(WARMUP), "-W", "1", "-w", "30", pair.b.addr],
-        { timeoutMs: 40_000, check: false });
-    }
+    await warmUp(pair);
     if (wanted("warm idle")) add("warm idle", await pingRun(pair, LATENCY_PINGS));
     await beside("warm + TCP", pair);
     if (PACED) await beside(PACED_MODE, pair, LATENCY_RATE);
@@ -290,12 +291,7 @@ async function interleavedRun(impls: Implementation[]): Promise<Latency[]> {
   try {
     const pairs: Pair[] = [];
     for (const impl of impls) pairs.push(await setupPair(impl, MTU, scope));
-    for (const pair of pairs) {
-      if (WARMUP > 0) {
-        await run(["ip", "netns", "exec", pair.a.ns, "ping", "-n", "-q", "-f", "-c", String(WARMUP), "-W", "1", "-w", "30", pair.b.addr],
-          { timeoutMs: 40_000, check: false });
-      }
-    }
+    for (const pair of pairs) await warmUp(pair);
     const rtts: number[][] = pairs.map(() => []);
     for (let turn = 0, left = LATENCY_PINGS; left > 0; turn++, left -= SLICE_PINGS) {
       progress(`interleaved idle latency: turn ${turn + 1} of ${Math.ceil(LATENCY_PINGS / SLICE_PINGS)}…`);
