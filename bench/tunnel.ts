@@ -188,6 +188,10 @@ if (!["all", "idle", "tcp"].includes(opt["latency-modes"]!)) throw new Error(`--
 const LATENCY_MODES = ALL_LATENCY_MODES.filter((m) => opt["latency-modes"] === "all" || (opt["latency-modes"] === "idle") === m.endsWith("idle"));
 const wanted = (mode: string) => LATENCY_MODES.includes(mode);
 type Latency = { impl: string; round: number; mode: string; p50: number; p99: number; p999: number; lossPct: number; tcpGbps?: number };
+// One latency run's record: percentiles of the round-trip times answered, loss against the LATENCY_PINGS sent.
+const latencyOf = (impl: string, round: number, mode: string, rtts: number[], tcpGbps?: number): Latency =>
+  ({ impl, round, mode, p50: median(rtts), p99: percentile(rtts, 99), p999: percentile(rtts, 99.9),
+    lossPct: (100 * (LATENCY_PINGS - rtts.length)) / LATENCY_PINGS, tcpGbps });
 
 // Pings beside a single TCP stream that outlasts them (paced to `rate` when given); the stream's received rate.
 async function pingBesideTcp(p: Pair, n: number, rate?: string): Promise<{ rtts: number[]; gbps: number }> {
@@ -201,9 +205,7 @@ async function pingBesideTcp(p: Pair, n: number, rate?: string): Promise<{ rtts:
 // The four latency runs of one implementation: cold runs on fresh pairs, right after setupPair's first handshake.
 async function latencyRuns(impl: Implementation, round: number): Promise<Latency[]> {
   const res: Latency[] = [];
-  const add = (mode: string, rtts: number[], tcpGbps?: number) =>
-    res.push({ impl: impl.name, round, mode, p50: median(rtts), p99: percentile(rtts, 99), p999: percentile(rtts, 99.9),
-      lossPct: (100 * (LATENCY_PINGS - rtts.length)) / LATENCY_PINGS, tcpGbps });
+  const add = (mode: string, rtts: number[], tcpGbps?: number) => res.push(latencyOf(impl.name, round, mode, rtts, tcpGbps));
   const beside = async (mode: string, p: Pair, rate?: string) => {
     if (!wanted(mode)) return;
     const r = await pingBesideTcp(p, LATENCY_PINGS, rate);
@@ -300,10 +302,7 @@ async function interleavedRun(impls: Implementation[]): Promise<Latency[]> {
         rtts[i].push(...(await pingRun(pairs[i], Math.min(SLICE_PINGS, left))));
       }
     }
-    return pairs.map((p, i) => ({
-      impl: p.impl.name, round: 0, mode: INTERLEAVED_MODE, p50: median(rtts[i]), p99: percentile(rtts[i], 99),
-      p999: percentile(rtts[i], 99.9), lossPct: (100 * (LATENCY_PINGS - rtts[i].length)) / LATENCY_PINGS,
-    }));
+    return pairs.map((p, i) => latencyOf(p.impl.name, 0, INTERLEAVED_MODE, rtts[i]));
   } finally {
     scope.close();
   }
@@ -320,6 +319,23 @@ const loadBefore = loadAverage();
 const samples: Sample[] = [];
 const latencies: Latency[] = [];
 const failures: string[] = [];
+
+// Runs `runs` and keeps its records (printed as they come; `named`: each line names its implementation), or notes
+// the failure as `what`.
+async function collectLatencies(what: string, runs: () => Promise<Latency[]>, named: boolean): Promise<void> {
+  try {
+    const ls = await runs();
+    latencies.push(...ls);
+    for (const l of ls) {
+      if (opt.json) console.log(JSON.stringify({ bench: "tunnel", kind: "latency", mtu: MTU, pings: LATENCY_PINGS, intervalMs: INTERVAL_MS, ...l }));
+      progress(`  ${named ? `${l.impl} ` : ""}${l.mode}: ${fmt(l.p50, 3)}/${fmt(l.p99, 3)}/${fmt(l.p999, 3)} ms (p50/p99/p99.9), ${fmt(l.lossPct, 1)}% lost`);
+    }
+  } catch (e) {
+    failures.push(`${what}: ${(e as Error).message}`);
+    progress(`  FAILED: ${failures.at(-1)}`);
+  }
+}
+
 for (let round = 1; round <= ROUNDS; round++) {
   // Rotate the order each round so no implementation always runs first (cold caches) or last.
   const order = runnable.map((_, i) => runnable[(i + round - 1) % runnable.length]);
@@ -342,33 +358,11 @@ for (let round = 1; round <= ROUNDS; round++) {
     } finally {
       pair?.scope.close();
     }
-    if (LATENCY_PINGS > 0) {
-      try {
-        const ls = await latencyRuns(impl, round);
-        latencies.push(...ls);
-        for (const l of ls) {
-          if (opt.json) console.log(JSON.stringify({ bench: "tunnel", kind: "latency", mtu: MTU, pings: LATENCY_PINGS, intervalMs: INTERVAL_MS, ...l }));
-          progress(`  ${l.mode}: ${fmt(l.p50, 3)}/${fmt(l.p99, 3)}/${fmt(l.p999, 3)} ms (p50/p99/p99.9), ${fmt(l.lossPct, 1)}% lost`);
-        }
-      } catch (e) {
-        failures.push(`${impl.name} round ${round} latency runs: ${(e as Error).message}`);
-        progress(`  FAILED: ${failures.at(-1)}`);
-      }
-    }
+    if (LATENCY_PINGS > 0) await collectLatencies(`${impl.name} round ${round} latency runs`, () => latencyRuns(impl, round), false);
   }
 }
 if (LATENCY_PINGS > 0 && wanted(INTERLEAVED_MODE) && runnable.length > 0) {
-  try {
-    const ls = await interleavedRun(runnable);
-    latencies.push(...ls);
-    for (const l of ls) {
-      if (opt.json) console.log(JSON.stringify({ bench: "tunnel", kind: "latency", mtu: MTU, pings: LATENCY_PINGS, intervalMs: INTERVAL_MS, ...l }));
-      progress(`  ${l.impl} ${l.mode}: ${fmt(l.p50, 3)}/${fmt(l.p99, 3)}/${fmt(l.p999, 3)} ms (p50/p99/p99.9), ${fmt(l.lossPct, 1)}% lost`);
-    }
-  } catch (e) {
-    failures.push(`interleaved latency run: ${(e as Error).message}`);
-    progress(`  FAILED: ${failures.at(-1)}`);
-  }
+  await collectLatencies("interleaved latency run", () => interleavedRun(runnable), true);
 }
 cleanup.close();
 const loadAfter = loadAverage();
